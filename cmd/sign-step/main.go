@@ -1,5 +1,18 @@
-// Command sign-step signs container image tags in a Notary v1 (Docker Content
-// Trust) server without a Docker daemon.
+// Command sign-step signs container image tags in a Notary v1 (Docker
+// Content Trust) server without a Docker daemon or a prompt. main only wires:
+// signals, the process environment and streams, and the exit code.
 package main
 
-func main() {}
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}

@@ -1,0 +1,131 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/sign-step/sign-step/internal/redact"
+	"github.com/sign-step/sign-step/internal/sign"
+)
+
+// version is set by the build (-ldflags "-X main.version=...").
+var version = "dev"
+
+// app is what every command shares: the environment, the redacted streams
+// and the logger.
+type app struct {
+	getenv   func(string) string
+	secrets  *redact.Set
+	stdout   io.Writer
+	stderr   io.Writer
+	log      *slog.Logger
+	logLevel *slog.LevelVar
+	common   commonFlags
+}
+
+type commonFlags struct {
+	logLevel         string
+	timeout          time.Duration
+	notaryServer     string
+	notaryCA         []string
+	registryCA       []string
+	registryUsername string
+	registryPassword string
+	dockerConfig     string
+}
+
+// run executes one command line and returns the process exit code.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	secrets := &redact.Set{}
+	a := &app{getenv: getenv, secrets: secrets, stdout: secrets.Writer(stdout), stderr: secrets.Writer(stderr), logLevel: &slog.LevelVar{}}
+	a.log = slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: a.logLevel, ReplaceAttr: dropTime}))
+	root := a.rootCommand()
+	root.SetArgs(args)
+	root.SetOut(a.stdout)
+	root.SetErr(a.stderr)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return 0
+	}
+	var silent *silentError
+	if !errors.As(err, &silent) {
+		fmt.Fprintf(a.stderr, "sign-step: %s\n", oneLine(err.Error()))
+	}
+	if c := sign.ClassOf(err); c != 0 {
+		return int(c)
+	}
+	return 1
+}
+
+func (a *app) rootCommand() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "sign-step",
+		Short:         "Sign image tags in a Notary v1 (Docker Content Trust) server, without a daemon or a prompt",
+		Version:       version,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			if err := applyEnv(cmd, a.getenv); err != nil {
+				return err
+			}
+			return a.setLogLevel(a.common.logLevel)
+		},
+	}
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageErrorf("%v", err) })
+	pf := root.PersistentFlags()
+	pf.StringVar(&a.common.logLevel, "log-level", "info", "log level: debug, info, warn, error (debug adds HTTP traces, secrets redacted)")
+	pf.DurationVar(&a.common.timeout, "timeout", 10*time.Minute, "overall deadline of the run")
+	pf.StringVar(&a.common.notaryServer, "notary-server", "", "notary server URL (default: $DOCKER_CONTENT_TRUST_SERVER, else https://<registry host>, notary.docker.io for docker.io)")
+	pf.StringArrayVar(&a.common.notaryCA, "notary-ca", nil, "CA certificate (PEM, path, file:// or env://) trusted for the notary server; repeatable")
+	pf.StringArrayVar(&a.common.registryCA, "registry-ca", nil, "CA certificate (PEM, path, file:// or env://) trusted for the registry; repeatable")
+	pf.StringVar(&a.common.registryUsername, "registry-username", "", "registry username (default: docker config.json and credential helpers)")
+	pf.StringVar(&a.common.registryPassword, "registry-password", "", "registry password or token (value, env:// or file://)")
+	pf.StringVar(&a.common.dockerConfig, "docker-config", "", "docker config directory with config.json and tls/<host>/ (default: $DOCKER_CONFIG, else ~/.docker)")
+	root.AddCommand(a.signCommand(), a.inspectCommand())
+	return root
+}
+
+func (a *app) setLogLevel(s string) error {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return usageErrorf("invalid --log-level %q: want debug, info, warn or error", s)
+	}
+	a.logLevel.Set(l)
+	return nil
+}
+
+// withTimeout bounds the whole run by --timeout.
+func (a *app) withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
+	if a.common.timeout <= 0 {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(ctx, a.common.timeout)
+}
+
+func dropTime(_ []string, attr slog.Attr) slog.Attr {
+	if attr.Key == slog.TimeKey {
+		return slog.Attr{}
+	}
+	return attr
+}
+
+// oneLine keeps the error message on one line, as CI logs show it.
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", " ")), " ")
+}
+
+func usageErrorf(format string, args ...any) error { return sign.Classedf(sign.ClassUsage, format, args...) }
+
+// silentError carries an exit code for output already printed (inspect
+// prints docker's own messages).
+type silentError struct{ err error }
+
+func (e *silentError) Error() string { return e.err.Error() }
+func (e *silentError) Unwrap() error { return e.err }

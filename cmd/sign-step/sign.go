@@ -1,0 +1,133 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/sign-step/sign-step/internal/notary"
+	"github.com/sign-step/sign-step/internal/secrets"
+	"github.com/sign-step/sign-step/internal/sign"
+)
+
+type signFlags struct {
+	keys       []string
+	passphrase string
+	trustDir   string
+	source     string
+	outputDir  string
+	dryRun     bool
+}
+
+func (a *app) signCommand() *cobra.Command {
+	var f signFlags
+	cmd := &cobra.Command{
+		Use:   "sign [flags] REGISTRY/REPOSITORY:TAG...",
+		Short: "Push (optionally) and sign tags, one notary publish per repository",
+		Long: `sign records each tag's manifest digest and size in the notary repository of
+its image, in every role docker would use (targets/releases and targets/<signer>
+where our key is listed, or targets when there are no delegations).
+
+Everything is checked before anything is pushed or published: one bad
+reference, key or role fails the run and changes nothing.`,
+		Args: cobra.ArbitraryArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx, cancel := a.withTimeout(cmd.Context())
+			defer cancel()
+			return a.runSign(ctx, f, args)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringArrayVar(&f.keys, "key", nil, "private key: inline PEM, env://VAR, file://PATH or a path; repeatable (default $SIGN_STEP_KEY)")
+	fl.StringVar(&f.passphrase, "passphrase", "", "passphrase of the keys: env://VAR, file://PATH or the value (default $DOCKER_CONTENT_TRUST_REPOSITORY_PASSPHRASE)")
+	fl.StringVar(&f.trustDir, "trust-dir", "", "also read keys from a docker trust directory (e.g. ~/.docker/trust)")
+	fl.StringVar(&f.source, "source", "", "push this image first: an OCI layout directory, a docker save tarball or a registry reference")
+	fl.StringVar(&f.outputDir, "output-dir", "", "where to write trust-inspect.json, trust-inspect.txt and report.json (default: $RUNNER_TEMP, $CI_PROJECT_DIR or $WORKSPACE /sign-step, else ./sign-step)")
+	fl.BoolVar(&f.dryRun, "dry-run", false, "resolve and check everything, push and publish nothing")
+	return cmd
+}
+
+func (a *app) runSign(ctx context.Context, f signFlags, refs []string) error {
+	if len(refs) == 0 {
+		return usageErrorf("no image reference given: sign-step sign REGISTRY/REPOSITORY:TAG...")
+	}
+	keys, err := a.loadKeys(ctx, f.keys, f.passphrase, f.trustDir)
+	if err != nil {
+		return err
+	}
+	a.log.Info("keys loaded", "ids", strings.Join(keys.IDs(), ","))
+	reg, trust, err := a.clients(ctx, keys)
+	if err != nil {
+		return err
+	}
+	s := a.signer(reg, trust)
+	rep, err := s.Sign(ctx, sign.SignRequest{Refs: refs, Source: f.source, DryRun: f.dryRun})
+	if err != nil {
+		return err
+	}
+	for _, r := range rep.Refs {
+		fmt.Fprintf(a.stdout, "%s %s@%s %s\n", r.Result, r.Ref, r.Descriptor.Digest, strings.Join(r.Roles, ","))
+	}
+	repos, err := s.InspectSigned(ctx, rep)
+	if err != nil {
+		return err
+	}
+	dir := a.outputDir(f.outputDir)
+	if err := sign.WriteArtifacts(dir, rep, repos, a.secrets.Writer); err != nil {
+		return err
+	}
+	a.log.Info("artifacts written", "dir", dir)
+	return nil
+}
+
+// loadKeys resolves --key/--passphrase/--trust-dir into an in-memory keyring.
+func (a *app) loadKeys(ctx context.Context, keyRefs []string, passRef, trustDir string) (*notary.Keyring, error) {
+	if len(keyRefs) == 0 && trustDir == "" {
+		return nil, usageErrorf("no signing key: pass --key (PEM, env://VAR, file://PATH or a path) or set SIGN_STEP_KEY")
+	}
+	var pass sign.Secret
+	if passRef != "" {
+		var err error
+		if pass, _, err = a.resolver().Resolve(ctx, passRef, secrets.Literal); err != nil {
+			return nil, err
+		}
+	}
+	var materials []notary.KeyMaterial
+	for _, ref := range keyRefs {
+		pem, origin, err := a.resolver().Resolve(ctx, ref, secrets.KeyOrPath)
+		if err != nil {
+			return nil, err
+		}
+		materials = append(materials, notary.KeyMaterial{PEM: pem, Passphrase: pass, Origin: origin})
+	}
+	kr, err := notary.NewKeyring(materials...)
+	if err != nil {
+		return nil, err
+	}
+	if trustDir != "" {
+		keys, err := notary.LoadTrustDir(trustDir, pass)
+		if err != nil {
+			return nil, err
+		}
+		for _, k := range keys {
+			kr.Add(k)
+		}
+	}
+	return kr, nil
+}
+
+// outputDir is --output-dir, else the CI system's scratch or workspace directory.
+func (a *app) outputDir(flag string) string {
+	if flag != "" {
+		return flag
+	}
+	for _, env := range []string{"RUNNER_TEMP", "CI_PROJECT_DIR", "WORKSPACE"} {
+		if v := a.getenv(env); v != "" {
+			return filepath.Join(v, "sign-step")
+		}
+	}
+	return "sign-step"
+}

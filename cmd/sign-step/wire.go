@@ -1,0 +1,104 @@
+package main
+
+import (
+	"context"
+	"net/http"
+	"path/filepath"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+
+	"github.com/sign-step/sign-step/internal/httpx"
+	"github.com/sign-step/sign-step/internal/notary"
+	"github.com/sign-step/sign-step/internal/registry"
+	"github.com/sign-step/sign-step/internal/secrets"
+	"github.com/sign-step/sign-step/internal/sign"
+)
+
+func (a *app) userAgent() string { return "sign-step/" + version }
+
+func (a *app) resolver() *secrets.Resolver {
+	return &secrets.Resolver{Getenv: a.getenv, Masker: a.secrets}
+}
+
+// dockerConfigDir is --docker-config, else ~/.docker as docker uses it.
+func (a *app) dockerConfigDir() string {
+	if a.common.dockerConfig != "" {
+		return a.common.dockerConfig
+	}
+	if home := a.getenv("HOME"); home != "" {
+		return filepath.Join(home, ".docker")
+	}
+	return ""
+}
+
+// transport builds one server kind's transport from its CA flags and
+// docker's tls/<host>/ directory.
+func (a *app) transport(ctx context.Context, caRefs []string) (http.RoundTripper, error) {
+	cfg := httpx.TLSConfig{}
+	if dir := a.dockerConfigDir(); dir != "" {
+		cfg.CertsDir = filepath.Join(dir, "tls")
+	}
+	for _, ref := range caRefs {
+		pem, _, err := a.resolver().Resolve(ctx, ref, secrets.KeyOrPath)
+		if err != nil {
+			return nil, err
+		}
+		cfg.CAPEM = append(cfg.CAPEM, pem)
+	}
+	rt, err := httpx.NewTransport(cfg)
+	if err != nil {
+		return nil, usageErrorf("%v", err)
+	}
+	return httpx.Debug(rt, a.log), nil
+}
+
+// keychain is --registry-username/--registry-password, else docker's config.json.
+func (a *app) keychain(ctx context.Context) (authn.Keychain, error) {
+	if a.common.registryUsername != "" || a.common.registryPassword != "" {
+		if a.common.registryUsername == "" || a.common.registryPassword == "" {
+			return nil, usageErrorf("--registry-username and --registry-password go together")
+		}
+		pass, _, err := a.resolver().Resolve(ctx, a.common.registryPassword, secrets.Literal)
+		if err != nil {
+			return nil, err
+		}
+		return registry.StaticKeychain(a.common.registryUsername, pass), nil
+	}
+	dir := a.dockerConfigDir()
+	if dir == "" {
+		return authn.NewMultiKeychain(), nil
+	}
+	return registry.DockerConfigKeychain(dir)
+}
+
+// clients builds the registry and notary adapters for one run.
+func (a *app) clients(ctx context.Context, keys *notary.Keyring) (*registry.Registry, *notary.Client, error) {
+	regRT, err := a.transport(ctx, a.common.registryCA)
+	if err != nil {
+		return nil, nil, err
+	}
+	notaryRT, err := a.transport(ctx, a.common.notaryCA)
+	if err != nil {
+		return nil, nil, err
+	}
+	kc, err := a.keychain(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	reg := registry.New(registry.WithTransport(regRT), registry.WithKeychain(kc), registry.WithUserAgent(a.userAgent()))
+	opts := []notary.Option{notary.WithTransport(notaryRT), notary.WithKeys(keys),
+		notary.WithCredentials(registry.Credentials(kc)), notary.WithUserAgent(a.userAgent())}
+	if a.common.notaryServer != "" {
+		opts = append(opts, notary.WithServer(a.common.notaryServer))
+	}
+	nc, err := notary.New(opts...)
+	if err != nil {
+		return nil, nil, err
+	}
+	return reg, nc, nil
+}
+
+// signer wires the sign use case.
+func (a *app) signer(reg sign.Registry, trust sign.Trust) *sign.Signer {
+	return &sign.Signer{Registry: reg, Trust: trust, Log: a.log}
+}

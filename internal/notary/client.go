@@ -1,0 +1,522 @@
+// Package notary adapts the Notary v1 (TUF) client of
+// github.com/theupdateframework/notary to sign-step: it opens repositories
+// with keys held in memory, decides roles exactly as docker does, publishes
+// targets and reads trust data back. It is the only package that imports notary.
+package notary
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"path"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/docker/distribution/registry/client/auth"
+	"github.com/docker/distribution/registry/client/auth/challenge"
+	"github.com/docker/distribution/registry/client/transport"
+	"github.com/sirupsen/logrus"
+	"github.com/theupdateframework/notary/client"
+	"github.com/theupdateframework/notary/client/changelist"
+	store "github.com/theupdateframework/notary/storage"
+	"github.com/theupdateframework/notary/trustpinning"
+	"github.com/theupdateframework/notary/tuf"
+	"github.com/theupdateframework/notary/tuf/data"
+	"github.com/theupdateframework/notary/tuf/utils"
+
+	"github.com/sign-step/sign-step/internal/inspect"
+	"github.com/sign-step/sign-step/internal/sign"
+)
+
+// DockerHubNotary is where docker sends trust requests for docker.io images.
+const DockerHubNotary = "https://notary.docker.io"
+
+// ReleasesRole is the delegation docker treats as the released tags.
+const ReleasesRole = data.RoleName("targets/releases")
+
+func init() {
+	// The notary client logs through the global logrus logger; its warnings
+	// are turned into our own errors, so keep it quiet.
+	logrus.SetOutput(io.Discard)
+}
+
+// Credentials returns the registry login for host ("" when anonymous); the
+// notary server gets it through its token challenge, as docker sends it.
+type Credentials func(registryHost string) (username, password string)
+
+// Client opens notary repositories.
+type Client struct {
+	opts options
+}
+
+type options struct {
+	server      string // fixed notary URL; "" follows docker's rule per registry
+	transport   http.RoundTripper
+	keys        *Keyring
+	credentials Credentials
+	pinning     trustpinning.TrustPinConfig
+	retries     int
+	userAgent   string
+}
+
+// Option configures a Client.
+type Option func(*options) error
+
+// WithServer fixes the notary server URL (docker's DOCKER_CONTENT_TRUST_SERVER).
+// It must be https.
+func WithServer(u string) Option {
+	return func(o *options) error {
+		p, err := url.Parse(u)
+		if err != nil || p.Scheme != "https" || p.Host == "" {
+			return sign.Classedf(sign.ClassUsage, "valid https URL required for trust server, got %s", u)
+		}
+		o.server = strings.TrimSuffix(u, "/")
+		return nil
+	}
+}
+
+// WithTransport sets the base transport (TLS, retries, logging). Default: http.DefaultTransport.
+func WithTransport(rt http.RoundTripper) Option {
+	return func(o *options) error { o.transport = rt; return nil }
+}
+
+// WithKeys sets the signing keys. Default: none (read-only use).
+func WithKeys(kr *Keyring) Option {
+	return func(o *options) error { o.keys = kr; return nil }
+}
+
+// WithCredentials sets the registry login lookup. Default: anonymous.
+func WithCredentials(c Credentials) Option {
+	return func(o *options) error { o.credentials = c; return nil }
+}
+
+// WithPublishRetries sets how often a publish rejected for a concurrent
+// update is rebased and retried. Default 5.
+func WithPublishRetries(n int) Option {
+	return func(o *options) error { o.retries = n; return nil }
+}
+
+// WithUserAgent sets the User-Agent header. Default "sign-step".
+func WithUserAgent(ua string) Option {
+	return func(o *options) error { o.userAgent = ua; return nil }
+}
+
+// New returns a Client.
+func New(opts ...Option) (*Client, error) {
+	o := options{transport: http.DefaultTransport, keys: &Keyring{}, retries: 5, userAgent: "sign-step",
+		credentials: func(string) (string, string) { return "", "" }}
+	for _, opt := range opts {
+		if err := opt(&o); err != nil {
+			return nil, err
+		}
+	}
+	return &Client{opts: o}, nil
+}
+
+// ServerFor returns the notary URL for a GUN: the fixed server, else docker's
+// rule (notary.docker.io for docker.io, else https://<registry host>).
+func (c *Client) ServerFor(gun string) string {
+	if c.opts.server != "" {
+		return c.opts.server
+	}
+	host, _, _ := strings.Cut(gun, "/")
+	if host == sign.DockerHub {
+		return DockerHubNotary
+	}
+	return "https://" + host
+}
+
+// Repo is one opened repository: trust data loaded once, keys in memory.
+type Repo struct {
+	gun      data.GUN
+	server   string
+	rt       http.RoundTripper
+	cs       *Keyring
+	remote   store.RemoteStore
+	cache    store.MetadataStore
+	pinning  trustpinning.TrustPinConfig
+	retries  int
+	tufRepo  *tuf.Repo
+	reader   client.ReadOnly
+	delegs   []data.Role
+	released map[string]sign.Descriptor
+	keys     *Keyring
+	ctxRT    *contextTransport
+}
+
+var _ sign.Trust = (*Client)(nil)
+var _ sign.TrustRepo = (*Repo)(nil)
+
+// Open implements sign.Trust: it loads the repository's trust data (one
+// update) and fails if the repository has none.
+func (c *Client) Open(ctx context.Context, gun string) (sign.TrustRepo, error) {
+	r, err := c.open(ctx, gun)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.load(); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+func (c *Client) open(ctx context.Context, gun string) (*Repo, error) {
+	server := c.ServerFor(gun)
+	host, _, _ := strings.Cut(gun, "/")
+	ctxRT := &contextTransport{ctx: ctx, base: c.opts.transport}
+	rt, err := authTransport(ctxRT, server, gun, host, c.opts.credentials, c.opts.userAgent)
+	if err != nil {
+		return nil, err
+	}
+	remote, err := store.NewNotaryServerStore(server, data.GUN(gun), rt)
+	if err != nil {
+		return nil, sign.Classedf(sign.ClassUsage, "notary server URL %q: %w", server, err)
+	}
+	return &Repo{gun: data.GUN(gun), server: server, rt: rt, remote: remote, cache: store.NewMemoryStore(nil),
+		pinning: c.opts.pinning, retries: c.opts.retries, keys: c.opts.keys, ctxRT: ctxRT}, nil
+}
+
+// load fetches and verifies the current trust data.
+func (r *Repo) load() error {
+	cs, err := r.keys.cryptoService(r.gun)
+	if err != nil {
+		return err
+	}
+	repo, _, err := client.LoadTUFRepo(client.TUFLoadOptions{
+		GUN: r.gun, TrustPinning: r.pinning, CryptoService: cs, Cache: r.cache, RemoteStore: r.remote,
+	})
+	if err != nil {
+		return r.explain(err)
+	}
+	r.tufRepo, r.reader = repo, client.NewReadOnly(repo)
+	if r.delegs, err = r.reader.GetDelegationRoles(); err != nil {
+		return r.explain(err)
+	}
+	targets, err := r.reader.ListTargets(ReleasesRole, data.CanonicalTargetsRole)
+	if err != nil {
+		return r.explain(err)
+	}
+	r.released = make(map[string]sign.Descriptor, len(targets))
+	for _, t := range targets {
+		if t.Role != ReleasesRole && t.Role != data.CanonicalTargetsRole {
+			continue // docker resolves tags through these two roles only
+		}
+		if h, ok := t.Hashes["sha256"]; ok {
+			r.released[t.Name] = sign.Descriptor{Digest: "sha256:" + hex.EncodeToString(h), Size: t.Length}
+		}
+	}
+	return nil
+}
+
+// SignableRoles implements sign.TrustRepo with docker's GetSignableRoles rule.
+func (r *Repo) SignableRoles(tag string) ([]string, []string, error) {
+	ours := map[string]bool{}
+	for _, id := range r.keys.IDs() {
+		ours[id] = true
+	}
+	if len(r.delegs) == 0 {
+		// docker signs into targets when there are no delegations; that needs the targets key.
+		role, err := r.tufRepo.GetBaseRole(data.CanonicalTargetsRole)
+		if err != nil {
+			return nil, nil, r.explain(err)
+		}
+		for _, id := range role.ListKeyIDs() {
+			if r.holds(id, ours) {
+				return []string{data.CanonicalTargetsRole.String()}, []string{id}, nil
+			}
+		}
+		return nil, nil, r.noRole()
+	}
+	var roles, keyIDs []string
+	seen := map[string]bool{}
+	for _, d := range r.delegs {
+		if path.Dir(d.Name.String()) != data.CanonicalTargetsRole.String() || !d.CheckPaths(tag) {
+			continue
+		}
+		for _, id := range d.KeyIDs {
+			if ours[id] {
+				roles = append(roles, d.Name.String())
+				if !seen[id] {
+					seen[id] = true
+					keyIDs = append(keyIDs, id)
+				}
+				break
+			}
+		}
+	}
+	if len(roles) == 0 {
+		return nil, nil, r.noRole()
+	}
+	return roles, keyIDs, nil
+}
+
+// holds reports whether one of our keys is the role key id, which for base
+// roles may be a certificate key whose canonical ID is ours.
+func (r *Repo) holds(id string, ours map[string]bool) bool {
+	if ours[id] {
+		return true
+	}
+	pub := r.tufRepo.Root.Signed.Keys[id]
+	if pub == nil {
+		return false
+	}
+	canonical, err := utils.CanonicalKeyID(pub)
+	return err == nil && ours[canonical]
+}
+
+func (r *Repo) noRole() error {
+	signers := map[string][]string{}
+	for _, d := range r.delegs {
+		if path.Dir(d.Name.String()) == data.CanonicalTargetsRole.String() {
+			signers[strings.TrimPrefix(d.Name.String(), "targets/")] = append([]string(nil), d.KeyIDs...)
+		}
+	}
+	return sign.Classed(sign.ClassSigner, &sign.NoSignableRoleError{GUN: r.gun.String(), KeyIDs: r.keys.IDs(), Signers: signers})
+}
+
+// Released implements sign.TrustRepo.
+func (r *Repo) Released(tag string) (sign.Descriptor, bool, error) {
+	d, ok := r.released[tag]
+	return d, ok, nil
+}
+
+// Publish implements sign.TrustRepo: all targets go into one changelist and
+// one publish. A publish the server rejects because another job published
+// first is rebased on the new metadata and retried.
+func (r *Repo) Publish(ctx context.Context, targets []sign.Target) error {
+	cs, err := r.keys.cryptoService(r.gun)
+	if err != nil {
+		return err
+	}
+	cl := changelist.NewMemChangelist()
+	repo, err := client.NewRepository(r.gun, r.server, r.remote, r.cache, r.pinning, cs, cl)
+	if err != nil {
+		return err
+	}
+	for _, t := range targets {
+		h, err := hex.DecodeString(strings.TrimPrefix(t.Descriptor.Digest, "sha256:"))
+		if err != nil || len(h) != 32 || !strings.HasPrefix(t.Descriptor.Digest, "sha256:") {
+			return fmt.Errorf("target %s has digest %q, want sha256:<64 hex>", t.Tag, t.Descriptor.Digest)
+		}
+		target := &client.Target{Name: t.Tag, Hashes: data.Hashes{"sha256": h}, Length: t.Descriptor.Size}
+		roles := make([]data.RoleName, len(t.Roles))
+		for i, role := range t.Roles {
+			roles[i] = data.RoleName(role)
+		}
+		if err := repo.AddTarget(target, roles...); err != nil {
+			return fmt.Errorf("staging %s: %w", t.Tag, err)
+		}
+	}
+	backoff := 200 * time.Millisecond
+	for attempt := 0; ; attempt++ {
+		err = repo.Publish()
+		if err == nil || !isConflict(err) || attempt >= r.retries {
+			break
+		}
+		// Another publisher won this version; the changelist is kept and the
+		// next Publish re-reads the metadata and re-applies it.
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w (last failure: %v)", ctx.Err(), r.explain(err))
+		case <-time.After(jitter(backoff)):
+		}
+		backoff *= 2
+	}
+	if err != nil {
+		return r.explain(err)
+	}
+	return r.load()
+}
+
+// Inspect implements sign.TrustRepo.
+func (r *Repo) Inspect(name, tag string) (inspect.Repository, error) {
+	return TrustInfo(r.reader, name, tag)
+}
+
+// Metadata implements sign.TrustRepo from the verified metadata in memory.
+func (r *Repo) Metadata() ([]sign.RoleMeta, error) {
+	var out []sign.RoleMeta
+	names := append([]string{"root", "targets", "snapshot", "timestamp"}, delegationNames(r.delegs)...)
+	for _, name := range names {
+		raw, err := r.cache.GetSized(name, -1)
+		if err != nil {
+			continue
+		}
+		var m struct {
+			Signed struct {
+				Version int       `json:"version"`
+				Expires time.Time `json:"expires"`
+			} `json:"signed"`
+		}
+		if err := json.Unmarshal(raw, &m); err != nil {
+			return nil, fmt.Errorf("reading %s metadata: %w", name, err)
+		}
+		out = append(out, sign.RoleMeta{Role: name, Version: m.Signed.Version, Expires: m.Signed.Expires.UTC()})
+	}
+	return out, nil
+}
+
+func delegationNames(roles []data.Role) []string {
+	var names []string
+	for _, d := range roles {
+		names = append(names, d.Name.String())
+	}
+	sort.Strings(names)
+	return names
+}
+
+// isConflict reports a publish rejected because the metadata version moved.
+func isConflict(err error) bool {
+	var inv store.ErrInvalidOperation
+	return errors.As(err, &inv)
+}
+
+// explain turns notary's errors into classed errors with docker's wording
+// where docker had one, naming the server.
+func (r *Repo) explain(err error) error {
+	var net store.NetworkError
+	switch {
+	case errors.As(err, &net):
+		var uerr *url.Error
+		if errors.As(net.Wrapped, &uerr) {
+			var ua x509.UnknownAuthorityError
+			var hn x509.HostnameError
+			var ci x509.CertificateInvalidError
+			if errors.As(uerr.Err, &ua) || errors.As(uerr.Err, &hn) || errors.As(uerr.Err, &ci) {
+				return sign.TLSError(fmt.Errorf("notary server %s: TLS certificate not trusted (%v); pass its CA with --notary-ca", r.server, uerr.Err))
+			}
+		}
+		if errors.Is(net.Wrapped, context.DeadlineExceeded) || errors.Is(net.Wrapped, context.Canceled) {
+			return fmt.Errorf("contacting notary server %s: %w", r.server, context.DeadlineExceeded)
+		}
+		return sign.Classedf(sign.ClassNotary, "error contacting notary server %s: %v", r.server, net.Wrapped)
+	}
+	var notExist client.ErrRepositoryNotExist
+	if errors.As(err, &notExist) {
+		return sign.Classed(sign.ClassNotary, &NotInitializedError{GUN: r.gun.String(), Server: r.server, err: err})
+	}
+	var unavailable store.ErrServerUnavailable
+	if errors.As(err, &unavailable) {
+		return sign.Classedf(sign.ClassNotary, "notary server %s: %v", r.server, err)
+	}
+	var inv store.ErrInvalidOperation
+	if errors.As(err, &inv) {
+		return sign.Classedf(sign.ClassNotary, "notary server %s rejected the update: %v", r.server, err)
+	}
+	return sign.Classedf(sign.ClassNotary, "trust data for %s from %s: %w", r.gun, r.server, err)
+}
+
+// NotInitializedError says the repository has no trust data on the server.
+type NotInitializedError struct {
+	GUN, Server string
+	err         error
+}
+
+func (e *NotInitializedError) Error() string {
+	return fmt.Sprintf("remote trust data does not exist for %s: %v; initialize it and add a signer first (`sign-step init` and `sign-step signer add`, or `docker trust signer add NAME %s`)",
+		e.GUN, e.err, e.GUN)
+}
+
+func (e *NotInitializedError) Unwrap() error { return e.err }
+
+// contextTransport binds requests to the operation's context: the notary
+// client builds its requests without one.
+type contextTransport struct {
+	ctx  context.Context
+	base http.RoundTripper
+}
+
+func (t *contextTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Context() == context.Background() || req.Context() == context.TODO() {
+		req = req.WithContext(t.ctx)
+	}
+	return t.base.RoundTrip(req)
+}
+
+// authTransport pings the server once and answers its auth challenge with the
+// registry's credentials, as docker's GetNotaryRepository does.
+func authTransport(base http.RoundTripper, server, gun, registryHost string, creds Credentials, userAgent string) (http.RoundTripper, error) {
+	headers := transport.NewHeaderRequestModifier(http.Header{"User-Agent": {userAgent}})
+	plain := transport.NewTransport(base, headers)
+	req, err := http.NewRequest(http.MethodGet, server+"/v2/", nil)
+	if err != nil {
+		return nil, sign.Classedf(sign.ClassUsage, "notary server URL %q: %v", server, err)
+	}
+	manager := challenge.NewSimpleManager()
+	resp, err := (&http.Client{Transport: plain, Timeout: 30 * time.Second}).Do(req)
+	if err != nil {
+		var ua x509.UnknownAuthorityError
+		var hn x509.HostnameError
+		var ci x509.CertificateInvalidError
+		if errors.As(err, &ua) || errors.As(err, &hn) || errors.As(err, &ci) {
+			return nil, sign.TLSError(fmt.Errorf("notary server %s: TLS certificate not trusted (%v); pass its CA with --notary-ca", server, err))
+		}
+		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+			return nil, fmt.Errorf("contacting notary server %s: %w", server, err)
+		}
+		return nil, sign.Classedf(sign.ClassNotary, "cannot reach notary server %s: %v", server, unwrapURLError(err))
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	resp.Body.Close()
+	if err := manager.AddResponse(resp); err != nil {
+		return nil, err
+	}
+	store := credentialStore{host: registryHost, creds: creds}
+	tokens := auth.NewTokenHandlerWithOptions(auth.TokenHandlerOptions{
+		Transport:   plain,
+		Credentials: store,
+		Scopes:      []auth.Scope{auth.RepositoryScope{Repository: gun, Actions: []string{"pull", "push"}}},
+		ClientID:    "docker",
+	})
+	return transport.NewTransport(base, headers, auth.NewAuthorizer(manager, tokens, auth.NewBasicHandler(store))), nil
+}
+
+func unwrapURLError(err error) error {
+	var uerr *url.Error
+	if errors.As(err, &uerr) {
+		return fmt.Errorf("%s %s: %w", uerr.Op, uerr.URL, uerr.Err)
+	}
+	return err
+}
+
+type credentialStore struct {
+	host  string
+	creds Credentials
+}
+
+func (s credentialStore) Basic(*url.URL) (string, string)          { return s.creds(s.host) }
+func (s credentialStore) RefreshToken(*url.URL, string) string     { return "" }
+func (s credentialStore) SetRefreshToken(*url.URL, string, string) {}
+
+// jitter spreads retries of concurrent jobs: a random duration in [d/2, 3d/2).
+func jitter(d time.Duration) time.Duration { return d/2 + rand.N(d) }
+
+// Inspect reads what `docker trust inspect` shows for ref (as the user typed
+// it). Failures are carried in the result, as docker reports them per ref.
+func (c *Client) Inspect(ctx context.Context, ref string) inspect.Repository {
+	r, err := sign.ParseRef(ref)
+	if err != nil {
+		return inspect.Repository{Name: ref, Err: err}
+	}
+	repo, err := c.open(ctx, r.Name())
+	if err != nil {
+		return inspect.Repository{Name: ref, Err: err}
+	}
+	tufRepo, _, err := client.LoadTUFRepo(client.TUFLoadOptions{GUN: repo.gun, TrustPinning: repo.pinning, Cache: repo.cache, RemoteStore: repo.remote})
+	if err != nil {
+		return inspect.Repository{Name: ref, Err: fmt.Errorf("no signatures or cannot access %s", ref)}
+	}
+	info, err := TrustInfo(client.NewReadOnly(tufRepo), ref, r.Tag)
+	if err != nil {
+		return inspect.Repository{Name: ref, Err: err}
+	}
+	return info
+}

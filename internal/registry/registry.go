@@ -1,0 +1,309 @@
+// Package registry adapts github.com/google/go-containerregistry to
+// sign-step: it resolves what tags point to and pushes images (OCI layouts,
+// docker save tarballs, or another registry's image) without a Docker daemon.
+package registry
+
+import (
+	"bytes"
+	"context"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/docker/cli/cli/config"
+	"github.com/docker/cli/cli/config/configfile"
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/sign-step/sign-step/internal/sign"
+)
+
+// Registry implements sign.Registry.
+type Registry struct {
+	opts options
+}
+
+var _ sign.Registry = (*Registry)(nil)
+
+type options struct {
+	transport http.RoundTripper
+	keychain  authn.Keychain
+	jobs      int
+	userAgent string
+}
+
+// Option configures a Registry.
+type Option func(*options)
+
+// WithTransport sets the base transport (TLS, retries, logging). Default: http.DefaultTransport.
+func WithTransport(rt http.RoundTripper) Option { return func(o *options) { o.transport = rt } }
+
+// WithKeychain sets where registry credentials come from. Default: anonymous.
+func WithKeychain(k authn.Keychain) Option { return func(o *options) { o.keychain = k } }
+
+// WithJobs sets how many blobs upload at once. Default 4.
+func WithJobs(n int) Option { return func(o *options) { o.jobs = n } }
+
+// WithUserAgent sets the User-Agent header. Default "sign-step".
+func WithUserAgent(ua string) Option { return func(o *options) { o.userAgent = ua } }
+
+// New returns a Registry.
+func New(opts ...Option) *Registry {
+	o := options{transport: http.DefaultTransport, keychain: authn.NewMultiKeychain(), jobs: 4, userAgent: "sign-step"}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	return &Registry{opts: o}
+}
+
+func (r *Registry) remoteOptions(ctx context.Context) []remote.Option {
+	return []remote.Option{
+		remote.WithContext(ctx),
+		remote.WithTransport(r.opts.transport),
+		remote.WithAuthFromKeychain(r.opts.keychain),
+		remote.WithJobs(r.opts.jobs),
+		remote.WithUserAgent(r.opts.userAgent),
+	}
+}
+
+func reference(ref sign.Ref) (name.Reference, error) {
+	// sign.Ref is already normalized; StrictValidation keeps ggcr from re-guessing.
+	if ref.Digest != "" {
+		return name.NewDigest(ref.Name()+"@"+ref.Digest, name.StrictValidation)
+	}
+	return name.NewTag(ref.Name()+":"+ref.Tag, name.StrictValidation)
+}
+
+// Resolve implements sign.Registry: a HEAD of the manifest, with a GET
+// when the registry does not answer HEAD with the digest and size.
+func (r *Registry) Resolve(ctx context.Context, ref sign.Ref) (sign.Descriptor, error) {
+	nref, err := reference(ref)
+	if err != nil {
+		return sign.Descriptor{}, sign.Classed(sign.ClassUsage, err)
+	}
+	d, err := remote.Head(nref, r.remoteOptions(ctx)...)
+	if err == nil && d.Size > 0 && d.Digest.Hex != "" {
+		return sign.Descriptor{Digest: d.Digest.String(), Size: d.Size, MediaType: string(d.MediaType)}, nil
+	}
+	if err != nil && isNotFound(err) {
+		return sign.Descriptor{}, explain(ref, err)
+	}
+	full, err := remote.Get(nref, r.remoteOptions(ctx)...)
+	if err != nil {
+		return sign.Descriptor{}, explain(ref, err)
+	}
+	return sign.Descriptor{Digest: full.Digest.String(), Size: int64(len(full.Manifest)), MediaType: string(full.MediaType)}, nil
+}
+
+// Push implements sign.Registry. source is an OCI image layout directory, a
+// `docker save` tarball or a registry reference. The image (or index, with
+// all its children) goes to every ref; blobs the registry has are not sent
+// again and layers stream from disk.
+func (r *Registry) Push(ctx context.Context, source string, refs []sign.Ref) (sign.Descriptor, error) {
+	img, err := r.open(ctx, source)
+	if err != nil {
+		return sign.Descriptor{}, err
+	}
+	todo := make(map[name.Reference]remote.Taggable, len(refs))
+	for _, ref := range refs {
+		nref, err := reference(ref)
+		if err != nil {
+			return sign.Descriptor{}, sign.Classed(sign.ClassUsage, err)
+		}
+		todo[nref] = img
+	}
+	if err := remote.MultiWrite(todo, r.remoteOptions(ctx)...); err != nil {
+		return sign.Descriptor{}, explain(refs[0], err)
+	}
+	return describe(img)
+}
+
+func describe(t remote.Taggable) (sign.Descriptor, error) {
+	raw, err := t.RawManifest()
+	if err != nil {
+		return sign.Descriptor{}, fmt.Errorf("reading manifest: %w", err)
+	}
+	h, _, err := v1.SHA256(bytes.NewReader(raw))
+	if err != nil {
+		return sign.Descriptor{}, err
+	}
+	mt := ""
+	if m, ok := t.(interface {
+		MediaType() (types.MediaType, error)
+	}); ok {
+		if v, err := m.MediaType(); err == nil {
+			mt = string(v)
+		}
+	}
+	// What was pushed is exactly raw, so its digest and length are the target.
+	return sign.Descriptor{Digest: h.String(), Size: int64(len(raw)), MediaType: mt}, nil
+}
+
+// open reads source as an OCI layout, a tarball or a registry reference.
+func (r *Registry) open(ctx context.Context, source string) (remote.Taggable, error) {
+	source = strings.TrimPrefix(source, "oci:")
+	if fi, err := os.Stat(source); err == nil {
+		if fi.IsDir() {
+			return openLayout(source)
+		}
+		img, err := tarball.ImageFromPath(source, nil)
+		if err != nil {
+			return nil, sign.Classedf(sign.ClassUsage, "reading %s as a docker save tarball: %v", source, err)
+		}
+		return img, nil
+	}
+	src, err := sign.ParseRef(source)
+	if err != nil {
+		return nil, sign.Classedf(sign.ClassUsage, "source %q is neither a file, a directory nor an image reference", source)
+	}
+	if src.Tag == "" && src.Digest == "" {
+		src.Tag = "latest"
+	}
+	nref, err := reference(src)
+	if err != nil {
+		return nil, sign.Classed(sign.ClassUsage, err)
+	}
+	d, err := remote.Get(nref, r.remoteOptions(ctx)...)
+	if err != nil {
+		return nil, explain(src, err)
+	}
+	if d.MediaType.IsIndex() {
+		return d.ImageIndex()
+	}
+	return d.Image()
+}
+
+func openLayout(dir string) (remote.Taggable, error) {
+	if _, err := os.Stat(filepath.Join(dir, "oci-layout")); err != nil {
+		return nil, sign.Classedf(sign.ClassUsage, "%s is not an OCI image layout (no oci-layout file)", dir)
+	}
+	p, err := layout.FromPath(dir)
+	if err != nil {
+		return nil, sign.Classedf(sign.ClassUsage, "reading OCI layout %s: %v", dir, err)
+	}
+	idx, err := p.ImageIndex()
+	if err != nil {
+		return nil, sign.Classedf(sign.ClassUsage, "reading OCI layout %s: %v", dir, err)
+	}
+	m, err := idx.IndexManifest()
+	if err != nil {
+		return nil, sign.Classedf(sign.ClassUsage, "reading OCI layout %s index.json: %v", dir, err)
+	}
+	if len(m.Manifests) != 1 {
+		return nil, sign.Classedf(sign.ClassUsage, "OCI layout %s lists %d manifests in index.json; sign-step pushes a layout holding exactly one image or index", dir, len(m.Manifests))
+	}
+	desc := m.Manifests[0]
+	if desc.MediaType.IsIndex() {
+		return idx.ImageIndex(desc.Digest)
+	}
+	return idx.Image(desc.Digest)
+}
+
+func isNotFound(err error) bool {
+	var terr *transport.Error
+	return errors.As(err, &terr) && terr.StatusCode == http.StatusNotFound
+}
+
+// explain classes registry errors and names the tag or the URL.
+func explain(ref sign.Ref, err error) error {
+	var terr *transport.Error
+	if errors.As(err, &terr) {
+		switch terr.StatusCode {
+		case http.StatusNotFound:
+			if ref.Digest != "" {
+				return sign.Classedf(sign.ClassRegistry, "manifest %s not found in %s", ref.Digest, ref.Name())
+			}
+			return sign.Classedf(sign.ClassRegistry, "tag %q not found in %s; push it first or pass --source", ref.Tag, ref.Name())
+		case http.StatusUnauthorized, http.StatusForbidden:
+			return sign.Classedf(sign.ClassRegistry, "registry %s refused %s (%d): check --registry-username/--registry-password or docker login", ref.Registry, ref.Name(), terr.StatusCode)
+		}
+		return sign.Classedf(sign.ClassRegistry, "registry %s: %v", ref.Registry, err)
+	}
+	var ua x509.UnknownAuthorityError
+	var hn x509.HostnameError
+	var ci x509.CertificateInvalidError
+	if errors.As(err, &ua) || errors.As(err, &hn) || errors.As(err, &ci) {
+		return sign.TLSError(fmt.Errorf("registry https://%s: TLS certificate not trusted (%v); pass its CA with --registry-ca", ref.Registry, err))
+	}
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return fmt.Errorf("registry https://%s: %w", ref.Registry, err)
+	}
+	var uerr *url.Error
+	if errors.As(err, &uerr) {
+		return sign.Classedf(sign.ClassRegistry, "cannot reach registry https://%s: %v", ref.Registry, uerr.Err)
+	}
+	return sign.Classedf(sign.ClassRegistry, "registry %s: %v", ref.Registry, err)
+}
+
+// DockerConfigKeychain reads docker's config.json (and its credential
+// helpers) from dir, as `docker login` left it.
+func DockerConfigKeychain(dir string) (authn.Keychain, error) {
+	cf, err := config.Load(dir)
+	if err != nil {
+		return nil, sign.Classedf(sign.ClassUsage, "reading docker config in %s: %v", dir, err)
+	}
+	return &configKeychain{cf: cf}, nil
+}
+
+type configKeychain struct{ cf *configfile.ConfigFile }
+
+func (k *configKeychain) Resolve(target authn.Resource) (authn.Authenticator, error) {
+	key := target.RegistryStr()
+	if key == name.DefaultRegistry || key == sign.DockerHub {
+		key = authn.DefaultAuthKey
+	}
+	cfg, err := k.cf.GetAuthConfig(key)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Username == "" && cfg.Password == "" && cfg.Auth == "" && cfg.IdentityToken == "" && cfg.RegistryToken == "" {
+		return authn.Anonymous, nil
+	}
+	return authn.FromConfig(authn.AuthConfig{Username: cfg.Username, Password: cfg.Password, Auth: cfg.Auth,
+		IdentityToken: cfg.IdentityToken, RegistryToken: cfg.RegistryToken}), nil
+}
+
+// StaticKeychain answers every registry with one username and password.
+func StaticKeychain(username string, password sign.Secret) authn.Keychain {
+	return staticKeychain{user: username, pass: password}
+}
+
+type staticKeychain struct {
+	user string
+	pass sign.Secret
+}
+
+func (s staticKeychain) Resolve(authn.Resource) (authn.Authenticator, error) {
+	return &authn.Basic{Username: s.user, Password: string(s.pass)}, nil
+}
+
+// Credentials returns the username and password the keychain holds for a
+// registry host, for the notary server's token challenge.
+func Credentials(k authn.Keychain) func(host string) (string, string) {
+	return func(host string) (string, string) {
+		reg, err := name.NewRegistry(host, name.StrictValidation)
+		if err != nil {
+			return "", ""
+		}
+		a, err := k.Resolve(reg)
+		if err != nil {
+			return "", ""
+		}
+		cfg, err := a.Authorization()
+		if err != nil || cfg == nil {
+			return "", ""
+		}
+		return cfg.Username, cfg.Password
+	}
+}

@@ -1,0 +1,96 @@
+// Package secrets resolves the references users give for keys, passphrases
+// and passwords (env://VAR, file://PATH, inline values, plain paths) into
+// values held in memory. Every value it returns is registered with the
+// masker before it is returned, so nothing can print it afterwards.
+package secrets
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/sign-step/sign-step/internal/sign"
+)
+
+// Masker learns secret values so that output can hide them.
+type Masker interface{ Mask(value string) }
+
+// Resolver turns references into secret values.
+type Resolver struct {
+	Getenv   func(string) string
+	ReadFile func(string) ([]byte, error) // default os.ReadFile
+	Masker   Masker
+}
+
+// Kind says how a bare value (no scheme) is read.
+type Kind int
+
+const (
+	// KeyOrPath: a bare value is inline PEM if it starts with "-----BEGIN", else a file path.
+	KeyOrPath Kind = iota
+	// Literal: a bare value is the secret itself (passphrases, passwords).
+	Literal
+)
+
+// Resolve returns the value ref names and a description of where it came
+// from that is safe to print (never the value).
+func (r *Resolver) Resolve(_ context.Context, ref string, kind Kind) (sign.Secret, string, error) {
+	switch {
+	case strings.HasPrefix(ref, "env://"):
+		name := strings.TrimPrefix(ref, "env://")
+		v := r.Getenv(name)
+		if v == "" {
+			return nil, ref, sign.Classedf(sign.ClassSecrets, "resolving %s: environment variable %s is empty or unset", ref, name)
+		}
+		return r.keep(v), ref, nil
+	case strings.HasPrefix(ref, "file://"):
+		return r.file(strings.TrimPrefix(ref, "file://"), ref)
+	case strings.HasPrefix(ref, "vault://"), strings.HasPrefix(ref, "vault-transit://"):
+		return nil, ref, sign.Classedf(sign.ClassSecrets, "resolving %s: Vault references are not supported yet", ref)
+	case kind == KeyOrPath && !strings.HasPrefix(strings.TrimSpace(ref), "-----BEGIN"):
+		return r.file(ref, "file://"+ref)
+	case kind == KeyOrPath:
+		return r.keep(ref), "inline PEM", nil
+	default:
+		return r.keep(ref), "inline value", nil
+	}
+}
+
+func (r *Resolver) file(path, origin string) (sign.Secret, string, error) {
+	read := r.ReadFile
+	if read == nil {
+		read = os.ReadFile
+	}
+	b, err := read(path)
+	if err != nil {
+		return nil, origin, sign.Classedf(sign.ClassSecrets, "resolving %s: %v", origin, unwrapPath(err))
+	}
+	r.mask(string(b))
+	return sign.Secret(b), origin, nil
+}
+
+func (r *Resolver) keep(v string) sign.Secret {
+	r.mask(v)
+	return sign.Secret(v)
+}
+
+// mask registers the value and each of its lines: CI log maskers work per line.
+func (r *Resolver) mask(v string) {
+	if r.Masker == nil {
+		return
+	}
+	r.Masker.Mask(v)
+	for _, line := range strings.Split(v, "\n") {
+		if line = strings.TrimSpace(line); len(line) >= 4 && !strings.HasPrefix(line, "-----") {
+			r.Masker.Mask(line)
+		}
+	}
+}
+
+func unwrapPath(err error) error {
+	if pe, ok := err.(*os.PathError); ok {
+		return fmt.Errorf("%s: %w", pe.Op, pe.Err)
+	}
+	return err
+}

@@ -1,0 +1,341 @@
+// Package sign holds sign-step's use cases (sign, inspect, ...) over small
+// interfaces that the adapters implement. It imports no SDK.
+package sign
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/sign-step/sign-step/internal/inspect"
+)
+
+// Descriptor is what a tag points to: the manifest (or index) digest and its
+// exact byte length, which together form the notary target.
+type Descriptor struct {
+	Digest    string `json:"digest"`
+	Size      int64  `json:"size"`
+	MediaType string `json:"mediaType,omitempty"`
+}
+
+// Target is a tag to record in a trust repository.
+type Target struct {
+	Tag        string
+	Descriptor Descriptor
+	Roles      []string // where docker's rule puts it
+}
+
+// RoleMeta is the version and expiry of one piece of TUF metadata.
+type RoleMeta struct {
+	Role    string    `json:"role"`
+	Version int       `json:"version"`
+	Expires time.Time `json:"expires"`
+}
+
+// Registry is the image side: what tags point to, and pushing images.
+type Registry interface {
+	// Resolve returns the manifest descriptor ref names.
+	Resolve(ctx context.Context, ref Ref) (Descriptor, error)
+	// Push copies the image at source to every ref and returns its descriptor.
+	Push(ctx context.Context, source string, refs []Ref) (Descriptor, error)
+}
+
+// Trust opens notary repositories by GUN.
+type Trust interface {
+	Open(ctx context.Context, gun string) (TrustRepo, error)
+}
+
+// TrustRepo is one notary repository with our keys loaded.
+type TrustRepo interface {
+	// SignableRoles returns the roles docker would sign tag into with our keys
+	// and the IDs of the keys that sign them; a *NoSignableRoleError if none.
+	SignableRoles(tag string) (roles, keyIDs []string, err error)
+	// Released returns what tag points to in targets/releases or targets, if anything.
+	Released(tag string) (Descriptor, bool, error)
+	// Publish records targets in one publish.
+	Publish(ctx context.Context, targets []Target) error
+	// Inspect reads what `docker trust inspect` shows for name (and tag, if set).
+	Inspect(name, tag string) (inspect.Repository, error)
+	// Metadata returns the version and expiry of the repository's metadata.
+	Metadata() ([]RoleMeta, error)
+}
+
+// Signer runs the sign use case.
+type Signer struct {
+	Registry    Registry
+	Trust       Trust
+	Log         *slog.Logger
+	Concurrency int // parallel registry lookups; 0 means 16
+	Now         func() time.Time
+}
+
+// SignRequest is one run of `sign-step sign`.
+type SignRequest struct {
+	Refs   []string
+	Source string // push this image first; empty to sign existing tags
+	DryRun bool
+}
+
+// RefResult is the report entry for one signed reference.
+type RefResult struct {
+	Ref        string     `json:"ref"`
+	GUN        string     `json:"gun"`
+	Tag        string     `json:"tag"`
+	Descriptor Descriptor `json:"target"`
+	Roles      []string   `json:"roles"`
+	KeyIDs     []string   `json:"keyIDs"`
+	Previous   string     `json:"previousDigest,omitempty"`
+	Result     string     `json:"result"` // signed, unchanged (already signed at this digest), would-sign
+}
+
+// RepoResult is the report entry for one repository.
+type RepoResult struct {
+	GUN            string     `json:"gun"`
+	Metadata       []RoleMeta `json:"metadata,omitempty"`
+	ResolveSeconds float64    `json:"resolveSeconds"`
+	PublishSeconds float64    `json:"publishSeconds"`
+}
+
+// Report is what a run did; it becomes report.json.
+type Report struct {
+	Command      string       `json:"command"`
+	DryRun       bool         `json:"dryRun"`
+	Changed      bool         `json:"changed"`
+	Refs         []RefResult  `json:"refs"`
+	Repositories []RepoResult `json:"repositories"`
+	Started      time.Time    `json:"started"`
+	Seconds      float64      `json:"seconds"`
+}
+
+type repoPlan struct {
+	gun   string
+	repo  TrustRepo
+	refs  []int // indexes into the request's refs
+	timer struct{ resolve, publish time.Duration }
+}
+
+// Sign pushes (when asked), resolves and signs every ref. Everything is
+// checked before anything is pushed or published: a bad ref, key or role
+// fails the run with nothing changed.
+func (s *Signer) Sign(ctx context.Context, req SignRequest) (*Report, error) {
+	now := s.now()
+	rep := &Report{Command: "sign", DryRun: req.DryRun, Started: now}
+	refs, plans, err := s.plan(ctx, req.Refs)
+	if err != nil {
+		return nil, err
+	}
+	rep.Refs = make([]RefResult, len(refs))
+	for i, r := range refs {
+		rep.Refs[i] = RefResult{Ref: r.String(), GUN: r.Name(), Tag: r.Tag}
+	}
+	for _, p := range plans {
+		for _, i := range p.refs {
+			roles, keyIDs, err := p.repo.SignableRoles(refs[i].Tag)
+			if err != nil {
+				return nil, fmt.Errorf("checking signing roles for %s: %w", refs[i], err)
+			}
+			rep.Refs[i].Roles, rep.Refs[i].KeyIDs = roles, keyIDs
+		}
+	}
+	s.log().Info("keys accepted", "repositories", len(plans), "tags", len(refs))
+
+	if err := s.targets(ctx, req, refs, plans, rep); err != nil {
+		return nil, err
+	}
+	for _, p := range plans {
+		var targets []Target
+		for _, i := range p.refs {
+			r := &rep.Refs[i]
+			prev, ok, err := p.repo.Released(r.Tag)
+			if err != nil {
+				return nil, fmt.Errorf("reading current target of %s: %w", r.Ref, err)
+			}
+			if ok {
+				r.Previous = prev.Digest
+			}
+			switch {
+			case req.DryRun:
+				r.Result = "would-sign"
+			default:
+				r.Result = "signed"
+			}
+			targets = append(targets, Target{Tag: r.Tag, Descriptor: r.Descriptor, Roles: r.Roles})
+		}
+		if req.DryRun {
+			continue
+		}
+		start := time.Now()
+		if err := p.repo.Publish(ctx, targets); err != nil {
+			return rep, fmt.Errorf("publishing trust data for %s: %w", p.gun, err)
+		}
+		p.timer.publish = time.Since(start)
+		rep.Changed = true
+		s.log().Info("published", "gun", p.gun, "tags", len(targets), "seconds", round(p.timer.publish))
+	}
+	for _, p := range plans {
+		rr := RepoResult{GUN: p.gun, ResolveSeconds: round(p.timer.resolve), PublishSeconds: round(p.timer.publish)}
+		if meta, err := p.repo.Metadata(); err == nil {
+			rr.Metadata = meta
+		}
+		rep.Repositories = append(rep.Repositories, rr)
+	}
+	rep.Seconds = round(s.now().Sub(now))
+	return rep, nil
+}
+
+// InspectSigned reads back what docker trust inspect shows for every signed ref.
+func (s *Signer) InspectSigned(ctx context.Context, rep *Report) ([]inspect.Repository, error) {
+	out := make([]inspect.Repository, 0, len(rep.Refs))
+	repos := map[string]TrustRepo{}
+	for _, r := range rep.Refs {
+		repo, ok := repos[r.GUN]
+		if !ok {
+			var err error
+			if repo, err = s.Trust.Open(ctx, r.GUN); err != nil {
+				return nil, err
+			}
+			repos[r.GUN] = repo
+		}
+		info, err := repo.Inspect(r.Ref, r.Tag)
+		if err != nil {
+			return nil, fmt.Errorf("inspecting %s: %w", r.Ref, err)
+		}
+		out = append(out, info)
+	}
+	return out, nil
+}
+
+// plan parses refs, groups them by repository and opens each repository.
+func (s *Signer) plan(ctx context.Context, raw []string) ([]Ref, []*repoPlan, error) {
+	if len(raw) == 0 {
+		return nil, nil, Classedf(ClassUsage, "no image reference given: pass REGISTRY/REPOSITORY:TAG")
+	}
+	refs := make([]Ref, len(raw))
+	byGUN := map[string]*repoPlan{}
+	var plans []*repoPlan
+	for i, s := range raw {
+		r, err := ParseRef(s)
+		if err != nil {
+			return nil, nil, err
+		}
+		if r.Digest != "" {
+			return nil, nil, Classedf(ClassUsage, "cannot sign %q: a digest reference cannot be signed, give REPOSITORY:TAG", s)
+		}
+		if r.Tag == "" {
+			return nil, nil, Classedf(ClassUsage, "no tag specified for %s", r.Name())
+		}
+		refs[i] = r
+		p, ok := byGUN[r.Name()]
+		if !ok {
+			p = &repoPlan{gun: r.Name()}
+			byGUN[p.gun] = p
+			plans = append(plans, p)
+		}
+		for _, j := range p.refs {
+			if refs[j].Tag == r.Tag {
+				return nil, nil, Classedf(ClassUsage, "%s is given twice", r)
+			}
+		}
+		p.refs = append(p.refs, i)
+	}
+	err := forEach(ctx, len(plans), s.concurrency(), func(i int) error {
+		repo, err := s.Trust.Open(ctx, plans[i].gun)
+		if err != nil {
+			return fmt.Errorf("opening trust data for %s: %w", plans[i].gun, err)
+		}
+		plans[i].repo = repo
+		return nil
+	})
+	return refs, plans, err
+}
+
+// targets fills in every ref's descriptor, by pushing source or by asking
+// the registry what each tag points to.
+func (s *Signer) targets(ctx context.Context, req SignRequest, refs []Ref, plans []*repoPlan, rep *Report) error {
+	if req.Source != "" {
+		if req.DryRun {
+			return Classedf(ClassUsage, "--dry-run with --source is not supported yet: the digest is only known after the push")
+		}
+		start := time.Now()
+		d, err := s.Registry.Push(ctx, req.Source, refs)
+		if err != nil {
+			return fmt.Errorf("pushing %s: %w", req.Source, err)
+		}
+		for i := range rep.Refs {
+			rep.Refs[i].Descriptor = d
+		}
+		for _, p := range plans {
+			p.timer.resolve = time.Since(start)
+		}
+		s.log().Info("pushed", "source", req.Source, "digest", d.Digest, "size", d.Size, "refs", len(refs))
+		return nil
+	}
+	start := time.Now()
+	err := forEach(ctx, len(refs), s.concurrency(), func(i int) error {
+		d, err := s.Registry.Resolve(ctx, refs[i])
+		if err != nil {
+			return fmt.Errorf("resolving %s: %w", refs[i], err)
+		}
+		rep.Refs[i].Descriptor = d
+		return nil
+	})
+	for _, p := range plans {
+		p.timer.resolve = time.Since(start)
+	}
+	if err == nil {
+		s.log().Info("resolved", "tags", len(refs), "seconds", round(time.Since(start)))
+	}
+	return err
+}
+
+func (s *Signer) concurrency() int {
+	if s.Concurrency > 0 {
+		return s.Concurrency
+	}
+	return 16
+}
+
+func (s *Signer) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+func (s *Signer) log() *slog.Logger {
+	if s.Log != nil {
+		return s.Log
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// forEach runs fn(0..n-1) with at most limit at once and returns the first
+// error by index, so the message does not depend on scheduling.
+func forEach(ctx context.Context, n, limit int, fn func(i int) error) error {
+	errs := make([]error, n)
+	sem := make(chan struct{}, limit)
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		if ctx.Err() != nil {
+			errs[i] = ctx.Err()
+			break
+		}
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			errs[i] = fn(i)
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func round(d time.Duration) float64 { return float64(d.Round(time.Millisecond)) / float64(time.Second) }
