@@ -121,7 +121,9 @@ func oneLine(s string) string {
 	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", " ")), " ")
 }
 
-func usageErrorf(format string, args ...any) error { return sign.Classedf(sign.ClassUsage, format, args...) }
+func usageErrorf(format string, args ...any) error {
+	return sign.Classedf(sign.ClassUsage, format, args...)
+}
 
 // silentError carries an exit code for output already printed (inspect
 // prints docker's own messages).

@@ -1,0 +1,203 @@
+package sign
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/sign-step/sign-step/internal/inspect"
+)
+
+// fakeRegistry answers from a map of ref → descriptor and records pushes.
+type fakeRegistry struct {
+	mu     sync.Mutex
+	tags   map[string]Descriptor
+	pushed []string
+}
+
+func (f *fakeRegistry) Resolve(_ context.Context, ref Ref) (Descriptor, error) {
+	d, ok := f.tags[ref.String()]
+	if !ok {
+		return Descriptor{}, Classedf(ClassRegistry, "tag %q not found in %s", ref.Tag, ref.Name())
+	}
+	return d, nil
+}
+
+func (f *fakeRegistry) Push(_ context.Context, source string, refs []Ref) (Descriptor, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, r := range refs {
+		f.pushed = append(f.pushed, r.String())
+	}
+	return Descriptor{Digest: "sha256:" + strings.Repeat("cd", 32), Size: 99, MediaType: "application/vnd.oci.image.index.v1+json"}, nil
+}
+
+// fakeTrust records publishes per GUN; roles says which tags our key can sign.
+type fakeTrust struct {
+	mu        sync.Mutex
+	published map[string][][]Target
+	noRole    map[string]bool // GUN → key signs nothing
+	missing   map[string]bool // GUN → not initialized
+}
+
+func (f *fakeTrust) Open(_ context.Context, gun string) (TrustRepo, error) {
+	if f.missing[gun] {
+		return nil, Classedf(ClassNotary, "remote trust data does not exist for %s", gun)
+	}
+	return &fakeRepo{t: f, gun: gun}, nil
+}
+
+type fakeRepo struct {
+	t   *fakeTrust
+	gun string
+}
+
+func (r *fakeRepo) SignableRoles(string) ([]string, []string, error) {
+	if r.t.noRole[r.gun] {
+		return nil, nil, Classed(ClassSigner, &NoSignableRoleError{GUN: r.gun, KeyIDs: []string{"k1"}, Signers: map[string][]string{"alice": {"a1"}}})
+	}
+	return []string{"targets/releases", "targets/ci"}, []string{"k1"}, nil
+}
+func (r *fakeRepo) Released(string) (Descriptor, bool, error) { return Descriptor{}, false, nil }
+func (r *fakeRepo) Publish(_ context.Context, ts []Target) error {
+	r.t.mu.Lock()
+	defer r.t.mu.Unlock()
+	if r.t.published == nil {
+		r.t.published = map[string][][]Target{}
+	}
+	r.t.published[r.gun] = append(r.t.published[r.gun], ts)
+	return nil
+}
+func (r *fakeRepo) Inspect(name, tag string) (inspect.Repository, error) {
+	return inspect.Repository{Name: name}, nil
+}
+func (r *fakeRepo) Metadata() ([]RoleMeta, error) { return nil, nil }
+
+func digestOf(i int) string { return fmt.Sprintf("sha256:%064x", i) }
+
+func TestSign(t *testing.T) {
+	t.Parallel()
+	tags := map[string]Descriptor{}
+	for i, ref := range []string{"r.io/a:1", "r.io/a:2", "r.io/a:3", "r.io/b:1"} {
+		tags[ref] = Descriptor{Digest: digestOf(i), Size: int64(100 + i)}
+	}
+	cases := []struct {
+		name          string
+		refs          []string
+		source        string
+		dryRun        bool
+		noRole        string
+		missing       string
+		wantClass     Class
+		wantErr       string
+		wantPublishes map[string]int // GUN → tags in its single publish
+		wantPushed    int
+	}{
+		{name: "one publish per repository", refs: []string{"r.io/a:1", "r.io/b:1", "r.io/a:2", "r.io/a:3"},
+			wantPublishes: map[string]int{"r.io/a": 3, "r.io/b": 1}},
+		{name: "missing tag publishes nothing", refs: []string{"r.io/a:1", "r.io/b:nope"},
+			wantClass: ClassRegistry, wantErr: `tag "nope" not found`},
+		{name: "key without role publishes and pushes nothing", refs: []string{"r.io/a:1", "r.io/b:1"}, source: "layout", noRole: "r.io/b",
+			wantClass: ClassSigner, wantErr: "signers are alice (a1)"},
+		{name: "uninitialized repository", refs: []string{"r.io/a:1", "r.io/b:1"}, missing: "r.io/b",
+			wantClass: ClassNotary, wantErr: "does not exist"},
+		{name: "digest reference", refs: []string{"r.io/a@" + digestOf(1)}, wantClass: ClassUsage, wantErr: "digest reference cannot be signed"},
+		{name: "no tag", refs: []string{"r.io/a"}, wantClass: ClassUsage, wantErr: "no tag specified for r.io/a"},
+		{name: "duplicate", refs: []string{"r.io/a:1", "r.io/a:1"}, wantClass: ClassUsage, wantErr: "given twice"},
+		{name: "bad reference", refs: []string{"r.io/a:1", "R.io/A"}, wantClass: ClassUsage, wantErr: "lowercase"},
+		{name: "no refs", wantClass: ClassUsage, wantErr: "no image reference"},
+		{name: "dry run publishes nothing", refs: []string{"r.io/a:1"}, dryRun: true, wantPublishes: map[string]int{}},
+		{name: "source is pushed to every ref", refs: []string{"r.io/a:new", "r.io/b:new"}, source: "layout",
+			wantPushed: 2, wantPublishes: map[string]int{"r.io/a": 1, "r.io/b": 1}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			reg := &fakeRegistry{tags: tags}
+			trust := &fakeTrust{noRole: map[string]bool{tc.noRole: true}, missing: map[string]bool{tc.missing: true}}
+			s := &Signer{Registry: reg, Trust: trust, Concurrency: 2}
+			rep, err := s.Sign(context.Background(), SignRequest{Refs: tc.refs, Source: tc.source, DryRun: tc.dryRun})
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("err = %v, want it to contain %q", err, tc.wantErr)
+				}
+				if got := ClassOf(err); got != tc.wantClass {
+					t.Errorf("class = %d, want %d", got, tc.wantClass)
+				}
+				if len(trust.published) != 0 || len(reg.pushed) != 0 {
+					t.Fatalf("failed run changed something: published %v, pushed %v", trust.published, reg.pushed)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(reg.pushed) != tc.wantPushed {
+				t.Errorf("pushed %v, want %d refs", reg.pushed, tc.wantPushed)
+			}
+			if len(trust.published) != len(tc.wantPublishes) {
+				t.Fatalf("published to %d repositories, want %d", len(trust.published), len(tc.wantPublishes))
+			}
+			for gun, n := range tc.wantPublishes {
+				pubs := trust.published[gun]
+				if len(pubs) != 1 || len(pubs[0]) != n {
+					t.Errorf("%s: publishes %v, want one with %d targets", gun, pubs, n)
+				}
+			}
+			for _, r := range rep.Refs {
+				want, ok := tags[r.Ref]
+				if tc.source != "" {
+					want, ok = Descriptor{Digest: "sha256:" + strings.Repeat("cd", 32), Size: 99, MediaType: "application/vnd.oci.image.index.v1+json"}, true
+				}
+				if !ok || r.Descriptor != want {
+					t.Errorf("%s: target %+v, want %+v", r.Ref, r.Descriptor, want)
+				}
+				if tc.dryRun != (r.Result == "would-sign") {
+					t.Errorf("%s: result %q with dryRun=%v", r.Ref, r.Result, tc.dryRun)
+				}
+			}
+			if rep.Changed == tc.dryRun {
+				t.Errorf("Changed = %v with dryRun=%v", rep.Changed, tc.dryRun)
+			}
+		})
+	}
+}
+
+func TestSecretNeverPrints(t *testing.T) {
+	t.Parallel()
+	s := Secret("hunter2-very-secret")
+	for _, got := range []string{fmt.Sprint(s), fmt.Sprintf("%v %+v %#v %s %q %x", s, s, s, s, s, s), fmt.Sprint(struct{ S Secret }{s})} {
+		if strings.Contains(got, "hunter2") {
+			t.Fatalf("secret printed: %s", got)
+		}
+	}
+	b, err := json.Marshal(struct{ S Secret }{s})
+	if err != nil || strings.Contains(string(b), "hunter2") {
+		t.Fatalf("secret in JSON: %s (%v)", b, err)
+	}
+}
+
+func TestClassOf(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		err  error
+		want Class
+	}{
+		{nil, 0},
+		{errors.New("x"), ClassInternal},
+		{fmt.Errorf("wrapping: %w", Classedf(ClassKey, "bad key")), ClassKey},
+		{Classed(ClassRegistry, Classedf(ClassKey, "inner wins")), ClassKey},
+		{fmt.Errorf("x: %w", context.DeadlineExceeded), ClassTimeout},
+		{TLSError(errors.New("x509: certificate signed by unknown authority")), ClassTLS},
+		{&RefError{Ref: "x"}, ClassUsage},
+	}
+	for _, tc := range cases {
+		if got := ClassOf(tc.err); got != tc.want {
+			t.Errorf("ClassOf(%v) = %d, want %d", tc.err, got, tc.want)
+		}
+	}
+}
