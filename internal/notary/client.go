@@ -275,7 +275,7 @@ func (r *Repo) holds(id string, ours map[string]bool) bool {
 func (r *Repo) noRole() error {
 	signers := map[string][]string{}
 	for _, d := range r.delegs {
-		if path.Dir(d.Name.String()) == data.CanonicalTargetsRole.String() {
+		if path.Dir(d.Name.String()) == data.CanonicalTargetsRole.String() && d.Name != ReleasesRole {
 			signers[strings.TrimPrefix(d.Name.String(), "targets/")] = append([]string(nil), d.KeyIDs...)
 		}
 	}

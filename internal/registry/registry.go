@@ -217,6 +217,14 @@ func isNotFound(err error) bool {
 
 // explain classes registry errors and names the tag or the URL.
 func explain(ref sign.Ref, err error) error {
+	// TLS first: for loopback hosts ggcr also tries plain http, whose 400
+	// would hide the real failure.
+	var ua x509.UnknownAuthorityError
+	var hn x509.HostnameError
+	var ci x509.CertificateInvalidError
+	if errors.As(err, &ua) || errors.As(err, &hn) || errors.As(err, &ci) {
+		return sign.TLSError(fmt.Errorf("registry https://%s: TLS certificate not trusted (%v); pass its CA with --registry-ca", ref.Registry, err))
+	}
 	var terr *transport.Error
 	if errors.As(err, &terr) {
 		switch terr.StatusCode {
@@ -229,12 +237,6 @@ func explain(ref sign.Ref, err error) error {
 			return sign.Classedf(sign.ClassRegistry, "registry %s refused %s (%d): check --registry-username/--registry-password or docker login", ref.Registry, ref.Name(), terr.StatusCode)
 		}
 		return sign.Classedf(sign.ClassRegistry, "registry %s: %v", ref.Registry, err)
-	}
-	var ua x509.UnknownAuthorityError
-	var hn x509.HostnameError
-	var ci x509.CertificateInvalidError
-	if errors.As(err, &ua) || errors.As(err, &hn) || errors.As(err, &ci) {
-		return sign.TLSError(fmt.Errorf("registry https://%s: TLS certificate not trusted (%v); pass its CA with --registry-ca", ref.Registry, err))
 	}
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 		return fmt.Errorf("registry https://%s: %w", ref.Registry, err)
