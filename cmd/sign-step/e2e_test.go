@@ -251,6 +251,9 @@ func TestInspectMatchesDocker(t *testing.T) {
 			if (derr != nil) != (r.code != 0) {
 				t.Errorf("exit code %d, docker error %v", r.code, derr)
 			}
+			if derr == nil && r.stderr != wantErr {
+				t.Errorf("stderr %q, docker %q", r.stderr, wantErr)
+			}
 			if derr != nil && !strings.Contains(wantErr, strings.TrimSpace(r.stderr)) {
 				t.Errorf("stderr %q, docker %q", r.stderr, wantErr)
 			}

@@ -14,9 +14,11 @@ func envName(flag string) string {
 
 // dockerEnv are docker's own variables, read after ours.
 var dockerEnv = map[string]string{
-	"notary-server": "DOCKER_CONTENT_TRUST_SERVER",
-	"passphrase":    "env://DOCKER_CONTENT_TRUST_REPOSITORY_PASSPHRASE",
-	"docker-config": "DOCKER_CONFIG",
+	"notary-server":      "DOCKER_CONTENT_TRUST_SERVER",
+	"passphrase":         "env://DOCKER_CONTENT_TRUST_REPOSITORY_PASSPHRASE",
+	"docker-config":      "DOCKER_CONFIG",
+	"root-passphrase":    "env://DOCKER_CONTENT_TRUST_ROOT_PASSPHRASE",
+	"targets-passphrase": "env://DOCKER_CONTENT_TRUST_REPOSITORY_PASSPHRASE",
 }
 
 // applyEnv fills every flag the user did not set from SIGN_STEP_<FLAG>, then

@@ -34,6 +34,7 @@ func (a *app) runInspect(ctx context.Context, refs []string, pretty bool) error 
 	for i, ref := range refs {
 		repos[i] = trust.Inspect(ctx, ref)
 	}
+	a.warnings = nil // docker prints nothing else: keep stderr identical
 	format := inspect.JSON
 	if pretty {
 		format = inspect.Pretty

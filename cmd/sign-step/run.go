@@ -28,6 +28,9 @@ type app struct {
 	log      *slog.Logger
 	logLevel *slog.LevelVar
 	common   commonFlags
+	// warnings are printed after a successful run only, so that a failure
+	// stays one line.
+	warnings []string
 }
 
 type commonFlags struct {
@@ -39,6 +42,8 @@ type commonFlags struct {
 	registryUsername string
 	registryPassword string
 	dockerConfig     string
+	pinRoot          []string
+	pinCA            string
 }
 
 // run executes one command line and returns the process exit code.
@@ -52,6 +57,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	root.SetErr(a.stderr)
 	err := root.ExecuteContext(ctx)
 	if err == nil {
+		for _, w := range a.warnings {
+			a.log.Warn(w)
+		}
 		return 0
 	}
 	var silent *silentError
@@ -87,8 +95,11 @@ func (a *app) rootCommand() *cobra.Command {
 	pf.StringArrayVar(&a.common.registryCA, "registry-ca", nil, "CA certificate (PEM, path, file:// or env://) trusted for the registry; repeatable")
 	pf.StringVar(&a.common.registryUsername, "registry-username", "", "registry username (default: docker config.json and credential helpers)")
 	pf.StringVar(&a.common.registryPassword, "registry-password", "", "registry password or token (value, env:// or file://)")
+	pf.StringArrayVar(&a.common.pinRoot, "pin-root", nil, "pin each repository's root to this key ID (as docker trust inspect shows it) instead of trusting it on first use; repeatable")
+	pf.StringVar(&a.common.pinCA, "pin-ca", "", "pin each repository's root certificate to this CA (PEM file) instead of trusting it on first use")
 	pf.StringVar(&a.common.dockerConfig, "docker-config", "", "docker config directory with config.json and tls/<host>/ (default: $DOCKER_CONFIG, else ~/.docker)")
-	root.AddCommand(a.signCommand(), a.inspectCommand())
+	root.AddCommand(a.signCommand(), a.inspectCommand(), a.verifyCommand(), a.revokeCommand(), a.resignCommand(),
+		a.initCommand(), a.signerCommand(), a.keyCommand())
 	return root
 }
 

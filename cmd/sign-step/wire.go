@@ -87,7 +87,14 @@ func (a *app) clients(ctx context.Context, keys *notary.Keyring) (*registry.Regi
 	}
 	reg := registry.New(registry.WithTransport(regRT), registry.WithKeychain(kc), registry.WithUserAgent(a.userAgent()))
 	opts := []notary.Option{notary.WithTransport(notaryRT), notary.WithKeys(keys),
-		notary.WithCredentials(registry.Credentials(kc)), notary.WithUserAgent(a.userAgent())}
+		notary.WithCredentials(registry.Credentials(kc)), notary.WithUserAgent(a.userAgent()),
+		notary.WithWarnings(func(msg string) { a.warnings = append(a.warnings, msg) })}
+	if len(a.common.pinRoot) > 0 {
+		opts = append(opts, notary.WithRootPin(a.common.pinRoot))
+	}
+	if a.common.pinCA != "" {
+		opts = append(opts, notary.WithCAPin(a.common.pinCA))
+	}
 	if a.common.notaryServer != "" {
 		opts = append(opts, notary.WithServer(a.common.notaryServer))
 	}

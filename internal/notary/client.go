@@ -18,6 +18,7 @@ import (
 	"path"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/docker/distribution/registry/client/auth"
@@ -30,6 +31,7 @@ import (
 	"github.com/theupdateframework/notary/trustpinning"
 	"github.com/theupdateframework/notary/tuf"
 	"github.com/theupdateframework/notary/tuf/data"
+	"github.com/theupdateframework/notary/tuf/signed"
 	"github.com/theupdateframework/notary/tuf/utils"
 
 	"github.com/sign-step/sign-step/internal/inspect"
@@ -55,6 +57,7 @@ type Credentials func(registryHost string) (username, password string)
 // Client opens notary repositories.
 type Client struct {
 	opts options
+	tofu sync.Once
 }
 
 type options struct {
@@ -62,7 +65,9 @@ type options struct {
 	transport   http.RoundTripper
 	keys        *Keyring
 	credentials Credentials
-	pinning     trustpinning.TrustPinConfig
+	pinRoot     []string // root certificate key IDs
+	pinCA       string   // CA file the root certificate must chain to
+	warn        func(string)
 	retries     int
 	userAgent   string
 }
@@ -104,6 +109,24 @@ func WithPublishRetries(n int) Option {
 	return func(o *options) error { o.retries = n; return nil }
 }
 
+// WithRootPin requires each repository's root to be one of keyIDs (the
+// "Root" key IDs docker trust inspect shows) instead of trusting it on
+// first use.
+func WithRootPin(keyIDs []string) Option {
+	return func(o *options) error { o.pinRoot = keyIDs; return nil }
+}
+
+// WithCAPin requires each repository's root certificate to chain to the CA
+// in caFile instead of trusting it on first use.
+func WithCAPin(caFile string) Option {
+	return func(o *options) error { o.pinCA = caFile; return nil }
+}
+
+// WithWarnings receives warnings such as trust on first use. Default: dropped.
+func WithWarnings(fn func(string)) Option {
+	return func(o *options) error { o.warn = fn; return nil }
+}
+
 // WithUserAgent sets the User-Agent header. Default "sign-step".
 func WithUserAgent(ua string) Option {
 	return func(o *options) error { o.userAgent = ua; return nil }
@@ -111,7 +134,7 @@ func WithUserAgent(ua string) Option {
 
 // New returns a Client.
 func New(opts ...Option) (*Client, error) {
-	o := options{transport: http.DefaultTransport, keys: &Keyring{}, retries: 5, userAgent: "sign-step",
+	o := options{transport: http.DefaultTransport, keys: &Keyring{}, retries: 5, userAgent: "sign-step", warn: func(string) {},
 		credentials: func(string) (string, string) { return "", "" }}
 	for _, opt := range opts {
 		if err := opt(&o); err != nil {
@@ -119,6 +142,26 @@ func New(opts ...Option) (*Client, error) {
 		}
 	}
 	return &Client{opts: o}, nil
+}
+
+// pinning is notary's trust pinning for gun: pinned when asked, else TOFU
+// with a warning (every CI run starts with an empty cache, so each run
+// trusts whatever root the server sends first).
+func (c *Client) pinning(gun string) trustpinning.TrustPinConfig {
+	if len(c.opts.pinRoot) == 0 && c.opts.pinCA == "" {
+		c.tofu.Do(func() {
+			c.opts.warn("trusting each repository's root key on first use: pin it with --pin-root or --pin-ca")
+		})
+		return trustpinning.TrustPinConfig{}
+	}
+	cfg := trustpinning.TrustPinConfig{DisableTOFU: true}
+	if len(c.opts.pinRoot) > 0 {
+		cfg.Certs = map[string][]string{gun: c.opts.pinRoot}
+	}
+	if c.opts.pinCA != "" {
+		cfg.CA = map[string]string{gun: c.opts.pinCA}
+	}
+	return cfg
 }
 
 // ServerFor returns the notary URL for a GUN: the fixed server, else docker's
@@ -181,7 +224,7 @@ func (c *Client) open(ctx context.Context, gun string) (*Repo, error) {
 		return nil, sign.Classedf(sign.ClassUsage, "notary server URL %q: %w", server, err)
 	}
 	return &Repo{gun: data.GUN(gun), server: server, rt: rt, remote: remote, cache: store.NewMemoryStore(nil),
-		pinning: c.opts.pinning, retries: c.opts.retries, keys: c.opts.keys, ctxRT: ctxRT}, nil
+		pinning: c.pinning(gun), retries: c.opts.retries, keys: c.opts.keys, ctxRT: ctxRT}, nil
 }
 
 // load fetches and verifies the current trust data.
@@ -288,32 +331,47 @@ func (r *Repo) Released(tag string) (sign.Descriptor, bool, error) {
 	return d, ok, nil
 }
 
-// Publish implements sign.TrustRepo: all targets go into one changelist and
+// Publish implements sign.TrustRepo: all changes go into one changelist and
 // one publish. A publish the server rejects because another job published
 // first is rebased on the new metadata and retried.
-func (r *Repo) Publish(ctx context.Context, targets []sign.Target) error {
+func (r *Repo) Publish(ctx context.Context, changes sign.Changes) error {
+	return r.publish(ctx, func(repo client.Repository) error {
+		for _, t := range changes.Add {
+			target, err := notaryTarget(t)
+			if err != nil {
+				return err
+			}
+			if err := repo.AddTarget(target, roleNames(t.Roles)...); err != nil {
+				return fmt.Errorf("staging %s: %w", t.Tag, err)
+			}
+		}
+		for _, t := range changes.Remove {
+			if err := repo.RemoveTarget(t.Tag, roleNames(t.Roles)...); err != nil {
+				return fmt.Errorf("staging removal of %s: %w", t.Tag, err)
+			}
+		}
+		if len(changes.Witness) > 0 {
+			if _, err := repo.Witness(roleNames(changes.Witness)...); err != nil {
+				return fmt.Errorf("staging re-signature: %w", err)
+			}
+		}
+		return nil
+	})
+}
+
+// publish stages changes with stage on a fresh changelist and publishes,
+// retrying on version conflicts, then reloads the trust data.
+func (r *Repo) publish(ctx context.Context, stage func(client.Repository) error) error {
 	cs, err := r.keys.cryptoService(r.gun)
 	if err != nil {
 		return err
 	}
-	cl := changelist.NewMemChangelist()
-	repo, err := client.NewRepository(r.gun, r.server, r.remote, r.cache, r.pinning, cs, cl)
+	repo, err := client.NewRepository(r.gun, r.server, r.remote, r.cache, r.pinning, cs, changelist.NewMemChangelist())
 	if err != nil {
 		return err
 	}
-	for _, t := range targets {
-		h, err := hex.DecodeString(strings.TrimPrefix(t.Descriptor.Digest, "sha256:"))
-		if err != nil || len(h) != 32 || !strings.HasPrefix(t.Descriptor.Digest, "sha256:") {
-			return fmt.Errorf("target %s has digest %q, want sha256:<64 hex>", t.Tag, t.Descriptor.Digest)
-		}
-		target := &client.Target{Name: t.Tag, Hashes: data.Hashes{"sha256": h}, Length: t.Descriptor.Size}
-		roles := make([]data.RoleName, len(t.Roles))
-		for i, role := range t.Roles {
-			roles[i] = data.RoleName(role)
-		}
-		if err := repo.AddTarget(target, roles...); err != nil {
-			return fmt.Errorf("staging %s: %w", t.Tag, err)
-		}
+	if err := stage(repo); err != nil {
+		return err
 	}
 	backoff := 200 * time.Millisecond
 	for attempt := 0; ; attempt++ {
@@ -334,6 +392,112 @@ func (r *Repo) Publish(ctx context.Context, targets []sign.Target) error {
 		return r.explain(err)
 	}
 	return r.load()
+}
+
+func notaryTarget(t sign.Target) (*client.Target, error) {
+	h, err := hex.DecodeString(strings.TrimPrefix(t.Descriptor.Digest, "sha256:"))
+	if err != nil || len(h) != 32 || !strings.HasPrefix(t.Descriptor.Digest, "sha256:") {
+		return nil, fmt.Errorf("target %s has digest %q, want sha256:<64 hex>", t.Tag, t.Descriptor.Digest)
+	}
+	return &client.Target{Name: t.Tag, Hashes: data.Hashes{"sha256": h}, Length: t.Descriptor.Size}, nil
+}
+
+func roleNames(roles []string) []data.RoleName {
+	out := make([]data.RoleName, len(roles))
+	for i, r := range roles {
+		out[i] = data.RoleName(r)
+	}
+	return out
+}
+
+func descriptorOf(t client.Target) (sign.Descriptor, bool) {
+	h, ok := t.Hashes["sha256"]
+	if !ok {
+		return sign.Descriptor{}, false
+	}
+	return sign.Descriptor{Digest: "sha256:" + hex.EncodeToString(h), Size: t.Length}, true
+}
+
+// Lookup implements sign.TrustRepo with docker's trusted-pull rule.
+func (r *Repo) Lookup(tag string) (sign.Descriptor, error) {
+	t, err := r.reader.GetTargetByName(tag, ReleasesRole, data.CanonicalTargetsRole)
+	if err != nil {
+		var none client.ErrNoSuchTarget
+		if errors.As(err, &none) {
+			return sign.Descriptor{}, &sign.NoTrustError{Ref: tag, Message: none.Error()}
+		}
+		return sign.Descriptor{}, r.explain(err)
+	}
+	if t.Role != ReleasesRole && t.Role != data.CanonicalTargetsRole {
+		return sign.Descriptor{}, &sign.NoTrustError{Ref: tag, Message: "No trust data for " + tag}
+	}
+	d, ok := descriptorOf(t.Target)
+	if !ok {
+		return sign.Descriptor{}, &sign.NoTrustError{Ref: tag, Message: "no valid hash, expecting sha256"}
+	}
+	return d, nil
+}
+
+// SignedBy implements sign.TrustRepo.
+func (r *Repo) SignedBy(tag string) (map[string]sign.Descriptor, error) {
+	all, err := r.reader.GetAllTargetMetadataByName(tag)
+	if err != nil {
+		var none client.ErrNoSuchTarget
+		if errors.As(err, &none) {
+			return map[string]sign.Descriptor{}, nil
+		}
+		return nil, r.explain(err)
+	}
+	out := map[string]sign.Descriptor{}
+	for _, t := range all {
+		name := t.Role.Name
+		if name == ReleasesRole || !data.IsDelegation(name) {
+			continue
+		}
+		if d, ok := descriptorOf(t.Target); ok {
+			out[strings.TrimPrefix(name.String(), "targets/")] = d
+		}
+	}
+	return out, nil
+}
+
+// Tags implements sign.TrustRepo.
+func (r *Repo) Tags() []string {
+	tags := make([]string, 0, len(r.released))
+	for t := range r.released {
+		tags = append(tags, t)
+	}
+	sort.Strings(tags)
+	return tags
+}
+
+// Witnessable implements sign.TrustRepo.
+func (r *Repo) Witnessable() []string {
+	ours := map[string]bool{}
+	for _, id := range r.keys.IDs() {
+		ours[id] = true
+	}
+	var roles []string
+	if role, err := r.tufRepo.GetBaseRole(data.CanonicalTargetsRole); err == nil {
+		for _, id := range role.ListKeyIDs() {
+			if r.holds(id, ours) {
+				roles = append(roles, data.CanonicalTargetsRole.String())
+				break
+			}
+		}
+	}
+	for _, d := range r.delegs {
+		if path.Dir(d.Name.String()) != data.CanonicalTargetsRole.String() {
+			continue
+		}
+		for _, id := range d.KeyIDs {
+			if ours[id] {
+				roles = append(roles, d.Name.String())
+				break
+			}
+		}
+	}
+	return roles
 }
 
 // Inspect implements sign.TrustRepo.
@@ -401,7 +565,25 @@ func (r *Repo) explain(err error) error {
 	}
 	var notExist client.ErrRepositoryNotExist
 	if errors.As(err, &notExist) {
-		return sign.Classed(sign.ClassNotary, &NotInitializedError{GUN: r.gun.String(), Server: r.server, err: err})
+		return sign.Classed(sign.ClassNotary, &sign.NoTrustDataError{GUN: r.gun.String(), Detail: notExist.Error(),
+			Hint: fmt.Sprintf("initialize it and add a signer first (`sign-step init` and `sign-step signer add`, or `docker trust signer add NAME %s`)", r.gun)})
+	}
+	// docker's words for trust data that does not verify (NotaryError).
+	var pinFail trustpinning.ErrValidationFail
+	var rotFail trustpinning.ErrRootRotationFail
+	var keyType signed.ErrInvalidKeyType
+	var expired signed.ErrExpired
+	var low signed.ErrLowVersion
+	var threshold signed.ErrRoleThreshold
+	switch {
+	case errors.As(err, &pinFail), errors.As(err, &rotFail), errors.As(err, &keyType):
+		return sign.Classedf(sign.ClassVerify, "potential malicious behavior - trust data mismatch for remote repository %s: %v", r.gun, err)
+	case errors.As(err, &low):
+		return sign.Classedf(sign.ClassVerify, "potential malicious behavior - trust data version is lower than expected for remote repository %s: %v", r.gun, err)
+	case errors.As(err, &threshold):
+		return sign.Classedf(sign.ClassVerify, "potential malicious behavior - trust data has insufficient signatures for remote repository %s: %v", r.gun, err)
+	case errors.As(err, &expired):
+		return sign.Classedf(sign.ClassNotary, "remote repository %s out-of-date: %v", r.gun, err)
 	}
 	var unavailable store.ErrServerUnavailable
 	if errors.As(err, &unavailable) {
@@ -413,19 +595,6 @@ func (r *Repo) explain(err error) error {
 	}
 	return sign.Classedf(sign.ClassNotary, "trust data for %s from %s: %w", r.gun, r.server, err)
 }
-
-// NotInitializedError says the repository has no trust data on the server.
-type NotInitializedError struct {
-	GUN, Server string
-	err         error
-}
-
-func (e *NotInitializedError) Error() string {
-	return fmt.Sprintf("remote trust data does not exist for %s: %v; initialize it and add a signer first (`sign-step init` and `sign-step signer add`, or `docker trust signer add NAME %s`)",
-		e.GUN, e.err, e.GUN)
-}
-
-func (e *NotInitializedError) Unwrap() error { return e.err }
 
 // contextTransport binds requests to the operation's context: the notary
 // client builds its requests without one.

@@ -107,3 +107,27 @@ func (e *NoSignableRoleError) Error() string {
 	}
 	return msg
 }
+
+// NoTrustDataError says a repository has no trust data on the server.
+type NoTrustDataError struct {
+	GUN    string
+	Detail string // notary's words: "<server host> does not have trust data for <gun>"
+	Hint   string // what to do, for commands that write
+}
+
+func (e *NoTrustDataError) Error() string {
+	msg := fmt.Sprintf("remote trust data does not exist for %s: %s", e.GUN, e.Detail)
+	if e.Hint != "" {
+		msg += "; " + e.Hint
+	}
+	return msg
+}
+
+// NoTrustError says a tag has no trust data docker would accept, in
+// docker's words ("No valid trust data for TAG", "No trust data for TAG").
+type NoTrustError struct {
+	Ref     string
+	Message string
+}
+
+func (e *NoTrustError) Error() string { return e.Message }

@@ -27,6 +27,13 @@ type Target struct {
 	Roles      []string // where docker's rule puts it
 }
 
+// Changes are what one publish does.
+type Changes struct {
+	Add     []Target // record Descriptor for Tag in Roles
+	Remove  []Target // remove Tag from Roles
+	Witness []string // re-sign these roles unchanged, moving their expiry forward
+}
+
 // RoleMeta is the version and expiry of one piece of TUF metadata.
 type RoleMeta struct {
 	Role    string    `json:"role"`
@@ -54,8 +61,20 @@ type TrustRepo interface {
 	SignableRoles(tag string) (roles, keyIDs []string, err error)
 	// Released returns what tag points to in targets/releases or targets, if anything.
 	Released(tag string) (Descriptor, bool, error)
-	// Publish records targets in one publish.
-	Publish(ctx context.Context, targets []Target) error
+	// Lookup resolves tag exactly as docker's trusted pull does: the first
+	// match in targets/releases, then targets (and its subtree), accepted
+	// only from those two roles. Failures are *NoTrustError.
+	Lookup(tag string) (Descriptor, error)
+	// SignedBy returns, per signer (delegation name without "targets/"),
+	// what that signer recorded for tag.
+	SignedBy(tag string) (map[string]Descriptor, error)
+	// Tags lists the released tags.
+	Tags() []string
+	// Witnessable lists the roles our keys can re-sign: direct delegations
+	// of targets listing one of our keys, and targets when we hold its key.
+	Witnessable() []string
+	// Publish applies changes in one publish.
+	Publish(ctx context.Context, changes Changes) error
 	// Inspect reads what `docker trust inspect` shows for name (and tag, if set).
 	Inspect(name, tag string) (inspect.Repository, error)
 	// Metadata returns the version and expiry of the repository's metadata.
@@ -167,7 +186,7 @@ func (s *Signer) Sign(ctx context.Context, req SignRequest) (*Report, error) {
 			continue
 		}
 		start := time.Now()
-		if err := p.repo.Publish(ctx, targets); err != nil {
+		if err := p.repo.Publish(ctx, Changes{Add: targets}); err != nil {
 			return rep, fmt.Errorf("publishing trust data for %s: %w", p.gun, err)
 		}
 		p.timer.publish = time.Since(start)
@@ -209,46 +228,21 @@ func (s *Signer) InspectSigned(ctx context.Context, rep *Report) ([]inspect.Repo
 
 // plan parses refs, groups them by repository and opens each repository.
 func (s *Signer) plan(ctx context.Context, raw []string) ([]Ref, []*repoPlan, error) {
-	if len(raw) == 0 {
-		return nil, nil, Classedf(ClassUsage, "no image reference given: pass REGISTRY/REPOSITORY:TAG")
-	}
-	refs := make([]Ref, len(raw))
-	byGUN := map[string]*repoPlan{}
-	var plans []*repoPlan
-	for i, s := range raw {
-		r, err := ParseRef(s)
+	seen := map[string]bool{}
+	for _, str := range raw {
+		r, err := ParseRef(str)
 		if err != nil {
 			return nil, nil, err
 		}
 		if r.Digest != "" {
-			return nil, nil, Classedf(ClassUsage, "cannot sign %q: a digest reference cannot be signed, give REPOSITORY:TAG", s)
+			return nil, nil, Classedf(ClassUsage, "cannot sign %q: a digest reference cannot be signed, give REPOSITORY:TAG", str)
 		}
-		if r.Tag == "" {
-			return nil, nil, Classedf(ClassUsage, "no tag specified for %s", r.Name())
+		if r.Tag != "" && seen[r.String()] {
+			return nil, nil, Classedf(ClassUsage, "%s is given twice", r)
 		}
-		refs[i] = r
-		p, ok := byGUN[r.Name()]
-		if !ok {
-			p = &repoPlan{gun: r.Name()}
-			byGUN[p.gun] = p
-			plans = append(plans, p)
-		}
-		for _, j := range p.refs {
-			if refs[j].Tag == r.Tag {
-				return nil, nil, Classedf(ClassUsage, "%s is given twice", r)
-			}
-		}
-		p.refs = append(p.refs, i)
+		seen[r.String()] = true
 	}
-	err := forEach(ctx, len(plans), s.concurrency(), func(i int) error {
-		repo, err := s.Trust.Open(ctx, plans[i].gun)
-		if err != nil {
-			return fmt.Errorf("opening trust data for %s: %w", plans[i].gun, err)
-		}
-		plans[i].repo = repo
-		return nil
-	})
-	return refs, plans, err
+	return s.groupRefs(ctx, raw, false)
 }
 
 // targets fills in every ref's descriptor, by pushing source or by asking

@@ -62,8 +62,13 @@ func (r *fakeRepo) SignableRoles(string) ([]string, []string, error) {
 	}
 	return []string{"targets/releases", "targets/ci"}, []string{"k1"}, nil
 }
-func (r *fakeRepo) Released(string) (Descriptor, bool, error) { return Descriptor{}, false, nil }
-func (r *fakeRepo) Publish(_ context.Context, ts []Target) error {
+func (r *fakeRepo) Released(string) (Descriptor, bool, error)      { return Descriptor{}, false, nil }
+func (r *fakeRepo) Lookup(string) (Descriptor, error)              { return Descriptor{}, nil }
+func (r *fakeRepo) SignedBy(string) (map[string]Descriptor, error) { return nil, nil }
+func (r *fakeRepo) Tags() []string                                 { return nil }
+func (r *fakeRepo) Witnessable() []string                          { return nil }
+func (r *fakeRepo) Publish(_ context.Context, c Changes) error {
+	ts := c.Add
 	r.t.mu.Lock()
 	defer r.t.mu.Unlock()
 	if r.t.published == nil {

@@ -1,0 +1,306 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/sign-step/sign-step/internal/notary"
+	"github.com/sign-step/sign-step/internal/secrets"
+	"github.com/sign-step/sign-step/internal/sign"
+)
+
+// keyFlags are --key/--passphrase as every writing command takes them.
+type keyFlags struct {
+	keys       []string
+	passphrase string
+}
+
+func (k *keyFlags) add(cmd *cobra.Command, what string) {
+	cmd.Flags().StringArrayVar(&k.keys, "key", nil, what+": inline PEM, env://VAR, file://PATH or a path; repeatable (default $SIGN_STEP_KEY)")
+	cmd.Flags().StringVar(&k.passphrase, "passphrase", "", "passphrase of the keys (default $DOCKER_CONTENT_TRUST_REPOSITORY_PASSPHRASE)")
+}
+
+// oneKey resolves and decrypts a single key reference.
+func (a *app) oneKey(ctx context.Context, ref, passRef, what string) (*notary.Key, error) {
+	if ref == "" {
+		return nil, usageErrorf("%s is required", what)
+	}
+	pem, origin, err := a.resolver().Resolve(ctx, ref, secrets.KeyOrPath)
+	if err != nil {
+		return nil, err
+	}
+	var pass sign.Secret
+	if passRef != "" {
+		if pass, _, err = a.resolver().Resolve(ctx, passRef, secrets.Literal); err != nil {
+			return nil, err
+		}
+	}
+	return notary.ParseKey(notary.KeyMaterial{PEM: pem, Passphrase: pass, Origin: origin})
+}
+
+func (a *app) initCommand() *cobra.Command {
+	var f struct {
+		rootKey, rootPassphrase       string
+		targetsKey, targetsPassphrase string
+		targetsKeyOut                 string
+	}
+	cmd := &cobra.Command{
+		Use:   "init REPOSITORY --root-key K (--targets-key K | --targets-key-out FILE)",
+		Short: "Initialize a repository in notary without a prompt (idempotent with the same root)",
+		Long: `init creates the repository's trust data as docker does: the root key's x509
+certificate (CN = repository, 10 years) in root.json, the repository (targets) key you
+give or one generated for you, and snapshot and timestamp managed by the server.
+Run again with the same root, it changes nothing.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx, cancel := a.withTimeout(cmd.Context())
+			defer cancel()
+			ref, err := sign.ParseRef(args[0])
+			if err != nil {
+				return err
+			}
+			if ref.Tag != "" || ref.Digest != "" {
+				return usageErrorf("init takes a repository, not a tag: %s", args[0])
+			}
+			root, err := a.oneKey(ctx, f.rootKey, f.rootPassphrase, "--root-key")
+			if err != nil {
+				return err
+			}
+			targets, err := a.targetsKey(ctx, f.targetsKey, f.targetsPassphrase, f.targetsKeyOut)
+			if err != nil {
+				return err
+			}
+			_, trust, err := a.clients(ctx, &notary.Keyring{})
+			if err != nil {
+				return err
+			}
+			created, err := trust.Init(ctx, ref.Name(), root, targets)
+			if err != nil {
+				return err
+			}
+			if created {
+				fmt.Fprintf(a.stdout, "initialized %s (root %s, repository key %s)\n", ref.Name(), root.ID(), targets.ID())
+			} else {
+				fmt.Fprintf(a.stdout, "%s is already initialized with this root key\n", ref.Name())
+			}
+			return nil
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&f.rootKey, "root-key", "", "root private key (PEM, env://, file:// or path)")
+	fl.StringVar(&f.rootPassphrase, "root-passphrase", "", "root key passphrase (default $DOCKER_CONTENT_TRUST_ROOT_PASSPHRASE)")
+	fl.StringVar(&f.targetsKey, "targets-key", "", "repository (targets) private key to use")
+	fl.StringVar(&f.targetsPassphrase, "targets-passphrase", "", "its passphrase, and the one a generated key is encrypted with (default $DOCKER_CONTENT_TRUST_REPOSITORY_PASSPHRASE)")
+	fl.StringVar(&f.targetsKeyOut, "targets-key-out", "", "generate the repository key and write it here, encrypted (mode 0600)")
+	return cmd
+}
+
+// targetsKey is the given repository key, or a new one written encrypted to out.
+func (a *app) targetsKey(ctx context.Context, ref, passRef, out string) (*notary.Key, error) {
+	switch {
+	case ref != "" && out != "":
+		return nil, usageErrorf("--targets-key and --targets-key-out exclude each other")
+	case ref != "":
+		return a.oneKey(ctx, ref, passRef, "--targets-key")
+	case out == "":
+		return nil, usageErrorf("give the repository key with --targets-key, or --targets-key-out FILE to generate one")
+	}
+	pass, err := a.passphrase(ctx, passRef)
+	if err != nil {
+		return nil, err
+	}
+	k, pem, _, err := notary.GenerateKey("targets", pass)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(out, pem, 0o600); err != nil {
+		return nil, fmt.Errorf("writing the repository key: %w", err)
+	}
+	return k, nil
+}
+
+func (a *app) passphrase(ctx context.Context, ref string) (sign.Secret, error) {
+	if ref == "" {
+		return nil, nil
+	}
+	v, _, err := a.resolver().Resolve(ctx, ref, secrets.Literal)
+	return v, err
+}
+
+func (a *app) signerCommand() *cobra.Command {
+	cmd := &cobra.Command{Use: "signer", Short: "Add or remove signers (targets/<name> and targets/releases), as docker trust signer does"}
+	var add keyFlags
+	var pubRef string
+	addCmd := &cobra.Command{
+		Use:   "add NAME --public-key PEM REPOSITORY...",
+		Short: "Add a signer's public key to repositories (needs each repository's targets key)",
+		Args:  cobra.MinimumNArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx, cancel := a.withTimeout(cmd.Context())
+			defer cancel()
+			if pubRef == "" {
+				return usageErrorf("--public-key is required")
+			}
+			pub, _, err := a.resolver().Resolve(ctx, pubRef, secrets.KeyOrPath)
+			if err != nil {
+				return err
+			}
+			trust, err := a.adminClient(ctx, add)
+			if err != nil {
+				return err
+			}
+			for _, repo := range args[1:] {
+				gun, err := repoName(repo)
+				if err != nil {
+					return err
+				}
+				id, err := trust.AddSigner(ctx, gun, args[0], pub)
+				if err != nil {
+					return fmt.Errorf("adding signer %s to %s: %w", args[0], gun, err)
+				}
+				fmt.Fprintf(a.stdout, "added signer %s (key %s) to %s\n", args[0], id, gun)
+			}
+			return nil
+		},
+	}
+	add.add(addCmd, "repository (targets) key")
+	addCmd.Flags().StringVar(&pubRef, "public-key", "", "the signer's public key or certificate (PEM, env://, file:// or path)")
+	var rm keyFlags
+	rmCmd := &cobra.Command{
+		Use:   "remove NAME REPOSITORY...",
+		Short: "Remove a signer from repositories; tags only it signed become unsigned",
+		Args:  cobra.MinimumNArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx, cancel := a.withTimeout(cmd.Context())
+			defer cancel()
+			trust, err := a.adminClient(ctx, rm)
+			if err != nil {
+				return err
+			}
+			for _, repo := range args[1:] {
+				gun, err := repoName(repo)
+				if err != nil {
+					return err
+				}
+				if err := trust.RemoveSigner(ctx, gun, args[0]); err != nil {
+					return fmt.Errorf("removing signer %s from %s: %w", args[0], gun, err)
+				}
+				fmt.Fprintf(a.stdout, "removed signer %s from %s\n", args[0], gun)
+			}
+			return nil
+		},
+	}
+	rm.add(rmCmd, "repository (targets) key")
+	cmd.AddCommand(addCmd, rmCmd)
+	return cmd
+}
+
+func (a *app) adminClient(ctx context.Context, k keyFlags) (*notary.Client, error) {
+	keys, err := a.loadKeys(ctx, k.keys, k.passphrase, "")
+	if err != nil {
+		return nil, err
+	}
+	_, trust, err := a.clients(ctx, keys)
+	return trust, err
+}
+
+func repoName(s string) (string, error) {
+	r, err := sign.ParseRef(s)
+	if err != nil {
+		return "", err
+	}
+	if r.Tag != "" || r.Digest != "" {
+		return "", usageErrorf("give a repository, not a tag: %s", s)
+	}
+	return r.Name(), nil
+}
+
+func (a *app) keyCommand() *cobra.Command {
+	cmd := &cobra.Command{Use: "key", Short: "Generate and rotate delegation keys"}
+	var passRef, out, pubOut string
+	gen := &cobra.Command{
+		Use:   "generate NAME --out FILE",
+		Short: "Make an ECDSA P-256 delegation key in docker's format; prints the public key",
+		Long: `generate writes the private key encrypted with the passphrase, in the PEM format
+docker trust key generate writes (so docker trust key load and --key accept it), and
+prints the public key PEM (docker's NAME.pub) for signer add.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx, cancel := a.withTimeout(cmd.Context())
+			defer cancel()
+			if out == "" {
+				return usageErrorf("--out FILE is required: the private key is never printed")
+			}
+			pass, err := a.passphrase(ctx, passRef)
+			if err != nil {
+				return err
+			}
+			k, pem, pub, err := notary.GenerateKey(args[0], pass)
+			if err != nil {
+				return err
+			}
+			if err := os.WriteFile(out, pem, 0o600); err != nil {
+				return fmt.Errorf("writing the key: %w", err)
+			}
+			if pubOut != "" {
+				if err := os.WriteFile(pubOut, pub, 0o644); err != nil {
+					return fmt.Errorf("writing the public key: %w", err)
+				}
+			}
+			a.log.Info("generated key", "name", args[0], "id", k.ID(), "file", out)
+			_, err = a.stdout.Write(pub)
+			return err
+		},
+	}
+	gen.Flags().StringVar(&passRef, "passphrase", "", "passphrase the key is encrypted with (default $DOCKER_CONTENT_TRUST_REPOSITORY_PASSPHRASE)")
+	gen.Flags().StringVar(&out, "out", "", "private key file to write (mode 0600)")
+	gen.Flags().StringVar(&pubOut, "pub-out", "", "also write the public key here")
+
+	var rot keyFlags
+	var newKeyRef, newPassRef string
+	rotate := &cobra.Command{
+		Use:   "rotate NAME REPOSITORY --new-key K",
+		Short: "Replace a signer's key; tags stay signed throughout",
+		Long: `rotate adds the new key to targets/NAME and targets/releases, re-signs both roles
+with it, then removes the old keys. Needs the repository (targets) key in --key.`,
+		Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx, cancel := a.withTimeout(cmd.Context())
+			defer cancel()
+			gun, err := repoName(args[1])
+			if err != nil {
+				return err
+			}
+			if newPassRef == "" {
+				newPassRef = rot.passphrase
+			}
+			newKey, err := a.oneKey(ctx, newKeyRef, newPassRef, "--new-key")
+			if err != nil {
+				return err
+			}
+			keys, err := a.loadKeys(ctx, rot.keys, rot.passphrase, "")
+			if err != nil {
+				return err
+			}
+			keys.Add(newKey)
+			_, trust, err := a.clients(ctx, keys)
+			if err != nil {
+				return err
+			}
+			old, err := trust.RotateSignerKey(ctx, gun, args[0], newKey)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(a.stdout, "rotated signer %s of %s to key %s (removed %v)\n", args[0], gun, newKey.ID(), old)
+			return nil
+		},
+	}
+	rot.add(rotate, "repository (targets) key")
+	rotate.Flags().StringVar(&newKeyRef, "new-key", "", "the signer's new private key")
+	rotate.Flags().StringVar(&newPassRef, "new-passphrase", "", "its passphrase (default: --passphrase)")
+	cmd.AddCommand(gen, rotate)
+	return cmd
+}

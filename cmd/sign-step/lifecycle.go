@@ -1,0 +1,221 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/sign-step/sign-step/internal/notary"
+	"github.com/sign-step/sign-step/internal/sign"
+)
+
+func (a *app) verifyCommand() *cobra.Command {
+	var signers []string
+	var outputDir string
+	cmd := &cobra.Command{
+		Use:   "verify [--signer NAME]... IMAGE[:TAG|@DIGEST]...",
+		Short: "Enforce content trust for deploy gates: resolve each tag through trust data as docker did",
+		Long: `verify resolves each tag exactly as DOCKER_CONTENT_TRUST=1 docker pull did
+(targets/releases, then targets) and prints REF@sha256:... per ref. An unsigned tag
+fails with docker's "No valid trust data for TAG"; a digest reference passes when the
+registry has it. --signer requires that the named signer signed that digest.`,
+		Args: cobra.ArbitraryArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx, cancel := a.withTimeout(cmd.Context())
+			defer cancel()
+			reg, trust, err := a.clients(ctx, &notary.Keyring{})
+			if err != nil {
+				return err
+			}
+			verified, err := a.signer(reg, trust).Verify(ctx, sign.VerifyRequest{Refs: args, Signers: signers})
+			for _, v := range verified {
+				if v.Pinned != "" {
+					fmt.Fprintln(a.stdout, v.Pinned)
+				}
+			}
+			if outputDir != "" {
+				if werr := writeJSON(outputDir, "verify.json", verified, a); werr != nil && err == nil {
+					err = werr
+				}
+			}
+			return err
+		},
+	}
+	cmd.Flags().StringArrayVar(&signers, "signer", nil, "require that this signer (delegation name) signed the digest; repeatable")
+	cmd.Flags().StringVar(&outputDir, "output-dir", "", "also write verify.json here")
+	return cmd
+}
+
+func (a *app) revokeCommand() *cobra.Command {
+	var f struct {
+		keys       []string
+		passphrase string
+		yes        bool
+	}
+	cmd := &cobra.Command{
+		Use:   "revoke [--yes] IMAGE:TAG... | IMAGE...",
+		Short: "Remove tags from every role our key signs (docker trust revoke); one publish per repository",
+		Args:  cobra.ArbitraryArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx, cancel := a.withTimeout(cmd.Context())
+			defer cancel()
+			keys, err := a.loadKeys(ctx, f.keys, f.passphrase, "")
+			if err != nil {
+				return err
+			}
+			reg, trust, err := a.clients(ctx, keys)
+			if err != nil {
+				return err
+			}
+			revoked, err := a.signer(reg, trust).Revoke(ctx, sign.RevokeRequest{Refs: args, All: f.yes})
+			for _, r := range revoked {
+				fmt.Fprintln(a.stdout, "revoked", r)
+			}
+			return err
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringArrayVar(&f.keys, "key", nil, "private key (as for sign); repeatable (default $SIGN_STEP_KEY)")
+	fl.StringVar(&f.passphrase, "passphrase", "", "passphrase of the keys (default $DOCKER_CONTENT_TRUST_REPOSITORY_PASSPHRASE)")
+	fl.BoolVar(&f.yes, "yes", false, "allow a repository reference to revoke all of its tags")
+	return cmd
+}
+
+func (a *app) resignCommand() *cobra.Command {
+	var f struct {
+		keys         []string
+		passphrase   string
+		reposFile    string
+		warnWithin   time.Duration
+		minRemaining string
+		shard        string
+		concurrency  int
+		outputDir    string
+		dryRun       bool
+	}
+	cmd := &cobra.Command{
+		Use:   "resign [flags] REPOSITORY...",
+		Short: "Re-sign (witness) the roles our keys hold so metadata does not expire; for scheduled jobs",
+		Long: `resign re-signs every delegation role our keys are listed in (and targets when we hold
+that key) without changing any target, moving its expiry 3 years forward. With
+--min-remaining it skips roles that still have long enough, so it is cheap to run daily.
+--shard i/n picks this worker's share of the repositories by a stable hash.`,
+		Args: cobra.ArbitraryArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx, cancel := a.withTimeout(cmd.Context())
+			defer cancel()
+			repos := args
+			if f.reposFile != "" {
+				more, err := readLines(f.reposFile)
+				if err != nil {
+					return usageErrorf("reading --repos-file: %v", err)
+				}
+				repos = append(repos, more...)
+			}
+			if len(repos) == 0 {
+				return usageErrorf("no repository given: pass REPOSITORY... or --repos-file")
+			}
+			shard, of, err := parseShard(f.shard)
+			if err != nil {
+				return err
+			}
+			minRemaining, err := parseDays(f.minRemaining)
+			if err != nil {
+				return usageErrorf("--min-remaining: %v", err)
+			}
+			keys, err := a.loadKeys(ctx, f.keys, f.passphrase, "")
+			if err != nil {
+				return err
+			}
+			reg, trust, err := a.clients(ctx, keys)
+			if err != nil {
+				return err
+			}
+			s := a.signer(reg, trust)
+			s.Concurrency = f.concurrency
+			results, err := s.Resign(ctx, sign.ResignRequest{Repos: repos, WarnWithin: f.warnWithin, MinRemaining: minRemaining, Shard: shard, Of: of, DryRun: f.dryRun})
+			for _, r := range results {
+				status := "resigned " + strings.Join(r.Witnessed, ",")
+				switch {
+				case r.Error != "":
+					status = "failed: " + r.Error
+				case len(r.Witnessed) == 0:
+					status = "fresh (nothing due)"
+				}
+				fmt.Fprintf(a.stdout, "%s %s\n", r.GUN, status)
+				for _, w := range r.Warnings {
+					a.log.Warn("expiring soon", "detail", w)
+				}
+			}
+			if werr := writeJSON(a.outputDir(f.outputDir), "report.json", map[string]any{"command": "resign", "repositories": results}, a); werr != nil && err == nil {
+				err = werr
+			}
+			return err
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringArrayVar(&f.keys, "key", nil, "private key (as for sign); repeatable (default $SIGN_STEP_KEY)")
+	fl.StringVar(&f.passphrase, "passphrase", "", "passphrase of the keys (default $DOCKER_CONTENT_TRUST_REPOSITORY_PASSPHRASE)")
+	fl.StringVar(&f.reposFile, "repos-file", "", "file with one repository per line (# comments allowed)")
+	fl.DurationVar(&f.warnWithin, "warn-within", 30*24*time.Hour, "warn when a role, the root or the snapshot expires sooner than this")
+	fl.StringVar(&f.minRemaining, "min-remaining", "0", "skip roles that expire later than this from now (e.g. 180d, 4320h)")
+	fl.StringVar(&f.shard, "shard", "0/1", "this worker's share i/n of the repositories (stable hash)")
+	fl.IntVar(&f.concurrency, "concurrency", 8, "repositories re-signed at once")
+	fl.StringVar(&f.outputDir, "output-dir", "", "where to write report.json (default as for sign)")
+	fl.BoolVar(&f.dryRun, "dry-run", false, "report what is due; publish nothing")
+	return cmd
+}
+
+// parseShard reads "i/n".
+func parseShard(s string) (int, int, error) {
+	i, n, ok := strings.Cut(s, "/")
+	si, err1 := strconv.Atoi(i)
+	sn, err2 := strconv.Atoi(n)
+	if !ok || err1 != nil || err2 != nil || sn < 1 || si < 0 || si >= sn {
+		return 0, 0, usageErrorf("--shard %q: want i/n with 0 <= i < n", s)
+	}
+	return si, sn, nil
+}
+
+// parseDays reads a Go duration or a number of days ("180d").
+func parseDays(s string) (time.Duration, error) {
+	if d, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.Atoi(d)
+		if err != nil || n < 0 {
+			return 0, fmt.Errorf("invalid number of days %q", s)
+		}
+		return time.Duration(n) * 24 * time.Hour, nil
+	}
+	return time.ParseDuration(s)
+}
+
+func readLines(path string) ([]string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if l = strings.TrimSpace(l); l != "" && !strings.HasPrefix(l, "#") {
+			out = append(out, l)
+		}
+	}
+	return out, nil
+}
+
+func writeJSON(dir, name string, v any, a *app) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("creating output directory: %w", err)
+	}
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, name), a.secrets.Redact(append(b, '\n')), 0o644)
+}

@@ -1,0 +1,290 @@
+package notary
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/pem"
+	"errors"
+	"regexp"
+
+	"github.com/theupdateframework/notary/client"
+	"github.com/theupdateframework/notary/client/changelist"
+	"github.com/theupdateframework/notary/tuf/data"
+	"github.com/theupdateframework/notary/tuf/signed"
+	"github.com/theupdateframework/notary/tuf/utils"
+
+	"github.com/sign-step/sign-step/internal/sign"
+)
+
+// signerNamePattern is docker's rule for signer and key names.
+var signerNamePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9\_\-]*$`)
+
+// ValidSignerName checks a signer name as `docker trust signer add` does.
+func ValidSignerName(name string) error {
+	if !signerNamePattern.MatchString(name) {
+		return sign.Classedf(sign.ClassUsage, "signer name %q must match %s", name, signerNamePattern)
+	}
+	if name == "releases" {
+		return sign.Classedf(sign.ClassUsage, "releases is a reserved keyword, use a different signer name")
+	}
+	return nil
+}
+
+// GenerateKey makes an ECDSA P-256 delegation key and returns it encrypted
+// with passphrase in the PEM format `docker trust key generate` writes
+// (PKCS#8, "role: NAME"), and its public key PEM as docker's NAME.pub.
+func GenerateKey(name string, passphrase sign.Secret) (*Key, sign.Secret, []byte, error) {
+	if err := ValidSignerName(name); err != nil {
+		return nil, nil, nil, err
+	}
+	if len(passphrase) == 0 {
+		return nil, nil, nil, sign.Classedf(sign.ClassUsage, "a passphrase is needed to encrypt the new key (--passphrase or DOCKER_CONTENT_TRUST_REPOSITORY_PASSPHRASE)")
+	}
+	priv, err := utils.GenerateECDSAKey(rand.Reader)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	pemBytes, err := utils.ConvertPrivateKeyToPKCS8(priv, data.RoleName(name), "", string(passphrase))
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	k := &Key{priv: priv, role: data.RoleName(name)}
+	return k, sign.Secret(pemBytes), k.PublicPEM(), nil
+}
+
+// PublicPEM is k's public key as docker writes NAME.pub: a PUBLIC KEY
+// block with the "role" header.
+func (k *Key) PublicPEM() []byte {
+	block := &pem.Block{Type: "PUBLIC KEY", Bytes: k.priv.Public()}
+	if k.role != "" {
+		block.Headers = map[string]string{"role": k.role.String()}
+	}
+	return pem.EncodeToMemory(block)
+}
+
+// presetKeys makes Initialize use keys we already hold instead of creating
+// new ones (notary's Initialize always asks the crypto service to Create).
+type presetKeys struct {
+	signed.CryptoService
+	preset map[data.RoleName]data.PublicKey
+}
+
+func (p presetKeys) Create(role data.RoleName, gun data.GUN, algorithm string) (data.PublicKey, error) {
+	if k, ok := p.preset[role]; ok {
+		return k, nil
+	}
+	return p.CryptoService.Create(role, gun, algorithm)
+}
+
+// Init initializes gun with root (whose x509 certificate, CN = GUN and 10
+// years, goes into root.json as docker does) and targets as the repository
+// key; snapshot and timestamp are managed by the server. It returns false
+// when the repository already exists with this root key.
+func (c *Client) Init(ctx context.Context, gun string, root, targets *Key) (bool, error) {
+	r, err := c.open(ctx, gun)
+	if err != nil {
+		return false, err
+	}
+	if err := r.load(); err == nil {
+		if r.rootHolds(root.ID()) {
+			return false, nil
+		}
+		return false, sign.Classedf(sign.ClassNotary, "%s is already initialized with another root key; not touching it", gun)
+	} else {
+		var none *sign.NoTrustDataError
+		if !errors.As(err, &none) {
+			return false, err
+		}
+	}
+	kr := &Keyring{keys: []*Key{{priv: root.priv, role: data.CanonicalRootRole}, {priv: targets.priv, role: data.CanonicalTargetsRole, gun: data.GUN(gun)}}}
+	cs, err := kr.cryptoService(r.gun)
+	if err != nil {
+		return false, err
+	}
+	preset := presetKeys{CryptoService: cs, preset: map[data.RoleName]data.PublicKey{data.CanonicalTargetsRole: data.PublicKeyFromPrivate(targets.priv)}}
+	repo, err := client.NewRepository(r.gun, r.server, r.remote, r.cache, r.pinning, preset, changelist.NewMemChangelist())
+	if err != nil {
+		return false, err
+	}
+	if err := repo.Initialize([]string{root.ID()}, data.CanonicalSnapshotRole); err != nil {
+		return false, r.explain(err)
+	}
+	if err := repo.Publish(); err != nil {
+		return false, r.explain(err)
+	}
+	return true, nil
+}
+
+// rootHolds reports whether root.json's root role is keyID's key (through
+// its certificate).
+func (r *Repo) rootHolds(keyID string) bool {
+	role, err := r.tufRepo.GetBaseRole(data.CanonicalRootRole)
+	if err != nil {
+		return false
+	}
+	for _, id := range role.ListKeyIDs() {
+		if r.holds(id, map[string]bool{keyID: true}) {
+			return true
+		}
+	}
+	return false
+}
+
+// AddSigner adds pubPEM (PUBLIC KEY or CERTIFICATE) as signer name of gun,
+// to targets/<name> and targets/releases with all paths, as `docker trust
+// signer add` does; a second key for an existing name is appended. Needs
+// the targets key.
+func (c *Client) AddSigner(ctx context.Context, gun, name string, pubPEM []byte) (string, error) {
+	if err := ValidSignerName(name); err != nil {
+		return "", err
+	}
+	pub, err := utils.ParsePEMPublicKey(pubPEM)
+	if err != nil {
+		return "", sign.Classedf(sign.ClassKey, "reading public key of %s: %v", name, err)
+	}
+	id, _ := utils.CanonicalKeyID(pub)
+	r, err := c.openLoaded(ctx, gun)
+	if err != nil {
+		return "", err
+	}
+	role := data.RoleName("targets/" + name)
+	err = r.publish(ctx, func(repo client.Repository) error {
+		for _, rn := range []data.RoleName{role, ReleasesRole} {
+			if err := repo.AddDelegationRoleAndKeys(rn, []data.PublicKey{pub}); err != nil {
+				return err
+			}
+			if err := repo.AddDelegationPaths(rn, []string{""}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	return id, r.needsTargetsKey(err)
+}
+
+// RemoveSigner removes signer name from gun: its role, and its keys from
+// targets/releases. Unlike docker's `signer remove`, it always does so.
+// Tags it alone signed become unsigned.
+func (c *Client) RemoveSigner(ctx context.Context, gun, name string) error {
+	r, err := c.openLoaded(ctx, gun)
+	if err != nil {
+		return err
+	}
+	role := data.RoleName("targets/" + name)
+	var keyIDs []string
+	for _, d := range r.delegs {
+		if d.Name == role {
+			keyIDs = d.KeyIDs
+		}
+	}
+	if keyIDs == nil {
+		return sign.Classedf(sign.ClassUsage, "no signer %s in %s", name, gun)
+	}
+	return r.needsTargetsKey(r.publish(ctx, func(repo client.Repository) error {
+		if err := repo.RemoveDelegationKeys(ReleasesRole, releasesKeyIDs(r, keyIDs)); err != nil {
+			return err
+		}
+		return repo.RemoveDelegationRole(role)
+	}))
+}
+
+// RotateSignerKey replaces signer name's keys with newKey, keeping every
+// tag signed throughout: add the new key to both roles, re-sign both with
+// it, then remove the old keys. Two publishes; between them both keys are
+// valid. Needs the targets key and newKey in the keyring.
+func (c *Client) RotateSignerKey(ctx context.Context, gun, name string, newKey *Key) ([]string, error) {
+	pub := data.PublicKeyFromPrivate(newKey.priv)
+	r, err := c.openLoaded(ctx, gun)
+	if err != nil {
+		return nil, err
+	}
+	role := data.RoleName("targets/" + name)
+	var old []string
+	found := false
+	for _, d := range r.delegs {
+		if d.Name == role {
+			found = true
+			for _, id := range d.KeyIDs {
+				if id != newKey.ID() {
+					old = append(old, id)
+				}
+			}
+		}
+	}
+	if !found {
+		return nil, sign.Classedf(sign.ClassUsage, "no signer %s in %s", name, gun)
+	}
+	// Publish 1: both roles list the new key and are re-signed by it.
+	err = r.publish(ctx, func(repo client.Repository) error {
+		for _, rn := range []data.RoleName{role, ReleasesRole} {
+			if err := repo.AddDelegationRoleAndKeys(rn, []data.PublicKey{pub}); err != nil {
+				return err
+			}
+			if err := repo.AddDelegationPaths(rn, []string{""}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, r.needsTargetsKey(err)
+	}
+	if err := r.publish(ctx, func(repo client.Repository) error {
+		_, err := repo.Witness(role, ReleasesRole)
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	if len(old) == 0 {
+		return nil, nil
+	}
+	// Publish 2: the old keys go.
+	return old, r.needsTargetsKey(r.publish(ctx, func(repo client.Repository) error {
+		if err := repo.RemoveDelegationKeys(role, old); err != nil {
+			return err
+		}
+		return repo.RemoveDelegationKeys(ReleasesRole, releasesKeyIDs(r, old))
+	}))
+}
+
+// releasesKeyIDs maps canonical key IDs to the IDs targets/releases lists
+// (they differ for certificate keys).
+func releasesKeyIDs(r *Repo, canonical []string) []string {
+	want := map[string]bool{}
+	for _, id := range canonical {
+		want[id] = true
+	}
+	var out []string
+	if targets, ok := r.tufRepo.Targets[data.CanonicalTargetsRole]; ok {
+		for id, k := range targets.Signed.Delegations.Keys {
+			if c, err := utils.CanonicalKeyID(k); err == nil && want[c] {
+				out = append(out, id)
+			}
+		}
+	}
+	if len(out) == 0 {
+		return canonical
+	}
+	return out
+}
+
+func (c *Client) openLoaded(ctx context.Context, gun string) (*Repo, error) {
+	r, err := c.open(ctx, gun)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.load(); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// needsTargetsKey explains a publish that failed for want of the targets key.
+func (r *Repo) needsTargetsKey(err error) error {
+	var insufficient signed.ErrInsufficientSignatures
+	var noKeys signed.ErrNoKeys
+	if errors.As(err, &insufficient) || errors.As(err, &noKeys) {
+		return sign.Classedf(sign.ClassKey, "changing signers of %s needs its repository (targets) key: pass it with --key (%v)", r.gun, err)
+	}
+	return err
+}

@@ -1,0 +1,340 @@
+package sign
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+)
+
+// VerifyRequest is one run of `sign-step verify`.
+type VerifyRequest struct {
+	Refs    []string
+	Signers []string // each must have signed the verified digest
+}
+
+// Verified is one ref that passed, pinned to its digest.
+type Verified struct {
+	Ref        string     `json:"ref"`
+	Pinned     string     `json:"pinned"` // REF@sha256:...
+	Descriptor Descriptor `json:"target"`
+	SignedBy   []string   `json:"signedBy,omitempty"`
+}
+
+// Verify is docker's client enforcement: each tag resolves through trust
+// data as `DOCKER_CONTENT_TRUST=1 docker pull` resolved it; a digest ref
+// passes when the registry has the manifest. All refs are checked; the
+// error lists every failure.
+func (s *Signer) Verify(ctx context.Context, req VerifyRequest) ([]Verified, error) {
+	if len(req.Refs) == 0 {
+		return nil, Classedf(ClassUsage, "no image reference given: pass REGISTRY/REPOSITORY:TAG")
+	}
+	refs := make([]Ref, len(req.Refs))
+	for i, raw := range req.Refs {
+		r, err := ParseRef(raw)
+		if err != nil {
+			return nil, err
+		}
+		if r.Tag == "" && r.Digest == "" {
+			r.Tag = "latest" // as docker pull does
+		}
+		refs[i] = r
+	}
+	out := make([]Verified, len(refs))
+	repos := s.repoCache()
+	err := forEach(ctx, len(refs), s.concurrency(), func(i int) error {
+		v, err := s.verifyOne(ctx, refs[i], req.Signers, repos)
+		out[i] = v
+		return err
+	})
+	return out, err
+}
+
+func (s *Signer) verifyOne(ctx context.Context, ref Ref, signers []string, repos *repoCache) (Verified, error) {
+	v := Verified{Ref: ref.String()}
+	if ref.Digest != "" {
+		// A digest names its content: docker pulls it without trust data.
+		d, err := s.Registry.Resolve(ctx, ref)
+		if err != nil {
+			return v, err
+		}
+		v.Descriptor, v.Pinned = d, ref.String()
+		return v, nil
+	}
+	repo, err := repos.open(ctx, s.Trust, ref.Name())
+	if err != nil {
+		var none *NoTrustDataError
+		if errors.As(err, &none) {
+			return v, Classedf(ClassVerify, "remote trust data does not exist for %s: %s", none.GUN, none.Detail)
+		}
+		return v, err
+	}
+	d, err := repo.Lookup(ref.Tag)
+	if err != nil {
+		var nt *NoTrustError
+		if errors.As(err, &nt) {
+			return v, Classed(ClassVerify, err)
+		}
+		return v, err
+	}
+	v.Descriptor, v.Pinned = d, ref.Name()+"@"+d.Digest
+	if len(signers) > 0 {
+		by, err := repo.SignedBy(ref.Tag)
+		if err != nil {
+			return v, err
+		}
+		for _, name := range signers {
+			got, ok := by[name]
+			if !ok || got.Digest != d.Digest {
+				return v, Classedf(ClassVerify, "%s: signer %s did not sign %s", ref, name, d.Digest)
+			}
+			v.SignedBy = append(v.SignedBy, name)
+		}
+	}
+	return v, nil
+}
+
+// RevokeRequest is one run of `sign-step revoke`.
+type RevokeRequest struct {
+	Refs []string
+	All  bool // a repository ref revokes every tag (--yes)
+}
+
+// Revoke removes tags from every role our keys can sign (docker's `trust
+// revoke`), one publish per repository. It returns the revoked refs.
+func (s *Signer) Revoke(ctx context.Context, req RevokeRequest) ([]string, error) {
+	refs, plans, err := s.groupRefs(ctx, req.Refs, true)
+	if err != nil {
+		return nil, err
+	}
+	var revoked []string
+	changes := make([]Changes, len(plans))
+	for pi, p := range plans {
+		var tags []string
+		for _, i := range p.refs {
+			if refs[i].Tag == "" {
+				if !req.All {
+					return nil, Classedf(ClassUsage, "%s names every tag of the repository: pass --yes to revoke them all", refs[i].Name())
+				}
+				all := p.repo.Tags()
+				if len(all) == 0 {
+					return nil, Classedf(ClassVerify, "no signed tags to remove in %s", p.gun)
+				}
+				tags = append(tags, all...)
+				continue
+			}
+			if _, err := p.repo.Lookup(refs[i].Tag); err != nil {
+				return nil, fmt.Errorf("revoking %s: %w", refs[i], err)
+			}
+			tags = append(tags, refs[i].Tag)
+		}
+		for _, tag := range tags {
+			roles, _, err := p.repo.SignableRoles(tag)
+			if err != nil {
+				return nil, fmt.Errorf("revoking %s:%s: %w", p.gun, tag, err)
+			}
+			changes[pi].Remove = append(changes[pi].Remove, Target{Tag: tag, Roles: roles})
+			revoked = append(revoked, p.gun+":"+tag)
+		}
+	}
+	for pi, p := range plans {
+		if err := p.repo.Publish(ctx, changes[pi]); err != nil {
+			return nil, fmt.Errorf("publishing revocation for %s: %w", p.gun, err)
+		}
+		s.log().Info("revoked", "gun", p.gun, "tags", len(changes[pi].Remove))
+	}
+	return revoked, nil
+}
+
+// ResignRequest is one run of `sign-step resign`.
+type ResignRequest struct {
+	Repos        []string
+	WarnWithin   time.Duration // warn when something expires sooner
+	MinRemaining time.Duration // skip roles that still have this long
+	Shard, Of    int           // this worker's share: Shard of Of (0 ≤ Shard < Of)
+	DryRun       bool
+}
+
+// ResignResult is one repository's outcome.
+type ResignResult struct {
+	GUN       string     `json:"gun"`
+	Witnessed []string   `json:"witnessed"`
+	Skipped   []string   `json:"skipped,omitempty"` // still valid long enough
+	Before    []RoleMeta `json:"before"`
+	After     []RoleMeta `json:"after,omitempty"`
+	Warnings  []string   `json:"warnings,omitempty"`
+	Error     string     `json:"error,omitempty"`
+}
+
+// Shard reports whether gun belongs to worker shard of n: a stable hash, so
+// the split does not depend on the order or length of the list.
+func Shard(gun string, shard, n int) bool {
+	if n <= 1 {
+		return true
+	}
+	h := fnv.New32a()
+	h.Write([]byte(gun))
+	return int(h.Sum32()%uint32(n)) == shard
+}
+
+// Resign re-signs (witnesses) every role our keys hold in each repository,
+// moving expiry forward without changing any target. Repositories are
+// independent: one failing does not stop the others; the error says how
+// many failed.
+func (s *Signer) Resign(ctx context.Context, req ResignRequest) ([]ResignResult, error) {
+	var guns []string
+	seen := map[string]bool{}
+	for _, raw := range req.Repos {
+		r, err := ParseRef(raw)
+		if err != nil {
+			return nil, err
+		}
+		if r.Tag != "" || r.Digest != "" {
+			return nil, Classedf(ClassUsage, "resign takes repositories, not tags: %s", raw)
+		}
+		if !seen[r.Name()] && Shard(r.Name(), req.Shard, req.Of) {
+			seen[r.Name()] = true
+			guns = append(guns, r.Name())
+		}
+	}
+	sort.Strings(guns)
+	results := make([]ResignResult, len(guns))
+	var mu sync.Mutex
+	failed := 0
+	_ = forEach(ctx, len(guns), s.concurrency(), func(i int) error {
+		results[i] = s.resignOne(ctx, guns[i], req)
+		if results[i].Error != "" {
+			mu.Lock()
+			failed++
+			mu.Unlock()
+		}
+		return nil
+	})
+	if err := ctx.Err(); err != nil {
+		return results, err
+	}
+	if failed > 0 {
+		return results, Classedf(ClassNotary, "%d of %d repositories could not be re-signed (see the report)", failed, len(guns))
+	}
+	return results, nil
+}
+
+func (s *Signer) resignOne(ctx context.Context, gun string, req ResignRequest) ResignResult {
+	res := ResignResult{GUN: gun}
+	fail := func(err error) ResignResult { res.Error = err.Error(); return res }
+	repo, err := s.Trust.Open(ctx, gun)
+	if err != nil {
+		return fail(err)
+	}
+	if res.Before, err = repo.Metadata(); err != nil {
+		return fail(err)
+	}
+	now := s.now()
+	expires := map[string]time.Time{}
+	for _, m := range res.Before {
+		expires[m.Role] = m.Expires
+	}
+	if t, ok := expires["targets"]; ok && !t.After(now) {
+		return fail(Classedf(ClassNotary, "targets of %s expired on %s: only the repository (targets) key can renew it; run resign with that key (--key)", gun, t.Format(time.DateOnly)))
+	}
+	roles := repo.Witnessable()
+	if len(roles) == 0 {
+		return fail(Classedf(ClassSigner, "none of our keys can re-sign a role of %s", gun))
+	}
+	for _, role := range roles {
+		if e, ok := expires[role]; ok && e.Sub(now) >= req.MinRemaining && req.MinRemaining > 0 {
+			res.Skipped = append(res.Skipped, role)
+			continue
+		}
+		res.Witnessed = append(res.Witnessed, role)
+	}
+	if len(res.Witnessed) > 0 && !req.DryRun {
+		if err := repo.Publish(ctx, Changes{Witness: res.Witnessed}); err != nil {
+			return fail(err)
+		}
+		if res.After, err = repo.Metadata(); err != nil {
+			return fail(err)
+		}
+	}
+	final := res.After
+	if final == nil {
+		final = res.Before
+	}
+	for _, m := range final {
+		if req.WarnWithin > 0 && m.Role != "timestamp" && m.Expires.Sub(now) < req.WarnWithin {
+			res.Warnings = append(res.Warnings, fmt.Sprintf("%s: %s expires %s", gun, m.Role, m.Expires.Format(time.RFC3339)))
+		}
+	}
+	s.log().Info("resigned", "gun", gun, "witnessed", strings.Join(res.Witnessed, ","), "skipped", strings.Join(res.Skipped, ","))
+	return res
+}
+
+// groupRefs parses refs (tags or, with allowRepo, whole repositories),
+// groups them by repository and opens each.
+func (s *Signer) groupRefs(ctx context.Context, raw []string, allowRepo bool) ([]Ref, []*repoPlan, error) {
+	if len(raw) == 0 {
+		return nil, nil, Classedf(ClassUsage, "no image reference given: pass REGISTRY/REPOSITORY:TAG")
+	}
+	refs := make([]Ref, len(raw))
+	byGUN := map[string]*repoPlan{}
+	var plans []*repoPlan
+	for i, str := range raw {
+		r, err := ParseRef(str)
+		if err != nil {
+			return nil, nil, err
+		}
+		if r.Digest != "" {
+			return nil, nil, Classedf(ClassUsage, "%q: give REPOSITORY:TAG, not a digest", str)
+		}
+		if r.Tag == "" && !allowRepo {
+			return nil, nil, Classedf(ClassUsage, "no tag specified for %s", r.Name())
+		}
+		refs[i] = r
+		p, ok := byGUN[r.Name()]
+		if !ok {
+			p = &repoPlan{gun: r.Name()}
+			byGUN[p.gun] = p
+			plans = append(plans, p)
+		}
+		p.refs = append(p.refs, i)
+	}
+	err := forEach(ctx, len(plans), s.concurrency(), func(i int) error {
+		repo, err := s.Trust.Open(ctx, plans[i].gun)
+		if err != nil {
+			return fmt.Errorf("opening trust data for %s: %w", plans[i].gun, err)
+		}
+		plans[i].repo = repo
+		return nil
+	})
+	return refs, plans, err
+}
+
+// repoCache opens each repository once per run.
+type repoCache struct {
+	mu    sync.Mutex
+	repos map[string]*repoEntry
+}
+
+type repoEntry struct {
+	once sync.Once
+	repo TrustRepo
+	err  error
+}
+
+func (s *Signer) repoCache() *repoCache { return &repoCache{repos: map[string]*repoEntry{}} }
+
+func (c *repoCache) open(ctx context.Context, t Trust, gun string) (TrustRepo, error) {
+	c.mu.Lock()
+	e, ok := c.repos[gun]
+	if !ok {
+		e = &repoEntry{}
+		c.repos[gun] = e
+	}
+	c.mu.Unlock()
+	e.once.Do(func() { e.repo, e.err = t.Open(ctx, gun) })
+	return e.repo, e.err
+}
