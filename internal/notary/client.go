@@ -525,6 +525,15 @@ func (r *Repo) Metadata() ([]sign.RoleMeta, error) {
 		}
 		out = append(out, sign.RoleMeta{Role: name, Version: m.Signed.Version, Expires: m.Signed.Expires.UTC()})
 	}
+	// The root certificate (10 years from init) expires on its own.
+	if root, err := r.tufRepo.GetBaseRole(data.CanonicalRootRole); err == nil {
+		for _, k := range root.Keys {
+			if cert, err := utils.LoadCertFromPEM(k.Public()); err == nil {
+				out = append(out, sign.RoleMeta{Role: "root-certificate", Expires: cert.NotAfter.UTC()})
+				break
+			}
+		}
+	}
 	return out, nil
 }
 
@@ -569,8 +578,8 @@ func (r *Repo) explain(err error) error {
 			Hint: fmt.Sprintf("initialize it and add a signer first (`sign-step init` and `sign-step signer add`, or `docker trust signer add NAME %s`)", r.gun)})
 	}
 	// docker's words for trust data that does not verify (NotaryError).
-	var pinFail trustpinning.ErrValidationFail
-	var rotFail trustpinning.ErrRootRotationFail
+	var pinFail *trustpinning.ErrValidationFail
+	var rotFail *trustpinning.ErrRootRotationFail
 	var keyType signed.ErrInvalidKeyType
 	var expired signed.ErrExpired
 	var low signed.ErrLowVersion
