@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/sign-step/sign-step/internal/httpx"
 	"github.com/sign-step/sign-step/internal/redact"
 	"github.com/sign-step/sign-step/internal/sign"
 )
@@ -31,6 +32,10 @@ type app struct {
 	// warnings are printed after a successful run only, so that a failure
 	// stays one line.
 	warnings []string
+
+	ci          ciState      // the CI system and, on GitHub, its backend (action.go)
+	report      *sign.Report // the last command's report, for CI outputs
+	artifactDir string       // where that report's artifacts are
 }
 
 type commonFlags struct {
@@ -44,18 +49,28 @@ type commonFlags struct {
 	dockerConfig     string
 	pinRoot          []string
 	pinCA            string
+	retries          int
 }
 
 // run executes one command line and returns the process exit code.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
 	secrets := &redact.Set{}
 	a := &app{getenv: getenv, secrets: secrets, stdout: secrets.Writer(stdout), stderr: secrets.Writer(stderr), logLevel: &slog.LevelVar{}}
+	a.setupCI(stdout, args) // before anything is printed: GitHub masks
 	a.log = slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: a.logLevel, ReplaceAttr: dropTime}))
 	root := a.rootCommand()
-	root.SetArgs(args)
-	root.SetOut(a.stdout)
-	root.SetErr(a.stderr)
-	err := root.ExecuteContext(ctx)
+	var cmd *cobra.Command
+	var err error
+	if a.ci.action { // run by GitHub as the action: the inputs are the command line
+		args, err = a.actionArgs(root)
+	}
+	if err == nil {
+		root.SetArgs(args)
+		root.SetOut(a.stdout)
+		root.SetErr(a.stderr)
+		cmd, err = root.ExecuteContextC(ctx)
+	}
+	err = a.finishCI(cmd, err)
 	if err == nil {
 		for _, w := range a.warnings {
 			a.log.Warn(w)
@@ -90,6 +105,7 @@ func (a *app) rootCommand() *cobra.Command {
 	pf := root.PersistentFlags()
 	pf.StringVar(&a.common.logLevel, "log-level", "info", "log level: debug, info, warn, error (debug adds HTTP traces, secrets redacted)")
 	pf.DurationVar(&a.common.timeout, "timeout", 10*time.Minute, "overall deadline of the run")
+	pf.IntVar(&a.common.retries, "retries", httpx.DefaultRetry.Attempts, "retries of a request that failed on a connection error, 429, 502, 503 or 504 (with backoff and jitter)")
 	pf.StringVar(&a.common.notaryServer, "notary-server", "", "notary server URL (default: $DOCKER_CONTENT_TRUST_SERVER, else https://<registry host>, notary.docker.io for docker.io)")
 	pf.StringArrayVar(&a.common.notaryCA, "notary-ca", nil, "CA certificate (PEM, path, file:// or env://) trusted for the notary server; repeatable")
 	pf.StringArrayVar(&a.common.registryCA, "registry-ca", nil, "CA certificate (PEM, path, file:// or env://) trusted for the registry; repeatable")

@@ -79,6 +79,7 @@ func (a *app) runSign(ctx context.Context, f signFlags, refs []string) error {
 	if err := sign.WriteArtifacts(dir, rep, repos, a.secrets.Writer); err != nil {
 		return err
 	}
+	a.report, a.artifactDir = rep, dir
 	a.log.Info("artifacts written", "dir", dir)
 	return nil
 }

@@ -1,0 +1,279 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/sign-step/sign-step/internal/ci"
+	"github.com/sign-step/sign-step/internal/sign"
+)
+
+// ciState is what run knows about the CI system it runs in.
+type ciState struct {
+	system  ci.System
+	gh      *ci.GitHubBackend // set on GitHub Actions
+	action  bool              // run as the GitHub Action: no arguments, inputs as INPUT_*
+	summary bool              // write the job summary
+}
+
+// inputKind says how an action input becomes arguments.
+type inputKind int
+
+const (
+	flagInput  inputKind = iota // --<name>=<value>
+	pemOrLines                  // inline PEM (one value) or a newline list of references (repeated flag)
+	special                     // handled by actionArgs itself
+)
+
+// actionInput is one input of action.yml. A test keeps this table, action.yml
+// and the README in step.
+type actionInput struct {
+	name   string
+	def    string // action.yml default
+	kind   inputKind
+	secret bool // masked before anything is printed
+}
+
+var actionInputs = []actionInput{
+	{name: "command", def: "sign", kind: special},
+	{name: "tags", kind: special},
+	{name: "source"},
+	{name: "key", kind: pemOrLines, secret: true},
+	{name: "passphrase", secret: true},
+	{name: "notary-server"},
+	{name: "notary-ca", kind: pemOrLines},
+	{name: "registry-ca", kind: pemOrLines},
+	{name: "registry-username"},
+	{name: "registry-password", secret: true},
+	{name: "docker-config"},
+	{name: "pin-root", kind: pemOrLines},
+	{name: "pin-ca"},
+	{name: "output-dir"},
+	{name: "dry-run", def: "false"},
+	{name: "summary", def: "true", kind: special},
+	{name: "log-level"},
+	{name: "timeout"},
+	{name: "args", kind: special},
+	// Declared for the Vault issue; they become flags once the command has them.
+	{name: "vault-url"},
+	{name: "vault-namespace"},
+	{name: "vault-method"},
+	{name: "vault-role"},
+	{name: "vault-mount"},
+	{name: "vault-token", secret: true},
+	{name: "vault-jwt", secret: true},
+	{name: "vault-jwt-audience"},
+	{name: "vault-ca", kind: pemOrLines},
+}
+
+// setupCI detects the CI system. On GitHub it registers the runner's log
+// masking with the secret set before anything is printed, so every secret
+// read from now on is announced with ::add-mask:: (on raw, the unredacted
+// stdout: a mask command must carry the value) before it could appear.
+func (a *app) setupCI(raw io.Writer, args []string) {
+	a.ci.system = ci.Detect(a.getenv)
+	a.ci.summary = true
+	if v, ok := ci.ParseBool(a.getenv("SIGN_STEP_SUMMARY")); ok {
+		a.ci.summary = v
+	}
+	if a.ci.system != ci.GitHub {
+		return
+	}
+	a.ci.gh = ci.NewGitHub(ci.GitHubOptions{Getenv: a.getenv, Raw: raw, Out: a.stdout, Redact: a.secrets.String})
+	a.secrets.OnMask(a.ci.gh.Mask)
+	a.ci.action = len(args) == 0
+	if a.ci.action {
+		a.maskSecretInputs()
+	}
+}
+
+// maskSecretInputs masks the secret inputs given as values (references are
+// masked when they are read).
+func (a *app) maskSecretInputs() {
+	for _, in := range actionInputs {
+		if !in.secret {
+			continue
+		}
+		v := a.ci.gh.RawInput(in.name)
+		if t := strings.TrimSpace(v); t == "" || strings.HasPrefix(t, "env://") || strings.HasPrefix(t, "file://") {
+			continue
+		}
+		a.secrets.Mask(strings.TrimSpace(v))
+		for _, line := range strings.Split(v, "\n") {
+			if line = strings.TrimSpace(line); !strings.HasPrefix(line, "-----") {
+				a.secrets.Mask(line)
+			}
+		}
+	}
+}
+
+// actionArgs turns the action's inputs into the command line the CLI would
+// get: command, one flag per input that is set, args, then the tags. An input
+// the command has no flag for is an error unless it holds its default.
+func (a *app) actionArgs(root *cobra.Command) ([]string, error) {
+	gh := a.ci.gh
+	command := strings.Fields(gh.Input("command"))
+	if len(command) == 0 {
+		command = []string{"sign"}
+	}
+	cmd, rest, err := root.Find(command)
+	if err != nil || cmd == root || len(rest) > 0 {
+		return nil, usageErrorf("input command %q is not a sign-step command", strings.Join(command, " "))
+	}
+	if v := gh.Input("summary"); v != "" {
+		b, ok := ci.ParseBool(v)
+		if !ok {
+			return nil, usageErrorf("input summary is %q: want true or false", v)
+		}
+		a.ci.summary = b
+	}
+	args := append([]string{}, command...)
+	for _, in := range actionInputs {
+		if in.kind == special {
+			continue
+		}
+		v := strings.TrimSpace(gh.RawInput(in.name))
+		if v == "" {
+			continue
+		}
+		if lookupFlag(cmd, in.name) == nil {
+			if v == in.def {
+				continue
+			}
+			if strings.HasPrefix(in.name, "vault-") {
+				return nil, usageErrorf("input %s needs Vault support, which this version of sign-step does not have yet", in.name)
+			}
+			return nil, usageErrorf("input %s is not used by `sign-step %s`", in.name, cmd.Name())
+		}
+		values := []string{v}
+		if in.kind == pemOrLines && !strings.Contains(v, "-----BEGIN") {
+			values = ci.SplitLines(v)
+		}
+		for _, val := range values {
+			args = append(args, "--"+in.name+"="+val)
+		}
+	}
+	// A container action sees the runner's workspace, not RUNNER_TEMP: keep
+	// the artifacts where later steps find them under the same relative path.
+	if ws := a.getenv("GITHUB_WORKSPACE"); ws != "" && gh.Input("output-dir") == "" && a.getenv(envName("output-dir")) == "" && lookupFlag(cmd, "output-dir") != nil {
+		args = append(args, "--output-dir="+filepath.Join(ws, "sign-step"))
+	}
+	args = append(args, strings.Fields(gh.Input("args"))...)
+	if tags := ci.SplitList(gh.Input("tags")); len(tags) > 0 {
+		args = append(append(args, "--"), tags...)
+	}
+	return args, nil
+}
+
+func lookupFlag(cmd *cobra.Command, name string) *pflag.Flag {
+	if f := cmd.Flags().Lookup(name); f != nil {
+		return f
+	}
+	return cmd.InheritedFlags().Lookup(name)
+}
+
+// finishCI runs after the command: it writes sign.env next to the other
+// artifacts (every system) and, on GitHub, the step outputs, annotations,
+// one log group per repository and the job summary. It returns the
+// command's error, or its own when the command succeeded.
+func (a *app) finishCI(cmd *cobra.Command, runErr error) error {
+	name := "sign"
+	switch {
+	case cmd != nil:
+		name = cmd.Name()
+	case a.ci.gh != nil && a.ci.gh.Input("command") != "":
+		name = a.ci.gh.Input("command")
+	}
+	if runErr != nil {
+		if a.ci.gh != nil {
+			code := int(sign.ClassOf(runErr))
+			if code == 0 {
+				code = 1
+			}
+			msg := oneLine(runErr.Error())
+			a.ci.gh.Annotate(ci.Annotation{Level: "error", Title: "sign-step " + name + " failed", Message: msg})
+			if a.ci.summary {
+				if err := a.ci.gh.Summary(ci.FailureSummary(name, msg, code)); err != nil {
+					a.log.Warn(err.Error())
+				}
+			}
+		}
+		return runErr
+	}
+	if a.report == nil || a.artifactDir == "" {
+		return nil
+	}
+	ws := ci.Workspace(a.getenv)
+	files := ci.Files{
+		Report:       ci.DisplayPath(ws, filepath.Join(a.artifactDir, sign.ReportFile)),
+		TrustInspect: ci.DisplayPath(ws, filepath.Join(a.artifactDir, sign.InspectJSONFile)),
+		Dotenv:       ci.DisplayPath(ws, filepath.Join(a.artifactDir, ci.DotenvFile)),
+	}
+	outputs := ci.Outputs(a.report, files)
+	if err := a.writeArtifact(filepath.Join(a.artifactDir, ci.DotenvFile), ci.Dotenv(outputs)); err != nil {
+		return err
+	}
+	gh := a.ci.gh
+	if gh == nil {
+		return nil
+	}
+	now := time.Now()
+	for _, repo := range a.report.Repositories {
+		gh.Group(repo.GUN, repoLines(a.report, repo, now))
+	}
+	for _, an := range ci.Annotations(a.report, now) {
+		gh.Annotate(an)
+	}
+	for _, w := range a.warnings { // e.g. trust on first use without --pin-root/--pin-ca
+		gh.Annotate(ci.Annotation{Level: "warning", Title: "sign-step " + name, Message: w})
+	}
+	if err := gh.SetOutputs(outputs); err != nil {
+		a.log.Warn(err.Error())
+	}
+	if a.ci.summary {
+		if err := gh.Summary(ci.Summary(a.report, now)); err != nil {
+			a.log.Warn(err.Error())
+		}
+	}
+	return nil
+}
+
+// repoLines is the content of a repository's log group.
+func repoLines(rep *sign.Report, repo sign.RepoResult, now time.Time) []string {
+	var lines []string
+	for _, r := range rep.Refs {
+		if r.GUN != repo.GUN {
+			continue
+		}
+		l := fmt.Sprintf("%s %s@%s (%d bytes) roles=%s keys=%s", r.Result, r.Ref, r.Descriptor.Digest, r.Descriptor.Size, strings.Join(r.Roles, ","), strings.Join(r.KeyIDs, ","))
+		if r.Previous != "" && r.Previous != r.Descriptor.Digest {
+			l += " previous=" + r.Previous
+		}
+		lines = append(lines, l)
+	}
+	for _, m := range repo.Metadata {
+		lines = append(lines, fmt.Sprintf("%s version %d expires %s (in %d days)", m.Role, m.Version, m.Expires.Format(time.RFC3339), int(m.Expires.Sub(now).Hours()/24)))
+	}
+	lines = append(lines, fmt.Sprintf("resolve %.3fs, publish %.3fs", repo.ResolveSeconds, repo.PublishSeconds))
+	return lines
+}
+
+// writeArtifact writes one file of the output directory through the redactor.
+func (a *app) writeArtifact(path string, body []byte) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("writing artifact: %w", err)
+	}
+	if _, err := a.secrets.Writer(f).Write(body); err != nil {
+		f.Close()
+		return fmt.Errorf("writing artifact %s: %w", path, err)
+	}
+	return f.Close()
+}
