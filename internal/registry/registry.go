@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"github.com/docker/cli/cli/config"
 	"github.com/docker/cli/cli/config/configfile"
@@ -32,6 +33,10 @@ import (
 // Registry implements sign.Registry.
 type Registry struct {
 	opts options
+
+	pullerOnce sync.Once
+	puller     *remote.Puller // shares one ping and token per repository across Resolve calls
+	pullerErr  error
 }
 
 var _ sign.Registry = (*Registry)(nil)
@@ -85,21 +90,42 @@ func reference(ref sign.Ref) (name.Reference, error) {
 	return name.NewTag(ref.Name()+":"+ref.Tag, name.StrictValidation)
 }
 
+// pullerFor returns the Registry's puller, made on first use. Every Resolve
+// of one repository then shares one ping (/v2/) and one token exchange
+// instead of making its own: 50 tags cost 1 ping and 50 HEADs, not 50 + 50.
+func (r *Registry) pullerFor() (*remote.Puller, error) {
+	r.pullerOnce.Do(func() {
+		r.puller, r.pullerErr = remote.NewPuller(
+			remote.WithTransport(r.opts.transport),
+			remote.WithAuthFromKeychain(r.opts.keychain),
+			remote.WithJobs(r.opts.jobs),
+			remote.WithUserAgent(r.opts.userAgent),
+		)
+	})
+	return r.puller, r.pullerErr
+}
+
 // Resolve implements sign.Registry: a HEAD of the manifest, with a GET
-// when the registry does not answer HEAD with the digest and size.
+// when the registry does not answer HEAD with the digest and size. It is
+// safe for concurrent use; calls share one authenticated transport per
+// repository.
 func (r *Registry) Resolve(ctx context.Context, ref sign.Ref) (sign.Descriptor, error) {
 	nref, err := reference(ref)
 	if err != nil {
 		return sign.Descriptor{}, sign.Classed(sign.ClassUsage, err)
 	}
-	d, err := remote.Head(nref, r.remoteOptions(ctx)...)
+	p, err := r.pullerFor()
+	if err != nil {
+		return sign.Descriptor{}, explain(ref, err)
+	}
+	d, err := p.Head(ctx, nref)
 	if err == nil && d.Size > 0 && d.Digest.Hex != "" {
 		return sign.Descriptor{Digest: d.Digest.String(), Size: d.Size, MediaType: string(d.MediaType)}, nil
 	}
 	if err != nil && isNotFound(err) {
 		return sign.Descriptor{}, explain(ref, err)
 	}
-	full, err := remote.Get(nref, r.remoteOptions(ctx)...)
+	full, err := p.Get(ctx, nref)
 	if err != nil {
 		return sign.Descriptor{}, explain(ref, err)
 	}
