@@ -38,5 +38,9 @@ tools:
 demo: build
 	$(GO) run ./internal/testenv/demo -sign-step $(BIN)
 
+## bench: sign-step vs the notary CLI, docker trust sign and crane on real servers (about 10 minutes); writes bench/results.md.
+bench: build
+	$(GO) run ./bench -sign-step $(BIN) -out bench/results.md
+
 clean:
 	rm -rf bin sign-step demo-out
