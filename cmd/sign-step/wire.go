@@ -49,7 +49,14 @@ func (a *app) transport(ctx context.Context, caRefs []string) (http.RoundTripper
 	if err != nil {
 		return nil, usageErrorf("%v", err)
 	}
-	return httpx.Debug(rt, a.log), nil
+	// Each try is traced; retries wrap the traced transport.
+	return httpx.Retry(httpx.Debug(rt, a.log), a.retryPolicy()), nil
+}
+
+func (a *app) retryPolicy() httpx.RetryPolicy {
+	p := httpx.DefaultRetry
+	p.Attempts = a.common.retries
+	return p
 }
 
 // keychain is --registry-username/--registry-password, else docker's config.json.

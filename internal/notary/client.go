@@ -5,6 +5,7 @@
 package notary
 
 import (
+	"bytes"
 	"context"
 	"crypto/x509"
 	"encoding/hex"
@@ -19,6 +20,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/docker/distribution/registry/client/auth"
@@ -179,20 +181,21 @@ func (c *Client) ServerFor(gun string) string {
 
 // Repo is one opened repository: trust data loaded once, keys in memory.
 type Repo struct {
-	gun      data.GUN
-	server   string
-	rt       http.RoundTripper
-	cs       *Keyring
-	remote   store.RemoteStore
-	cache    store.MetadataStore
-	pinning  trustpinning.TrustPinConfig
-	retries  int
-	tufRepo  *tuf.Repo
-	reader   client.ReadOnly
-	delegs   []data.Role
-	released map[string]sign.Descriptor
-	keys     *Keyring
-	ctxRT    *contextTransport
+	gun       data.GUN
+	server    string
+	rt        http.RoundTripper
+	cs        *Keyring
+	remote    store.RemoteStore
+	cache     store.MetadataStore
+	pinning   trustpinning.TrustPinConfig
+	retries   int
+	tufRepo   *tuf.Repo
+	reader    client.ReadOnly
+	delegs    []data.Role
+	released  map[string]sign.Descriptor
+	keys      *Keyring
+	ctxRT     *contextTransport
+	conflicts *conflictSpy
 }
 
 var _ sign.Trust = (*Client)(nil)
@@ -215,7 +218,8 @@ func (c *Client) open(ctx context.Context, gun string) (*Repo, error) {
 	server := c.ServerFor(gun)
 	host, _, _ := strings.Cut(gun, "/")
 	ctxRT := &contextTransport{ctx: ctx, base: c.opts.transport}
-	rt, err := authTransport(ctxRT, server, gun, host, c.opts.credentials, c.opts.userAgent)
+	spy := &conflictSpy{next: ctxRT}
+	rt, err := authTransport(spy, server, gun, host, c.opts.credentials, c.opts.userAgent)
 	if err != nil {
 		return nil, err
 	}
@@ -224,7 +228,7 @@ func (c *Client) open(ctx context.Context, gun string) (*Repo, error) {
 		return nil, sign.Classedf(sign.ClassUsage, "notary server URL %q: %w", server, err)
 	}
 	return &Repo{gun: data.GUN(gun), server: server, rt: rt, remote: remote, cache: store.NewMemoryStore(nil),
-		pinning: c.pinning(gun), retries: c.opts.retries, keys: c.opts.keys, ctxRT: ctxRT}, nil
+		pinning: c.pinning(gun), retries: c.opts.retries, keys: c.opts.keys, ctxRT: ctxRT, conflicts: spy}, nil
 }
 
 // load fetches and verifies the current trust data.
@@ -376,7 +380,7 @@ func (r *Repo) publish(ctx context.Context, stage func(client.Repository) error)
 	backoff := 200 * time.Millisecond
 	for attempt := 0; ; attempt++ {
 		err = repo.Publish()
-		if err == nil || !isConflict(err) || attempt >= r.retries {
+		if err == nil || !r.conflicts.seen() || attempt >= r.retries {
 			break
 		}
 		// Another publisher won this version; the changelist is kept and the
@@ -546,11 +550,31 @@ func delegationNames(roles []data.Role) []string {
 	return names
 }
 
-// isConflict reports a publish rejected because the metadata version moved.
-func isConflict(err error) bool {
-	var inv store.ErrInvalidOperation
-	return errors.As(err, &inv)
+// conflictSpy notices the server's answer to a publish that lost a race:
+// 400 with error code VERSION ("A newer version of metadata is already
+// available"). The notary client reduces it to "trust server rejected
+// operation", which also covers real validation failures.
+type conflictSpy struct {
+	next     http.RoundTripper
+	conflict atomic.Bool
 }
+
+func (s *conflictSpy) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := s.next.RoundTrip(req)
+	if err != nil || req.Method != http.MethodPost || resp.StatusCode != http.StatusBadRequest {
+		return resp, err
+	}
+	body, rerr := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	resp.Body.Close()
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+	if rerr == nil && bytes.Contains(body, []byte(`"code":"VERSION"`)) {
+		s.conflict.Store(true)
+	}
+	return resp, nil
+}
+
+// seen reports (and forgets) a version conflict since the last call.
+func (s *conflictSpy) seen() bool { return s.conflict.Swap(false) }
 
 // explain turns notary's errors into classed errors with docker's wording
 // where docker had one, naming the server.

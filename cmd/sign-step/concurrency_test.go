@@ -1,0 +1,167 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+var (
+	binOnce sync.Once
+	binPath string
+	binErr  error
+)
+
+// binary builds sign-step once per test run, for tests that need real
+// processes (concurrency, signals).
+func binary(t *testing.T) string {
+	t.Helper()
+	binOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "sign-step-bin-")
+		if err != nil {
+			binErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "sign-step")
+		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
+		if err != nil {
+			binErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if binErr != nil {
+		t.Fatal(binErr)
+	}
+	return binPath
+}
+
+// process runs the sign-step binary with exactly vars (plus the test env's
+// server settings) as its environment.
+func process(t *testing.T, ctx context.Context, vars map[string]string, args ...string) result {
+	t.Helper()
+	cmd := exec.CommandContext(ctx, binary(t), args...)
+	cmd.Env = []string{"HOME=" + t.TempDir(), "PATH=" + os.Getenv("PATH"),
+		"SIGN_STEP_NOTARY_SERVER=" + env.NotaryURL, "SIGN_STEP_NOTARY_CA=" + env.CACertFile,
+		"SIGN_STEP_REGISTRY_CA=" + env.CACertFile, "SIGN_STEP_OUTPUT_DIR=" + t.TempDir(), "SIGN_STEP_LOG_LEVEL=warn"}
+	for k, v := range vars {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return result{stdout.String(), stderr.String(), code}
+}
+
+// TestConcurrentSigners: six jobs sign six tags of one repository at the
+// same moment. notary accepts one publish per version; the others must
+// rebase and retry until every tag is signed.
+func TestConcurrentSigners(t *testing.T) {
+	t.Parallel()
+	repo := env.Repo("concurrent")
+	s := dockerSigner(t, "ci", repo)
+	const n = 6
+	digests := map[string]string{}
+	for i := 0; i < n; i++ {
+		tag := fmt.Sprintf("t%d", i)
+		d, _ := pushRandom(t, repo+":"+tag)
+		digests[tag] = strings.TrimPrefix(d, "sha256:")
+	}
+	// Debug traces count the publishes (POSTs) each job made.
+	vars := map[string]string{"SIGN_STEP_KEY": s.keyFile, "SIGN_STEP_PASSPHRASE": repoPass, "SIGN_STEP_LOG_LEVEL": "debug"}
+	binary(t) // build before the race starts
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	results := make([]result, n)
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i] = process(t, ctx, vars, "sign", fmt.Sprintf("%s:t%d", repo, i))
+		}()
+	}
+	wg.Wait()
+	conflicts := 0
+	for i, r := range results {
+		if r.code != 0 {
+			t.Errorf("job %d: exit %d: %s", i, r.code, r.stderr)
+		}
+		conflicts += strings.Count(r.stderr, "method=POST") - 1
+	}
+	t.Logf("%d publishes lost a race and were retried", conflicts)
+	out, _, err := s.inspect(t, repo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got inspected
+	if err := json.Unmarshal([]byte(out), &got); err != nil {
+		t.Fatal(err)
+	}
+	signed := map[string]string{}
+	for _, st := range got[0].SignedTags {
+		signed[st.SignedTag] = st.Digest
+	}
+	for tag, d := range digests {
+		if signed[tag] != d {
+			t.Errorf("%s: docker sees %q, want %s", tag, signed[tag], d)
+		}
+	}
+}
+
+// TestConcurrentMovesOfOneTag: two jobs move one tag to different digests
+// at once. Both may succeed (the later publish wins) or one fails clearly;
+// the tag must end at one of the two digests, never anything else.
+func TestConcurrentMovesOfOneTag(t *testing.T) {
+	t.Parallel()
+	repo := env.Repo("moves")
+	s := dockerSigner(t, "ci", repo)
+	a, _ := pushRandom(t, repo+":a")
+	b, _ := pushRandom(t, repo+":b")
+	vars := map[string]string{"SIGN_STEP_KEY": s.keyFile, "SIGN_STEP_PASSPHRASE": repoPass}
+	// Each job pushes its image to :moving from a registry source, then signs it.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	binary(t)
+	var wg sync.WaitGroup
+	results := make([]result, 2)
+	for i, src := range []string{repo + ":a", repo + ":b"} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i] = process(t, ctx, vars, "sign", "--source", src, repo+":moving")
+		}()
+	}
+	wg.Wait()
+	ok := 0
+	for _, r := range results {
+		if r.code == 0 {
+			ok++
+		} else if !strings.HasPrefix(r.stderr, "sign-step: ") {
+			t.Errorf("failure is not one clear line: %q", r.stderr)
+		}
+	}
+	if ok == 0 {
+		t.Fatalf("both jobs failed: %+v", results)
+	}
+	r := signStep(t, nil, "verify", repo+":moving")
+	if r.code != 0 {
+		t.Fatalf("verify: %s", r.stderr)
+	}
+	got := strings.TrimSpace(r.stdout)
+	if got != repo+"@"+a && got != repo+"@"+b {
+		t.Errorf("tag ended at %s, want one of %s, %s", got, a, b)
+	}
+}

@@ -1,0 +1,133 @@
+package httpx
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"strconv"
+	"syscall"
+	"time"
+)
+
+// RetryPolicy bounds retries. The zero value does not retry.
+type RetryPolicy struct {
+	Attempts int           // retries after the first try
+	Base     time.Duration // first backoff; doubled each retry, with jitter
+	Max      time.Duration // cap of one backoff (and of a Retry-After wait)
+}
+
+// DefaultRetry is what sign-step uses unless --retries says otherwise.
+var DefaultRetry = RetryPolicy{Attempts: 4, Base: 250 * time.Millisecond, Max: 10 * time.Second}
+
+// Retry retries requests that failed for reasons that pass: connection
+// errors, 429 (honouring Retry-After), 502, 503 and 504. It never retries
+// other statuses (400, 401, 403, 404 ...), and never a request whose body
+// cannot be replayed. Waits end with the request's context.
+func Retry(next http.RoundTripper, p RetryPolicy) http.RoundTripper {
+	if p.Attempts <= 0 {
+		return next
+	}
+	return roundTripperFunc(func(req *http.Request) (*http.Response, error) {
+		backoff := p.Base
+		for attempt := 0; ; attempt++ {
+			if attempt > 0 && req.Body != nil && req.Body != http.NoBody {
+				body, err := req.GetBody()
+				if err != nil {
+					return nil, err
+				}
+				req = req.Clone(req.Context())
+				req.Body = body
+			}
+			resp, err := next.RoundTrip(req)
+			wait, retry := shouldRetry(resp, err, backoff, p.Max)
+			if !retry || attempt >= p.Attempts || !replayable(req) {
+				return resp, annotate(req, resp, err, attempt)
+			}
+			if resp != nil {
+				// Drain so the connection is reused.
+				_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+				resp.Body.Close()
+			}
+			t := time.NewTimer(wait)
+			select {
+			case <-req.Context().Done():
+				t.Stop()
+				return nil, fmt.Errorf("%s %s: %w (last failure: %s)", req.Method, req.URL.Redacted(), req.Context().Err(), describe(resp, err))
+			case <-t.C:
+			}
+			backoff *= 2
+		}
+	})
+}
+
+func replayable(req *http.Request) bool {
+	return req.Body == nil || req.Body == http.NoBody || req.GetBody != nil
+}
+
+// shouldRetry decides from one outcome, and how long to wait.
+func shouldRetry(resp *http.Response, err error, backoff, max time.Duration) (time.Duration, bool) {
+	if err != nil {
+		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || errorsAsTLS(err) {
+			return 0, false
+		}
+		var ne net.Error
+		if errors.As(err, &ne) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+			errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) {
+			return jitter(backoff, max), true
+		}
+		return 0, false
+	}
+	switch resp.StatusCode {
+	case http.StatusTooManyRequests, http.StatusServiceUnavailable:
+		if d, ok := retryAfter(resp.Header.Get("Retry-After")); ok {
+			return min(d, max), true
+		}
+		return jitter(backoff, max), true
+	case http.StatusBadGateway, http.StatusGatewayTimeout:
+		return jitter(backoff, max), true
+	}
+	return 0, false
+}
+
+func retryAfter(v string) (time.Duration, bool) {
+	if v == "" {
+		return 0, false
+	}
+	if s, err := strconv.Atoi(v); err == nil && s >= 0 {
+		return time.Duration(s) * time.Second, true
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return max(time.Until(t), 0), true
+	}
+	return 0, false
+}
+
+// jitter is a random duration in [d/2, 3d/2), capped.
+func jitter(d, cap time.Duration) time.Duration {
+	if d <= 0 {
+		return 0
+	}
+	return min(d/2+rand.N(d), cap)
+}
+
+// annotate names the server and the attempts on a final failure.
+func annotate(req *http.Request, resp *http.Response, err error, attempt int) error {
+	if err == nil || attempt == 0 {
+		return err
+	}
+	return fmt.Errorf("%w (after %d retries of %s %s)", err, attempt, req.Method, req.URL.Redacted())
+}
+
+func describe(resp *http.Response, err error) string {
+	if err != nil {
+		return err.Error()
+	}
+	if resp != nil {
+		return resp.Status
+	}
+	return "none"
+}
