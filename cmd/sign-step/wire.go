@@ -34,6 +34,12 @@ func (a *app) dockerConfigDir() string {
 // transport builds one server kind's transport from its CA flags and
 // docker's tls/<host>/ directory.
 func (a *app) transport(ctx context.Context, caRefs []string) (http.RoundTripper, error) {
+	return a.transportWith(ctx, caRefs, nil)
+}
+
+// transportWith is transport with inner wrapping the traced transport,
+// inside the retries.
+func (a *app) transportWith(ctx context.Context, caRefs []string, inner func(http.RoundTripper) http.RoundTripper) (http.RoundTripper, error) {
 	cfg := httpx.TLSConfig{}
 	if dir := a.dockerConfigDir(); dir != "" {
 		cfg.CertsDir = filepath.Join(dir, "tls")
@@ -50,7 +56,11 @@ func (a *app) transport(ctx context.Context, caRefs []string) (http.RoundTripper
 		return nil, usageErrorf("%v", err)
 	}
 	// Each try is traced; retries wrap the traced transport.
-	return httpx.Retry(httpx.Debug(rt, a.log), a.retryPolicy()), nil
+	traced := httpx.Debug(rt, a.log)
+	if inner != nil {
+		traced = inner(traced)
+	}
+	return httpx.Retry(traced, a.retryPolicy()), nil
 }
 
 func (a *app) retryPolicy() httpx.RetryPolicy {
@@ -84,7 +94,11 @@ func (a *app) clients(ctx context.Context, keys *notary.Keyring) (*registry.Regi
 	if err != nil {
 		return nil, nil, err
 	}
-	notaryRT, err := a.transport(ctx, a.common.notaryCA)
+	// Notary metadata is small: read it whole inside the round trip so a
+	// connection cut mid-body is retried like any other failure.
+	notaryRT, err := a.transportWith(ctx, a.common.notaryCA, func(rt http.RoundTripper) http.RoundTripper {
+		return httpx.BufferBodies(rt, 16<<20)
+	})
 	if err != nil {
 		return nil, nil, err
 	}

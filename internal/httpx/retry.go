@@ -1,6 +1,7 @@
 package httpx
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -130,4 +131,27 @@ func describe(resp *http.Response, err error) string {
 		return resp.Status
 	}
 	return "none"
+}
+
+// BufferBodies reads each response body of up to limit bytes inside the
+// round trip, so that a connection cut mid-body is a round-trip error that
+// Retry can retry. For small documents only (notary metadata): larger
+// bodies pass through unbuffered.
+func BufferBodies(next http.RoundTripper, limit int64) http.RoundTripper {
+	return roundTripperFunc(func(req *http.Request) (*http.Response, error) {
+		resp, err := next.RoundTrip(req)
+		if err != nil || resp.ContentLength > limit {
+			return resp, err
+		}
+		body, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+		resp.Body.Close()
+		if err != nil {
+			return nil, fmt.Errorf("reading %s %s: %w", req.Method, req.URL.Redacted(), err)
+		}
+		if int64(len(body)) > limit {
+			return nil, fmt.Errorf("%s %s: response larger than %d bytes", req.Method, req.URL.Redacted(), limit)
+		}
+		resp.Body = io.NopCloser(bytes.NewReader(body))
+		return resp, nil
+	})
 }

@@ -219,7 +219,7 @@ func (c *Client) open(ctx context.Context, gun string) (*Repo, error) {
 	host, _, _ := strings.Cut(gun, "/")
 	ctxRT := &contextTransport{ctx: ctx, base: c.opts.transport}
 	spy := &conflictSpy{next: ctxRT}
-	rt, err := authTransport(spy, server, gun, host, c.opts.credentials, c.opts.userAgent)
+	rt, err := authTransport(ctx, spy, server, gun, host, c.opts.credentials, c.opts.userAgent)
 	if err != nil {
 		return nil, err
 	}
@@ -645,10 +645,10 @@ func (t *contextTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 
 // authTransport pings the server once and answers its auth challenge with the
 // registry's credentials, as docker's GetNotaryRepository does.
-func authTransport(base http.RoundTripper, server, gun, registryHost string, creds Credentials, userAgent string) (http.RoundTripper, error) {
+func authTransport(ctx context.Context, base http.RoundTripper, server, gun, registryHost string, creds Credentials, userAgent string) (http.RoundTripper, error) {
 	headers := transport.NewHeaderRequestModifier(http.Header{"User-Agent": {userAgent}})
 	plain := transport.NewTransport(base, headers)
-	req, err := http.NewRequest(http.MethodGet, server+"/v2/", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, server+"/v2/", nil)
 	if err != nil {
 		return nil, sign.Classedf(sign.ClassUsage, "notary server URL %q: %v", server, err)
 	}
