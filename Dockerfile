@@ -3,6 +3,7 @@
 #
 #   docker build -t sign-step .                   # non-root image (GitLab, Jenkins, Kubernetes)
 #   docker build --target action -t sign-step:action .   # the GitHub Action's image (root, as GitHub requires)
+#   docker build --target shell -t sign-step:shell .     # with a busybox shell, for GitLab script: and Jenkins sh steps
 ARG GO_VERSION=1.26
 
 FROM golang:${GO_VERSION} AS build
@@ -19,6 +20,13 @@ RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=${VERSION}"
 FROM scratch AS action
 COPY --from=build /etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
 COPY --from=build /out/sign-step /sign-step
+ENTRYPOINT ["/sign-step"]
+
+# GitLab's script: and Jenkins' docker agent need a shell in the image.
+FROM busybox:1.37-musl AS shell
+COPY --from=build /etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
+COPY --from=build /out/sign-step /sign-step
+USER 65532:65532
 ENTRYPOINT ["/sign-step"]
 
 # The default image: the same two files, run as an unprivileged user.

@@ -7,13 +7,13 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 LDFLAGS   := -s -w -X main.version=$(VERSION)
 FUZZTIME  ?= 10s
 
-.PHONY: build test unit fuzz vet tools demo bench clean
+.PHONY: build test unit fuzz vet tools demo bench clean actionlint
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/sign-step
 
-## test: everything — vet, unit and end-to-end tests against real servers, short fuzz runs.
-test: vet
+## test: everything — vet, actionlint, unit and end-to-end tests against real servers, short fuzz runs.
+test: vet actionlint
 	$(GO) test -count=1 -timeout 60m ./...
 	$(MAKE) fuzz
 
@@ -24,6 +24,27 @@ unit:
 vet:
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
+
+# actionlint, pinned, built from the Go module proxy into the tools cache.
+ACTIONLINT_VERSION := v1.7.12
+TOOLS_BIN          := $(HOME)/.cache/sign-step/tools/bin
+ACTIONLINT         := $(TOOLS_BIN)/actionlint-$(ACTIONLINT_VERSION)
+
+$(ACTIONLINT):
+	@mkdir -p $(TOOLS_BIN)
+	GOBIN=$(TOOLS_BIN)/.actionlint-$(ACTIONLINT_VERSION) $(GO) install github.com/rhysd/actionlint/cmd/actionlint@$(ACTIONLINT_VERSION)
+	mv $(TOOLS_BIN)/.actionlint-$(ACTIONLINT_VERSION)/actionlint $@
+	rmdir $(TOOLS_BIN)/.actionlint-$(ACTIONLINT_VERSION)
+
+## actionlint: the example workflows as written, then again with the action
+## taken from this checkout (uses: ./), which checks action.yml and every
+## `with:` input and `outputs.` name the examples use against it.
+actionlint: $(ACTIONLINT)
+	$(ACTIONLINT) examples/workflows/*.yml $(wildcard .github/workflows/*.yml)
+	@set -e; t=$$(mktemp -d); trap 'rm -rf "$$t"' EXIT; \
+	mkdir -p "$$t/.github/workflows"; git -C "$$t" init -q; cp action.yml "$$t/"; \
+	for f in examples/workflows/*.yml; do sed 's#uses: sign-step/sign-step@v1#uses: ./#' "$$f" > "$$t/.github/workflows/$${f##*/}"; done; \
+	cd "$$t" && $(ACTIONLINT) && echo "actionlint: action.yml and examples/workflows clean"
 
 fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzParseRef$$' -fuzztime=$(FUZZTIME) ./internal/sign/

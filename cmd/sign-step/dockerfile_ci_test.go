@@ -49,10 +49,10 @@ func parseDockerfile(t *testing.T) []stage {
 	return stages
 }
 
-// TestDockerfileRuntimeStages checks that the images hold only the binary and
-// the CA bundle on scratch, start /sign-step, and that the default (last)
-// stage runs as a non-root user while the action stage runs as root, as
-// GitHub requires of Docker actions.
+// TestDockerfileRuntimeStages checks that the images add only the binary and
+// the CA bundle (to scratch, or busybox for the shell variant), start
+// /sign-step, and that the default (last) stage runs as a non-root user while
+// the action stage runs as root, as GitHub requires of Docker actions.
 func TestDockerfileRuntimeStages(t *testing.T) {
 	t.Parallel()
 	stages := parseDockerfile(t)
@@ -70,16 +70,18 @@ func TestDockerfileRuntimeStages(t *testing.T) {
 	cases := []struct {
 		name     string
 		st       stage
+		from     string
 		wantUser bool
 	}{
-		{"final (default target)", stages[len(stages)-1], true},
-		{"action", byName["action"], false},
+		{"final (default target)", stages[len(stages)-1], "scratch", true},
+		{"action", byName["action"], "scratch", false},
+		{"shell", byName["shell"], "busybox:1.37-musl", true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			if tc.st.from != "scratch" {
-				t.Fatalf("stage FROM %q, want scratch", tc.st.from)
+			if tc.st.from != tc.from {
+				t.Fatalf("stage FROM %q, want %s", tc.st.from, tc.from)
 			}
 			var copies []string
 			var user, entry string
