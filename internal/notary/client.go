@@ -618,6 +618,10 @@ func (r *Repo) explain(err error) error {
 	case errors.As(err, &expired):
 		return sign.Classedf(sign.ClassNotary, "remote repository %s out-of-date: %v", r.gun, err)
 	}
+	var malicious store.ErrMaliciousServer
+	if errors.As(err, &malicious) {
+		return sign.Classedf(sign.ClassNotary, "notary server %s sent an invalid or oversized response for %s (possible attack): %v", r.server, r.gun, err)
+	}
 	var unavailable store.ErrServerUnavailable
 	if errors.As(err, &unavailable) {
 		return sign.Classedf(sign.ClassNotary, "notary server %s: %v", r.server, err)
