@@ -24,7 +24,7 @@ import (
 // env is the registry + notary-server shared by this package's tests.
 var env *testenv.Env
 
-func TestMain(m *testing.M) { os.Exit(testenv.Main(m, &env)) }
+func TestMain(m *testing.M) { os.Exit(testenv.Main(m, &env, testenv.WithAuthRegistry())) }
 
 const repoPass = "repo-pass-0123456789"
 
