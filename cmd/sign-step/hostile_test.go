@@ -97,3 +97,48 @@ func TestHostileNotary(t *testing.T) {
 func metaFile(role string) *regexp.Regexp {
 	return regexp.MustCompile(`/_trust/tuf/` + regexp.QuoteMeta(role) + `(\.[0-9a-f]{64})?\.json$`)
 }
+
+// TestTrustCacheCatchesRollback: with --trust-cache, a server that replays
+// an older timestamp (validly signed, not expired) is refused; without a
+// cache nothing can tell (the documented limit).
+func TestTrustCacheCatchesRollback(t *testing.T) {
+	t.Parallel()
+	proxy, err := env.NewFaultProxy(env.NotaryURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer proxy.Close()
+	repo := env.Repo("rollback")
+	s := dockerSigner(t, "ci", repo)
+	pushRandom(t, repo+":v1")
+	cache := t.TempDir()
+	vars := map[string]string{"SIGN_STEP_KEY": s.keyFile, "SIGN_STEP_PASSPHRASE": repoPass,
+		"SIGN_STEP_NOTARY_SERVER": proxy.URL(), "SIGN_STEP_TRUST_CACHE": cache}
+
+	var old []byte
+	proxy.Rewrite(func(path string, b []byte) []byte {
+		if metaFile("timestamp").MatchString(path) {
+			old = append([]byte(nil), b...)
+		}
+		return b
+	})
+	mustRun(t, vars, "sign", repo+":v1") // its last read of timestamp is after the publish
+	proxy.Rewrite(nil)
+	pushRandom(t, repo+":v2")
+	mustRun(t, vars, "sign", repo+":v2")
+
+	proxy.Rewrite(func(path string, b []byte) []byte {
+		if metaFile("timestamp").MatchString(path) {
+			return old
+		}
+		return b
+	})
+	r := signStep(t, vars, "verify", repo+":v1")
+	if r.code != 8 || !strings.Contains(r.stderr, "version is lower than expected") {
+		t.Errorf("replayed timestamp with a trust cache: exit %d, %q", r.code, r.stderr)
+	}
+	delete(vars, "SIGN_STEP_TRUST_CACHE")
+	if r := signStep(t, vars, "verify", repo+":v1"); r.code != 0 {
+		t.Errorf("without a cache the replay is not detectable, but verify failed: %d %s", r.code, r.stderr)
+	}
+}

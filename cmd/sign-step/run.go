@@ -50,6 +50,7 @@ type commonFlags struct {
 	pinRoot          []string
 	pinCA            string
 	retries          int
+	trustCache       string
 }
 
 // run executes one command line and returns the process exit code.
@@ -113,6 +114,7 @@ func (a *app) rootCommand() *cobra.Command {
 	pf.StringVar(&a.common.registryPassword, "registry-password", "", "registry password or token (value, env:// or file://)")
 	pf.StringArrayVar(&a.common.pinRoot, "pin-root", nil, "pin each repository's root to this key ID (as docker trust inspect shows it) instead of trusting it on first use; repeatable")
 	pf.StringVar(&a.common.pinCA, "pin-ca", "", "pin each repository's root certificate to this CA (PEM file) instead of trusting it on first use")
+	pf.StringVar(&a.common.trustCache, "trust-cache", "", "keep verified trust metadata here between runs (cache it in CI): trusts the first root across runs and catches a server replaying older metadata")
 	pf.StringVar(&a.common.dockerConfig, "docker-config", "", "docker config directory with config.json and tls/<host>/ (default: $DOCKER_CONFIG, else ~/.docker)")
 	root.AddCommand(a.signCommand(), a.inspectCommand(), a.verifyCommand(), a.revokeCommand(), a.resignCommand(),
 		a.initCommand(), a.signerCommand(), a.keyCommand())

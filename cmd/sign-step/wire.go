@@ -113,6 +113,9 @@ func (a *app) clients(ctx context.Context, keys *notary.Keyring) (*registry.Regi
 	if len(a.common.pinRoot) > 0 {
 		opts = append(opts, notary.WithRootPin(a.common.pinRoot))
 	}
+	if a.common.trustCache != "" {
+		opts = append(opts, notary.WithTrustCache(a.common.trustCache))
+	}
 	if a.common.pinCA != "" {
 		opts = append(opts, notary.WithCAPin(a.common.pinCA))
 	}

@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"net/url"
 	"path"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -69,6 +70,7 @@ type options struct {
 	credentials Credentials
 	pinRoot     []string // root certificate key IDs
 	pinCA       string   // CA file the root certificate must chain to
+	cacheDir    string
 	warn        func(string)
 	retries     int
 	userAgent   string
@@ -124,6 +126,14 @@ func WithCAPin(caFile string) Option {
 	return func(o *options) error { o.pinCA = caFile; return nil }
 }
 
+// WithTrustCache keeps verified metadata in dir between runs (docker keeps
+// it in ~/.docker/trust/tuf): the first root seen is then trusted across
+// runs, and a server replaying older metadata is caught (rollback). Default:
+// memory only.
+func WithTrustCache(dir string) Option {
+	return func(o *options) error { o.cacheDir = dir; return nil }
+}
+
 // WithWarnings receives warnings such as trust on first use. Default: dropped.
 func WithWarnings(fn func(string)) Option {
 	return func(o *options) error { o.warn = fn; return nil }
@@ -146,14 +156,29 @@ func New(opts ...Option) (*Client, error) {
 	return &Client{opts: o}, nil
 }
 
+// cacheFor is the metadata cache of gun: on disk under the trust cache, in
+// docker's layout, or in memory.
+func (c *Client) cacheFor(gun string) (store.MetadataStore, error) {
+	if c.opts.cacheDir == "" {
+		return store.NewMemoryStore(nil), nil
+	}
+	fs, err := store.NewFileStore(filepath.Join(c.opts.cacheDir, "tuf", filepath.FromSlash(gun), "metadata"), "json")
+	if err != nil {
+		return nil, sign.Classedf(sign.ClassUsage, "trust cache: %v", err)
+	}
+	return fs, nil
+}
+
 // pinning is notary's trust pinning for gun: pinned when asked, else TOFU
 // with a warning (every CI run starts with an empty cache, so each run
 // trusts whatever root the server sends first).
 func (c *Client) pinning(gun string) trustpinning.TrustPinConfig {
 	if len(c.opts.pinRoot) == 0 && c.opts.pinCA == "" {
-		c.tofu.Do(func() {
-			c.opts.warn("trusting each repository's root key on first use: pin it with --pin-root or --pin-ca")
-		})
+		if c.opts.cacheDir == "" {
+			c.tofu.Do(func() {
+				c.opts.warn("trusting each repository's root key on first use: pin it with --pin-root or --pin-ca")
+			})
+		}
 		return trustpinning.TrustPinConfig{}
 	}
 	cfg := trustpinning.TrustPinConfig{DisableTOFU: true}
@@ -227,7 +252,11 @@ func (c *Client) open(ctx context.Context, gun string) (*Repo, error) {
 	if err != nil {
 		return nil, sign.Classedf(sign.ClassUsage, "notary server URL %q: %w", server, err)
 	}
-	return &Repo{gun: data.GUN(gun), server: server, rt: rt, remote: remote, cache: store.NewMemoryStore(nil),
+	cache, err := c.cacheFor(gun)
+	if err != nil {
+		return nil, err
+	}
+	return &Repo{gun: data.GUN(gun), server: server, rt: rt, remote: remote, cache: cache,
 		pinning: c.pinning(gun), retries: c.opts.retries, keys: c.opts.keys, ctxRT: ctxRT, conflicts: spy}, nil
 }
 
