@@ -31,7 +31,7 @@ func TestFaults(t *testing.T) {
 		{name: "registry 503 twice", server: "registry", arm: func(p *testenv.FaultProxy) { p.Fail(503, 2) }},
 		{name: "registry resets mid-body", server: "registry", arm: func(p *testenv.FaultProxy) { p.Reset(1) }},
 		{name: "notary down past the deadline", server: "notary", arm: func(p *testenv.FaultProxy) { p.Refuse(time.Hour) },
-			timeout: "3s", wantCode: 10, wantMsg: "last failure: dial tcp"},
+			timeout: "3s", wantCode: 10, wantMsg: "last failure: "},
 		{name: "notary down past the retries", server: "notary", arm: func(p *testenv.FaultProxy) { p.Refuse(time.Hour) },
 			wantCode: 6, wantMsg: "cannot reach notary server"},
 		{name: "notary 500 is not retried", server: "notary", arm: func(p *testenv.FaultProxy) { p.Fail(500, 100) },
