@@ -155,6 +155,16 @@ func (r *Registry) Push(ctx context.Context, source string, refs []sign.Ref) (si
 	return describe(img)
 }
 
+// Describe implements sign.Registry: the descriptor of source, read locally
+// (or from its registry), with nothing pushed.
+func (r *Registry) Describe(ctx context.Context, source string) (sign.Descriptor, error) {
+	img, err := r.open(ctx, source)
+	if err != nil {
+		return sign.Descriptor{}, err
+	}
+	return describe(img)
+}
+
 func describe(t remote.Taggable) (sign.Descriptor, error) {
 	raw, err := t.RawManifest()
 	if err != nil {

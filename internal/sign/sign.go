@@ -47,6 +47,8 @@ type Registry interface {
 	Resolve(ctx context.Context, ref Ref) (Descriptor, error)
 	// Push copies the image at source to every ref and returns its descriptor.
 	Push(ctx context.Context, source string, refs []Ref) (Descriptor, error)
+	// Describe returns the descriptor Push would record for source, pushing nothing.
+	Describe(ctx context.Context, source string) (Descriptor, error)
 }
 
 // Trust opens notary repositories by GUN.
@@ -249,11 +251,14 @@ func (s *Signer) plan(ctx context.Context, raw []string) ([]Ref, []*repoPlan, er
 // the registry what each tag points to.
 func (s *Signer) targets(ctx context.Context, req SignRequest, refs []Ref, plans []*repoPlan, rep *Report) error {
 	if req.Source != "" {
-		if req.DryRun {
-			return Classedf(ClassUsage, "--dry-run with --source is not supported yet: the digest is only known after the push")
-		}
 		start := time.Now()
-		d, err := s.Registry.Push(ctx, req.Source, refs)
+		push := s.Registry.Push
+		if req.DryRun {
+			push = func(ctx context.Context, source string, _ []Ref) (Descriptor, error) {
+				return s.Registry.Describe(ctx, source)
+			}
+		}
+		d, err := push(ctx, req.Source, refs)
 		if err != nil {
 			return fmt.Errorf("pushing %s: %w", req.Source, err)
 		}

@@ -27,6 +27,10 @@ func (f *fakeRegistry) Resolve(_ context.Context, ref Ref) (Descriptor, error) {
 	return d, nil
 }
 
+func (f *fakeRegistry) Describe(_ context.Context, source string) (Descriptor, error) {
+	return Descriptor{Digest: "sha256:" + strings.Repeat("cd", 32), Size: 99, MediaType: "application/vnd.oci.image.index.v1+json"}, nil
+}
+
 func (f *fakeRegistry) Push(_ context.Context, source string, refs []Ref) (Descriptor, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -116,6 +120,7 @@ func TestSign(t *testing.T) {
 		{name: "bad reference", refs: []string{"r.io/a:1", "R.io/A"}, wantClass: ClassUsage, wantErr: "lowercase"},
 		{name: "no refs", wantClass: ClassUsage, wantErr: "no image reference"},
 		{name: "dry run publishes nothing", refs: []string{"r.io/a:1"}, dryRun: true, wantPublishes: map[string]int{}},
+		{name: "dry run with a source pushes nothing", refs: []string{"r.io/a:new"}, source: "layout", dryRun: true, wantPublishes: map[string]int{}},
 		{name: "source is pushed to every ref", refs: []string{"r.io/a:new", "r.io/b:new"}, source: "layout",
 			wantPushed: 2, wantPublishes: map[string]int{"r.io/a": 1, "r.io/b": 1}},
 	}
