@@ -54,9 +54,8 @@ registry has it. --signer requires that the named signer signed that digest.`,
 
 func (a *app) revokeCommand() *cobra.Command {
 	var f struct {
-		keys       []string
-		passphrase string
-		yes        bool
+		keyFlags
+		yes bool
 	}
 	cmd := &cobra.Command{
 		Use:   "revoke [--yes] IMAGE:TAG... | IMAGE...",
@@ -80,17 +79,14 @@ func (a *app) revokeCommand() *cobra.Command {
 			return err
 		},
 	}
-	fl := cmd.Flags()
-	fl.StringArrayVar(&f.keys, "key", nil, "private key (as for sign); repeatable (default $SIGN_STEP_KEY)")
-	fl.StringVar(&f.passphrase, "passphrase", "", "passphrase of the keys (default $DOCKER_CONTENT_TRUST_REPOSITORY_PASSPHRASE)")
-	fl.BoolVar(&f.yes, "yes", false, "allow a repository reference to revoke all of its tags")
+	f.keyFlags.add(cmd, "private key")
+	cmd.Flags().BoolVar(&f.yes, "yes", false, "allow a repository reference to revoke all of its tags")
 	return cmd
 }
 
 func (a *app) resignCommand() *cobra.Command {
 	var f struct {
-		keys         []string
-		passphrase   string
+		keyFlags
 		reposFile    string
 		warnWithin   time.Duration
 		minRemaining string
@@ -159,9 +155,8 @@ that key) without changing any target, moving its expiry 3 years forward. With
 			return err
 		},
 	}
+	f.keyFlags.add(cmd, "private key")
 	fl := cmd.Flags()
-	fl.StringArrayVar(&f.keys, "key", nil, "private key (as for sign); repeatable (default $SIGN_STEP_KEY)")
-	fl.StringVar(&f.passphrase, "passphrase", "", "passphrase of the keys (default $DOCKER_CONTENT_TRUST_REPOSITORY_PASSPHRASE)")
 	fl.StringVar(&f.reposFile, "repos-file", "", "file with one repository per line (# comments allowed)")
 	fl.DurationVar(&f.warnWithin, "warn-within", 30*24*time.Hour, "warn when a role, the root or the snapshot expires sooner than this")
 	fl.StringVar(&f.minRemaining, "min-remaining", "0", "skip roles that expire later than this from now (e.g. 180d, 4320h)")

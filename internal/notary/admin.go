@@ -148,18 +148,22 @@ func (c *Client) AddSigner(ctx context.Context, gun, name string, pubPEM []byte)
 		return "", err
 	}
 	role := data.RoleName("targets/" + name)
-	err = r.publish(ctx, func(repo client.Repository) error {
-		for _, rn := range []data.RoleName{role, ReleasesRole} {
-			if err := repo.AddDelegationRoleAndKeys(rn, []data.PublicKey{pub}); err != nil {
-				return err
-			}
-			if err := repo.AddDelegationPaths(rn, []string{""}); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	err = r.publish(ctx, func(repo client.Repository) error { return addSignerKey(repo, role, pub) })
 	return id, r.needsTargetsKey(err)
+}
+
+// addSignerKey stages pub in role and in targets/releases, with all paths,
+// as docker's signer add does.
+func addSignerKey(repo client.Repository, role data.RoleName, pub data.PublicKey) error {
+	for _, rn := range []data.RoleName{role, ReleasesRole} {
+		if err := repo.AddDelegationRoleAndKeys(rn, []data.PublicKey{pub}); err != nil {
+			return err
+		}
+		if err := repo.AddDelegationPaths(rn, []string{""}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // RemoveSigner removes signer name from gun: its role, and its keys from
@@ -215,17 +219,7 @@ func (c *Client) RotateSignerKey(ctx context.Context, gun, name string, newKey *
 		return nil, sign.Classedf(sign.ClassUsage, "no signer %s in %s", name, gun)
 	}
 	// Publish 1: both roles list the new key and are re-signed by it.
-	err = r.publish(ctx, func(repo client.Repository) error {
-		for _, rn := range []data.RoleName{role, ReleasesRole} {
-			if err := repo.AddDelegationRoleAndKeys(rn, []data.PublicKey{pub}); err != nil {
-				return err
-			}
-			if err := repo.AddDelegationPaths(rn, []string{""}); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	err = r.publish(ctx, func(repo client.Repository) error { return addSignerKey(repo, role, pub) })
 	if err != nil {
 		return nil, r.needsTargetsKey(err)
 	}
