@@ -66,17 +66,17 @@ func (a *app) runSign(ctx context.Context, f signFlags, refs []string) error {
 	s := a.signer(reg, trust)
 	rep, err := s.Sign(ctx, sign.SignRequest{Refs: refs, Source: f.source, DryRun: f.dryRun})
 	if err != nil {
+		if rep != nil {
+			// Some repositories may be published: the report says which.
+			_ = sign.WriteArtifacts(a.outputDir(f.outputDir), rep, nil, a.secrets.Writer)
+		}
 		return err
 	}
 	for _, r := range rep.Refs {
 		fmt.Fprintf(a.stdout, "%s %s@%s %s\n", r.Result, r.Ref, r.Descriptor.Digest, strings.Join(r.Roles, ","))
 	}
-	repos, err := s.InspectSigned(ctx, rep)
-	if err != nil {
-		return err
-	}
 	dir := a.outputDir(f.outputDir)
-	if err := sign.WriteArtifacts(dir, rep, repos, a.secrets.Writer); err != nil {
+	if err := sign.WriteArtifacts(dir, rep, rep.Inspect, a.secrets.Writer); err != nil {
 		return err
 	}
 	a.report, a.artifactDir = rep, dir

@@ -19,7 +19,8 @@ const (
 )
 
 // WriteArtifacts writes docker's trust inspect output (JSON and --pretty) for
-// repos and the report to dir. filter sees every byte before it reaches a file.
+// repos and the report to dir; with repos nil (a failed run) the report
+// alone. filter sees every byte before it reaches a file.
 func WriteArtifacts(dir string, rep *Report, repos []inspect.Repository, filter func(io.Writer) io.Writer) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("creating output directory: %w", err)
@@ -32,7 +33,11 @@ func WriteArtifacts(dir string, rep *Report, repos []inspect.Repository, filter 
 	if err != nil {
 		return fmt.Errorf("encoding report: %w", err)
 	}
-	for name, body := range map[string][]byte{InspectJSONFile: js.Bytes(), InspectTextFile: txt.Bytes(), ReportFile: append(rj, '\n')} {
+	files := map[string][]byte{ReportFile: append(rj, '\n')}
+	if repos != nil {
+		files[InspectJSONFile], files[InspectTextFile] = js.Bytes(), txt.Bytes()
+	}
+	for name, body := range files {
 		if err := writeFile(filepath.Join(dir, name), body, filter); err != nil {
 			return err
 		}

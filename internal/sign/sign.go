@@ -114,6 +114,7 @@ type RefResult struct {
 // RepoResult is the report entry for one repository.
 type RepoResult struct {
 	GUN            string     `json:"gun"`
+	Published      bool       `json:"published"`
 	Metadata       []RoleMeta `json:"metadata,omitempty"`
 	ResolveSeconds float64    `json:"resolveSeconds"`
 	PublishSeconds float64    `json:"publishSeconds"`
@@ -128,6 +129,8 @@ type Report struct {
 	Repositories []RepoResult `json:"repositories"`
 	Started      time.Time    `json:"started"`
 	Seconds      float64      `json:"seconds"`
+	// Inspect is docker trust inspect's view of each ref after the run.
+	Inspect []inspect.Repository `json:"-"`
 }
 
 type repoPlan struct {
@@ -165,67 +168,77 @@ func (s *Signer) Sign(ctx context.Context, req SignRequest) (*Report, error) {
 	if err := s.targets(ctx, req, refs, plans, rep); err != nil {
 		return nil, err
 	}
-	for _, p := range plans {
-		var targets []Target
+	changes := make([]Changes, len(plans))
+	for pi, p := range plans {
 		for _, i := range p.refs {
 			r := &rep.Refs[i]
-			prev, ok, err := p.repo.Released(r.Tag)
-			if err != nil {
+			if prev, ok, err := p.repo.Released(r.Tag); err != nil {
 				return nil, fmt.Errorf("reading current target of %s: %w", r.Ref, err)
-			}
-			if ok {
+			} else if ok {
 				r.Previous = prev.Digest
 			}
-			switch {
-			case req.DryRun:
+			r.Result = "signed"
+			if req.DryRun {
 				r.Result = "would-sign"
-			default:
-				r.Result = "signed"
 			}
-			targets = append(targets, Target{Tag: r.Tag, Descriptor: r.Descriptor, Roles: r.Roles})
+			changes[pi].Add = append(changes[pi].Add, Target{Tag: r.Tag, Descriptor: r.Descriptor, Roles: r.Roles})
 		}
-		if req.DryRun {
-			continue
-		}
-		start := time.Now()
-		if err := p.repo.Publish(ctx, Changes{Add: targets}); err != nil {
-			return rep, fmt.Errorf("publishing trust data for %s: %w", p.gun, err)
-		}
-		p.timer.publish = time.Since(start)
-		rep.Changed = true
-		s.log().Info("published", "gun", p.gun, "tags", len(targets), "seconds", round(p.timer.publish))
 	}
-	for _, p := range plans {
-		rr := RepoResult{GUN: p.gun, ResolveSeconds: round(p.timer.resolve), PublishSeconds: round(p.timer.publish)}
+	published := make([]bool, len(plans))
+	var publishErr error
+	if !req.DryRun {
+		// Repositories are independent: publish them side by side.
+		publishErr = forEach(ctx, len(plans), s.concurrency(), func(i int) error {
+			p := plans[i]
+			start := time.Now()
+			if err := p.repo.Publish(ctx, changes[i]); err != nil {
+				return fmt.Errorf("publishing trust data for %s: %w", p.gun, err)
+			}
+			p.timer.publish = time.Since(start)
+			published[i] = true
+			s.log().Info("published", "gun", p.gun, "tags", len(changes[i].Add), "seconds", round(p.timer.publish))
+			return nil
+		})
+	}
+	for i, p := range plans {
+		rep.Changed = rep.Changed || published[i]
+		rr := RepoResult{GUN: p.gun, Published: published[i], ResolveSeconds: round(p.timer.resolve), PublishSeconds: round(p.timer.publish)}
 		if meta, err := p.repo.Metadata(); err == nil {
 			rr.Metadata = meta
 		}
 		rep.Repositories = append(rep.Repositories, rr)
 	}
+	if publishErr != nil {
+		return rep, publishErr
+	}
+	// What docker trust inspect shows for each ref, read once per repository
+	// from the trust data the publish reloaded.
+	rep.Inspect = make([]inspect.Repository, len(refs))
+	for _, p := range plans {
+		info, err := p.repo.Inspect(p.gun, "")
+		if err != nil {
+			return rep, fmt.Errorf("inspecting %s: %w", p.gun, err)
+		}
+		for _, i := range p.refs {
+			rep.Inspect[i] = forTag(info, req.Refs[i], refs[i].Tag)
+		}
+	}
 	rep.Seconds = round(s.now().Sub(now))
 	return rep, nil
 }
 
-// InspectSigned reads back what docker trust inspect shows for every signed ref.
-func (s *Signer) InspectSigned(ctx context.Context, rep *Report) ([]inspect.Repository, error) {
-	out := make([]inspect.Repository, 0, len(rep.Refs))
-	repos := map[string]TrustRepo{}
-	for _, r := range rep.Refs {
-		repo, ok := repos[r.GUN]
-		if !ok {
-			var err error
-			if repo, err = s.Trust.Open(ctx, r.GUN); err != nil {
-				return nil, err
-			}
-			repos[r.GUN] = repo
+// forTag is what docker trust inspect shows for name (as typed) when it
+// names tag: the repository's view with only that tag's rows.
+func forTag(info inspect.Repository, name, tag string) inspect.Repository {
+	out := info
+	out.Name = name
+	out.SignedTags = nil
+	for _, t := range info.SignedTags {
+		if t.Tag == tag {
+			out.SignedTags = append(out.SignedTags, t)
 		}
-		info, err := repo.Inspect(r.Ref, r.Tag)
-		if err != nil {
-			return nil, fmt.Errorf("inspecting %s: %w", r.Ref, err)
-		}
-		out = append(out, info)
 	}
-	return out, nil
+	return out
 }
 
 // plan parses refs, groups them by repository and opens each repository.
