@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/theupdateframework/notary/tuf/data"
 	"github.com/theupdateframework/notary/tuf/utils"
 
 	"github.com/sign-step/sign-step/internal/testenv"
@@ -257,5 +258,58 @@ func TestPinnedRootRefusesAnotherRoot(t *testing.T) {
 	}
 	if r := signStep(t, with(a.vars, "SIGN_STEP_KEY", a.signerKey), "sign", "--pin-root", wrong, a.repo+":v1"); r.code != 8 {
 		t.Errorf("sign with a wrong pin: exit %d, %q", r.code, r.stderr)
+	}
+}
+
+// TestTagOnlyInASignerRole: a tag signed into targets/<name> but not
+// targets/releases is not trusted by docker's pull; verify refuses it with
+// docker's words and docker trust inspect lists no such tag.
+func TestTagOnlyInASignerRole(t *testing.T) {
+	t.Parallel()
+	a := setupWithSignStep(t, "solo")
+	// Give the notary CLI the repository key (unencrypted, with its role and
+	// gun, which is how it imports keys) and add a delegation outside releases.
+	targetsPEM, err := os.ReadFile(a.targetsKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	priv, err := utils.ParsePEMPrivateKey(targetsPEM, repoPass)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gun := a.repo
+	plain, err := utils.ConvertPrivateKeyToPKCS8(priv, "targets", data.GUN(gun), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	plainFile := filepath.Join(a.dir, "targets-plain.key")
+	if err := os.WriteFile(plainFile, plain, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	n := env.Notary(t, testenv.Passphrases{Root: rootPass, Repository: repoPass})
+	if _, _, err := n.Run("key", "import", plainFile, "--role", "targets", "--gun", gun); err != nil {
+		t.Fatal(err)
+	}
+	soloKey := filepath.Join(a.dir, "solo.key")
+	soloPub := filepath.Join(a.dir, "solo.pub")
+	mustRun(t, a.vars, "key", "generate", "solo", "--out", soloKey, "--pub-out", soloPub)
+	if _, _, err := n.Run("delegation", "add", gun, "targets/solo", soloPub, "--all-paths", "-p"); err != nil {
+		t.Fatal(err)
+	}
+	pushRandom(t, a.repo+":v1")
+	r := mustRun(t, with(a.vars, "SIGN_STEP_KEY", soloKey), "sign", a.repo+":v1")
+	if !strings.HasSuffix(strings.TrimSpace(r.stdout), " targets/solo") {
+		t.Errorf("signed into %q, want targets/solo only", r.stdout)
+	}
+	v := signStep(t, nil, "verify", a.repo+":v1")
+	if v.code != 8 || strings.TrimSpace(v.stderr) != "sign-step: No trust data for v1" {
+		t.Errorf("verify of a tag only in targets/solo: exit %d, %q", v.code, v.stderr)
+	}
+	out, _, err := (signer{docker: env.Docker(t, testenv.Passphrases{})}).inspect(t, a.repo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, `"SignedTags": []`) {
+		t.Errorf("docker trust inspect shows a signed tag:\n%s", out)
 	}
 }
