@@ -215,6 +215,7 @@ type Repo struct {
 	pinning   trustpinning.TrustPinConfig
 	retries   int
 	tufRepo   *tuf.Repo
+	invalid   *tuf.Repo // roles that failed validation, e.g. expired delegations
 	reader    client.ReadOnly
 	delegs    []data.Role
 	released  map[string]sign.Descriptor
@@ -266,13 +267,13 @@ func (r *Repo) load() error {
 	if err != nil {
 		return err
 	}
-	repo, _, err := client.LoadTUFRepo(client.TUFLoadOptions{
+	repo, invalid, err := client.LoadTUFRepo(client.TUFLoadOptions{
 		GUN: r.gun, TrustPinning: r.pinning, CryptoService: cs, Cache: r.cache, RemoteStore: r.remote,
 	})
 	if err != nil {
 		return r.explain(err)
 	}
-	r.tufRepo, r.reader = repo, client.NewReadOnly(repo)
+	r.tufRepo, r.invalid, r.reader = repo, invalid, client.NewReadOnly(repo)
 	if r.delegs, err = r.reader.GetDelegationRoles(); err != nil {
 		return r.explain(err)
 	}
@@ -558,6 +559,19 @@ func (r *Repo) Metadata() ([]sign.RoleMeta, error) {
 		}
 		out = append(out, sign.RoleMeta{Role: name, Version: m.Signed.Version, Expires: m.Signed.Expires.UTC()})
 	}
+	// Delegations that failed validation (typically expired) are not in the
+	// cache, but their expiry is what the user needs to see.
+	if r.invalid != nil {
+		seen := map[string]bool{}
+		for _, m := range out {
+			seen[m.Role] = true
+		}
+		for name, role := range r.invalid.Targets {
+			if !seen[name.String()] && role != nil {
+				out = append(out, sign.RoleMeta{Role: name.String(), Version: role.Signed.Version, Expires: role.Signed.Expires.UTC()})
+			}
+		}
+	}
 	// The root certificate (10 years from init) expires on its own.
 	if root, err := r.tufRepo.GetBaseRole(data.CanonicalRootRole); err == nil {
 		for _, k := range root.Keys {
@@ -645,7 +659,9 @@ func (r *Repo) explain(err error) error {
 	case errors.As(err, &threshold):
 		return sign.Classedf(sign.ClassVerify, "potential malicious behavior - trust data has insufficient signatures for remote repository %s: %v", r.gun, err)
 	case errors.As(err, &expired):
-		return sign.Classedf(sign.ClassNotary, "remote repository %s out-of-date: %v", r.gun, err)
+		// The notary client refuses to load expired metadata, so it cannot
+		// re-sign it either (notaryproject/notary#1648).
+		return sign.Classedf(sign.ClassNotary, "remote repository %s out-of-date: %v; expired %s metadata cannot be re-signed in place: run resign before expiry (it warns within --warn-within); to recover, delete the repository's trust data on the server and initialize it again", r.gun, err, expired.Role)
 	}
 	var malicious store.ErrMaliciousServer
 	if errors.As(err, &malicious) {

@@ -77,7 +77,7 @@ func (s *Signer) verifyOne(ctx context.Context, ref Ref, signers []string, repos
 	if err != nil {
 		var nt *NoTrustError
 		if errors.As(err, &nt) {
-			return v, Classed(ClassVerify, err)
+			return v, Classed(ClassVerify, s.withExpiry(repo, err))
 		}
 		return v, err
 	}
@@ -96,6 +96,25 @@ func (s *Signer) verifyOne(ctx context.Context, ref Ref, signers []string, repos
 		}
 	}
 	return v, nil
+}
+
+// withExpiry adds to err which roles have expired, the usual reason a tag
+// that was signed no longer resolves.
+func (s *Signer) withExpiry(repo TrustRepo, err error) error {
+	meta, merr := repo.Metadata()
+	if merr != nil {
+		return err
+	}
+	var expired []string
+	for _, m := range meta {
+		if m.Role != "timestamp" && !m.Expires.IsZero() && m.Expires.Before(s.now()) {
+			expired = append(expired, fmt.Sprintf("%s expired %s", m.Role, m.Expires.Format(time.RFC3339)))
+		}
+	}
+	if len(expired) == 0 {
+		return err
+	}
+	return fmt.Errorf("%w (%s: run sign-step resign)", err, strings.Join(expired, ", "))
 }
 
 // RevokeRequest is one run of `sign-step revoke`.
