@@ -257,9 +257,6 @@ func (s *Signer) resignOne(ctx context.Context, gun string, req ResignRequest) R
 	for _, m := range res.Before {
 		expires[m.Role] = m.Expires
 	}
-	if t, ok := expires["targets"]; ok && !t.After(now) {
-		return fail(Classedf(ClassNotary, "targets of %s expired on %s: only the repository (targets) key can renew it; run resign with that key (--key)", gun, t.Format(time.DateOnly)))
-	}
 	roles := repo.Witnessable()
 	if len(roles) == 0 {
 		return fail(Classedf(ClassSigner, "none of our keys can re-sign a role of %s", gun))
