@@ -21,6 +21,14 @@ type Resolver struct {
 	Getenv   func(string) string
 	ReadFile func(string) ([]byte, error) // default os.ReadFile
 	Masker   Masker
+	// Vault reads vault:// references (see Vault); nil: none configured.
+	Vault VaultReader
+}
+
+// VaultReader returns the field a vault://<path>[?version=N]#<field>
+// reference names. *Vault is the real one.
+type VaultReader interface {
+	Read(ctx context.Context, ref string) (sign.Secret, error)
 }
 
 // Kind says how a bare value (no scheme) is read.
@@ -35,7 +43,7 @@ const (
 
 // Resolve returns the value ref names and a description of where it came
 // from that is safe to print (never the value).
-func (r *Resolver) Resolve(_ context.Context, ref string, kind Kind) (sign.Secret, string, error) {
+func (r *Resolver) Resolve(ctx context.Context, ref string, kind Kind) (sign.Secret, string, error) {
 	switch {
 	case strings.HasPrefix(ref, "env://"):
 		name := strings.TrimPrefix(ref, "env://")
@@ -46,8 +54,18 @@ func (r *Resolver) Resolve(_ context.Context, ref string, kind Kind) (sign.Secre
 		return r.keep(v), ref, nil
 	case strings.HasPrefix(ref, "file://"):
 		return r.file(strings.TrimPrefix(ref, "file://"), ref)
-	case strings.HasPrefix(ref, "vault://"), strings.HasPrefix(ref, "vault-transit://"):
-		return nil, ref, sign.Classedf(sign.ClassSecrets, "resolving %s: Vault references are not supported yet", ref)
+	case strings.HasPrefix(ref, VaultScheme):
+		if r.Vault == nil {
+			return nil, ref, sign.Classedf(sign.ClassUsage, "resolving %s: no Vault is configured: pass --vault-addr (or set VAULT_ADDR) and --vault-method", ref)
+		}
+		v, err := r.Vault.Read(ctx, ref)
+		if err != nil {
+			return nil, ref, err
+		}
+		r.mask(string(v))
+		return v, ref, nil
+	case strings.HasPrefix(ref, "vault-transit://"):
+		return nil, ref, sign.Classedf(sign.ClassSecrets, "resolving %s: Vault Transit keys are not supported yet", ref)
 	case kind == KeyOrPath && !strings.HasPrefix(strings.TrimSpace(ref), "-----BEGIN"):
 		return r.file(ref, "file://"+ref)
 	case kind == KeyOrPath:
