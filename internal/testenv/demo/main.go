@@ -1,7 +1,8 @@
 // Command demo is `make demo`: it starts a local registry and notary-server
-// (built from the module proxy, TLS on loopback), makes a signer with the
-// docker CLI, pushes a small image from an OCI layout with sign-step, signs
-// two tags in one publish, and prints the trust data as docker shows it.
+// (built from the module proxy, TLS on loopback), sets a repository up with
+// sign-step alone (keys, init, signer), pushes a small image from an OCI
+// layout, signs two tags in one publish, verifies one, and prints the trust
+// data as sign-step and (when installed) the docker CLI show it.
 package main
 
 import (
@@ -35,14 +36,14 @@ func main() {
 const passphrase = "demo-passphrase-not-secret"
 
 func demo(bin, out string) error {
-	if _, err := exec.LookPath("docker"); err != nil {
-		return fmt.Errorf("the demo makes its signer with the docker CLI (client only, no daemon needed): %w", err)
-	}
 	bin, _ = filepath.Abs(bin)
 	if err := os.RemoveAll(out); err != nil {
 		return err
 	}
 	out, _ = filepath.Abs(out)
+	if err := os.MkdirAll(out, 0o700); err != nil {
+		return err
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
 	step("starting a registry and notary-server on loopback (first run builds them from the Go module proxy)")
@@ -54,39 +55,32 @@ func demo(bin, out string) error {
 	repo := env.RegistryHost + "/demo/app"
 	fmt.Printf("   registry %s, notary %s\n", env.RegistryHost, env.NotaryURL)
 
-	// docker's own client state: trust dir, and the CA under tls/<host>/.
-	dockerConfig := filepath.Join(out, "docker")
-	for _, host := range []string{env.RegistryHost, strings.TrimPrefix(env.NotaryURL, "https://")} {
-		dir := filepath.Join(dockerConfig, "tls", host)
-		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return err
-		}
-		if err := os.WriteFile(filepath.Join(dir, "ca.crt"), env.CACertPEM, 0o600); err != nil {
-			return err
-		}
-	}
 	vars := []string{
 		"PATH=" + os.Getenv("PATH"),
 		"HOME=" + out,
-		"DOCKER_CONFIG=" + dockerConfig,
-		"DOCKER_CONTENT_TRUST_SERVER=" + env.NotaryURL,
 		"DOCKER_CONTENT_TRUST_ROOT_PASSPHRASE=" + passphrase,
 		"DOCKER_CONTENT_TRUST_REPOSITORY_PASSPHRASE=" + passphrase,
+		"SIGN_STEP_NOTARY_SERVER=" + env.NotaryURL,
+		"SIGN_STEP_NOTARY_CA=" + env.CACertFile,
+		"SIGN_STEP_REGISTRY_CA=" + env.CACertFile,
+		"SIGN_STEP_OUTPUT_DIR=" + filepath.Join(out, "artifacts"),
 	}
 	keys := filepath.Join(out, "keys")
 	if err := os.MkdirAll(keys, 0o700); err != nil {
 		return err
 	}
-	step("docker trust key generate demo; docker trust signer add demo " + repo)
-	if err := command(vars, "docker", "trust", "key", "generate", "demo", "--dir", keys); err != nil {
-		return err
+	key := func(name string) string { return filepath.Join(keys, name) }
+	steps := [][]string{
+		{"key", "generate", "root", "--out", key("root.key")},
+		{"init", repo, "--root-key", key("root.key"), "--targets-key-out", key("targets.key")},
+		{"key", "generate", "demo", "--out", key("demo.key"), "--pub-out", key("demo.pub")},
+		{"signer", "add", "demo", "--public-key", key("demo.pub"), "--key", key("targets.key"), repo},
 	}
-	if err := command(vars, "docker", "trust", "signer", "add", "--key", filepath.Join(keys, "demo.pub"), "demo", repo); err != nil {
-		return err
-	}
-	keyFile, err := findKey(filepath.Join(dockerConfig, "trust", "private"), "demo")
-	if err != nil {
-		return err
+	for _, args := range steps {
+		step("sign-step " + strings.Join(args, " "))
+		if err := command(vars, bin, args...); err != nil {
+			return err
+		}
 	}
 
 	step("writing a small image as an OCI layout")
@@ -98,23 +92,39 @@ func demo(bin, out string) error {
 	if _, err := layout.Write(layoutDir, mutate.AppendManifests(empty.Index, mutate.IndexAddendum{Add: img})); err != nil {
 		return err
 	}
-
-	step("sign-step sign --source " + layoutDir + " " + repo + ":1.0 " + repo + ":latest")
-	signVars := append(vars,
-		"SIGN_STEP_KEY=file://"+keyFile,
-		"SIGN_STEP_NOTARY_CA="+env.CACertFile,
-		"SIGN_STEP_REGISTRY_CA="+env.CACertFile,
-		"SIGN_STEP_OUTPUT_DIR="+filepath.Join(out, "artifacts"),
-	)
-	if err := command(signVars, bin, "sign", "--source", layoutDir, repo+":1.0", repo+":latest"); err != nil {
-		return err
+	for _, args := range [][]string{
+		{"sign", "--key", key("demo.key"), "--source", layoutDir, repo + ":1.0", repo + ":latest"},
+		{"verify", "--signer", "demo", repo + ":1.0"},
+		{"inspect", "--pretty", repo},
+	} {
+		step("sign-step " + strings.Join(args, " "))
+		if err := command(vars, bin, args...); err != nil {
+			return err
+		}
 	}
-	step("docker trust inspect --pretty " + repo)
-	if err := command(vars, "docker", "trust", "inspect", "--pretty", repo); err != nil {
-		return err
+	if _, err := exec.LookPath("docker"); err == nil {
+		if err := dockerInspect(env, out, repo); err != nil {
+			return err
+		}
 	}
-	step("artifacts in " + filepath.Join(out, "artifacts") + ": trust-inspect.json, trust-inspect.txt, report.json")
+	step("artifacts in " + filepath.Join(out, "artifacts") + ": trust-inspect.json, trust-inspect.txt, report.json, sign.env")
 	return nil
+}
+
+// dockerInspect shows the same trust data through the docker CLI (client
+// only), the judge of compatibility.
+func dockerInspect(env *testenv.Env, out, repo string) error {
+	dockerConfig := filepath.Join(out, "docker")
+	dir := filepath.Join(dockerConfig, "tls", strings.TrimPrefix(env.NotaryURL, "https://"))
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "ca.crt"), env.CACertPEM, 0o600); err != nil {
+		return err
+	}
+	step("docker trust inspect --pretty " + repo + " (the docker CLI's view of the same data)")
+	return command([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + out, "DOCKER_CONFIG=" + dockerConfig,
+		"DOCKER_CONTENT_TRUST_SERVER=" + env.NotaryURL}, "docker", "trust", "inspect", "--pretty", repo)
 }
 
 func step(s string) { fmt.Printf("\n==> %s\n", s) }
@@ -127,16 +137,4 @@ func command(env []string, name string, args ...string) error {
 		return fmt.Errorf("%s %s: %w", filepath.Base(name), strings.Join(args, " "), err)
 	}
 	return nil
-}
-
-// findKey returns the private key file docker wrote for role.
-func findKey(dir, role string) (string, error) {
-	files, _ := filepath.Glob(filepath.Join(dir, "*.key"))
-	for _, f := range files {
-		b, err := os.ReadFile(f)
-		if err == nil && strings.Contains(string(b), "role: "+role+"\n") {
-			return f, nil
-		}
-	}
-	return "", fmt.Errorf("docker wrote no key for %s in %s", role, dir)
 }
