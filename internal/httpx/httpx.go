@@ -26,6 +26,8 @@ type TLSConfig struct {
 	// CertsDir is docker's tls directory (<docker config>/tls); CAs in
 	// <CertsDir>/<host:port>/*.crt are trusted for that host only.
 	CertsDir string
+	// ClientCert, when set, is presented to servers that ask (mTLS).
+	ClientCert *tls.Certificate
 }
 
 // Describe names the CA sources, for TLS error messages.
@@ -103,7 +105,7 @@ func (t *hostTransport) forHost(host string) (*http.Transport, error) {
 	tr := &http.Transport{
 		Proxy:                 http.ProxyFromEnvironment,
 		DialContext:           (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		TLSClientConfig:       verifyWith(pool),
+		TLSClientConfig:       t.clientConfig(pool),
 		TLSHandshakeTimeout:   10 * time.Second,
 		ResponseHeaderTimeout: 60 * time.Second,
 		ExpectContinueTimeout: time.Second,
@@ -113,6 +115,14 @@ func (t *hostTransport) forHost(host string) (*http.Transport, error) {
 	}
 	t.byHost[host] = tr
 	return tr, nil
+}
+
+func (t *hostTransport) clientConfig(pool *x509.CertPool) *tls.Config {
+	c := verifyWith(pool)
+	if t.cfg.ClientCert != nil {
+		c.Certificates = []tls.Certificate{*t.cfg.ClientCert}
+	}
+	return c
 }
 
 // verifyWith verifies the server's chain and name against the given CAs,
