@@ -19,7 +19,7 @@ test: vet actionlint
 
 ## unit: the fast inner loop (no servers).
 unit:
-	$(GO) test -count=1 ./internal/sign/ ./internal/inspect/ ./internal/secrets/ ./internal/redact/ ./internal/httpx/
+	$(GO) test -count=1 -short ./internal/sign/ ./internal/inspect/ ./internal/secrets/ ./internal/redact/ ./internal/httpx/
 
 vet:
 	$(GO) vet ./...
@@ -51,6 +51,7 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzParseKey$$' -fuzztime=$(FUZZTIME) ./internal/notary/
 	$(GO) test -run='^$$' -fuzz='^FuzzJSON$$' -fuzztime=$(FUZZTIME) ./internal/inspect/
 	$(GO) test -run='^$$' -fuzz='^FuzzPretty$$' -fuzztime=$(FUZZTIME) ./internal/inspect/
+	$(GO) test -run='^$$' -fuzz='^FuzzParseVaultSecrets$$' -fuzztime=$(FUZZTIME) ./internal/secrets/
 
 tools:
 	$(GO) run ./internal/testenv/buildtools

@@ -24,7 +24,11 @@ import (
 // env is the registry + notary-server shared by this package's tests.
 var env *testenv.Env
 
-func TestMain(m *testing.M) { os.Exit(testenv.Main(m, &env, testenv.WithAuthRegistry())) }
+func TestMain(m *testing.M) {
+	code := testenv.Main(m, &env, testenv.WithAuthRegistry())
+	closeTestVault() // started on first use by the Vault tests (vault_test.go)
+	os.Exit(code)
+}
 
 const repoPass = "repo-pass-0123456789"
 

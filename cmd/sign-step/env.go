@@ -19,17 +19,27 @@ var dockerEnv = map[string]string{
 	"docker-config":      "DOCKER_CONFIG",
 	"root-passphrase":    "env://DOCKER_CONTENT_TRUST_ROOT_PASSPHRASE",
 	"targets-passphrase": "env://DOCKER_CONTENT_TRUST_REPOSITORY_PASSPHRASE",
+	"vault-addr":         "VAULT_ADDR",
+	"vault-token":        "env://VAULT_TOKEN",
+	"vault-namespace":    "VAULT_NAMESPACE",
+	"vault-ca":           "VAULT_CACERT",
 }
 
 // applyEnv fills every flag the user did not set from SIGN_STEP_<FLAG>, then
 // from docker's variable. A flag on the command line always wins.
 func applyEnv(cmd *cobra.Command, getenv func(string) string) error {
-	var err error
+	fills, err := vaultSecretFills(cmd, getenv) // --vault-secrets: after ours, before docker's
+	if err != nil {
+		return err
+	}
 	cmd.Flags().VisitAll(func(f *pflag.Flag) {
 		if err != nil || f.Changed || f.Name == "help" {
 			return
 		}
 		v := getenv(envName(f.Name))
+		if v == "" {
+			v = fills[f.Name]
+		}
 		if v == "" {
 			if alt, ok := dockerEnv[f.Name]; ok {
 				if ref, isRef := strings.CutPrefix(alt, "env://"); isRef {

@@ -36,6 +36,7 @@ type app struct {
 	ci          ciState      // the CI system and, on GitHub, its backend (action.go)
 	report      *sign.Report // the last command's report, for CI outputs
 	artifactDir string       // where that report's artifacts are
+	vault       vaultState   // --vault-* flags and the run's Vault session (vault.go)
 }
 
 type commonFlags struct {
@@ -71,6 +72,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		root.SetErr(a.stderr)
 		cmd, err = root.ExecuteContextC(ctx)
 	}
+	err = a.closeVault(ctx, err) // revoke the Vault token, success or failure
 	err = a.finishCI(cmd, err)
 	if err == nil {
 		for _, w := range a.warnings {
@@ -116,6 +118,7 @@ func (a *app) rootCommand() *cobra.Command {
 	pf.StringVar(&a.common.pinCA, "pin-ca", "", "pin each repository's root certificate to this CA (PEM file) instead of trusting it on first use")
 	pf.StringVar(&a.common.trustCache, "trust-cache", "", "keep verified trust metadata here between runs (cache it in CI): trusts the first root across runs and catches a server replaying older metadata")
 	pf.StringVar(&a.common.dockerConfig, "docker-config", "", "docker config directory with config.json and tls/<host>/ (default: $DOCKER_CONFIG, else ~/.docker)")
+	a.addVaultFlags(pf)
 	root.AddCommand(a.signCommand(), a.inspectCommand(), a.verifyCommand(), a.revokeCommand(), a.resignCommand(),
 		a.initCommand(), a.signerCommand(), a.keyCommand())
 	return root

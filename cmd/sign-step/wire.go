@@ -17,7 +17,7 @@ import (
 func (a *app) userAgent() string { return "sign-step/" + version }
 
 func (a *app) resolver() *secrets.Resolver {
-	return &secrets.Resolver{Getenv: a.getenv, Masker: a.secrets}
+	return &secrets.Resolver{Getenv: a.getenv, Masker: a.secrets, Vault: a.vaultReader()}
 }
 
 // dockerConfigDir is --docker-config, else ~/.docker as docker uses it.
@@ -80,6 +80,9 @@ func (a *app) keychain(ctx context.Context) (authn.Keychain, error) {
 			return nil, err
 		}
 		return registry.StaticKeychain(a.common.registryUsername, pass), nil
+	}
+	if a.vault.f.notaryAuth != "" {
+		return a.notaryAuthKeychain(ctx)
 	}
 	dir := a.dockerConfigDir()
 	if dir == "" {
