@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -11,6 +12,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/hashicorp/vault/api"
 
 	"github.com/sign-step/sign-step/internal/testenv/vaultenv"
@@ -329,5 +334,58 @@ func TestVaultRevokeTokenFalse(t *testing.T) {
 	toks := maskedTokens(r.stdout)
 	if len(toks) != 1 || !v.TokenValid(toks[0]) {
 		t.Errorf("with --vault-revoke-token=false the token must stay valid (%d masked)", len(toks))
+	}
+}
+
+// TestVaultRegistryCredentials: REGISTRY_PASSWORD and NOTARY_AUTH from Vault
+// log in to a registry that requires it (and to notary through its challenge).
+func TestVaultRegistryCredentials(t *testing.T) {
+	t.Parallel()
+	v := startVault(t)
+	reg := env.Auth
+	repo := reg.Repo("vault-private")
+	s := dockerSigner(t, "ci", repo)
+	img, err := random.Image(256, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, _ := name.ParseReference(repo + ":v1")
+	if err := remote.Write(ref, img, remote.WithTransport(env.Transport()), remote.WithAuth(&authn.Basic{Username: reg.Username, Password: reg.Password})); err != nil {
+		t.Fatal(err)
+	}
+	keyPEM, err := os.ReadFile(s.keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := "ci/" + vaultName("reg")
+	notaryAuth := base64.StdEncoding.EncodeToString([]byte(reg.Username + ":" + reg.Password))
+	if err := v.PutKV2(path, map[string]any{"key": string(keyPEM), "passphrase": repoPass, "password": reg.Password, "notary_auth": notaryAuth}); err != nil {
+		t.Fatal(err)
+	}
+	user, pass, err := v.UserPass(vaultenv.PolicyRead)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := "secret/" + path + " key | KEY ; secret/" + path + " passphrase | PASSPHRASE"
+	for label, c := range map[string]struct {
+		spec string
+		vars []string
+	}{
+		"REGISTRY_PASSWORD": {keys + "; secret/" + path + " password | REGISTRY_PASSWORD", []string{"SIGN_STEP_REGISTRY_USERNAME", reg.Username}},
+		"NOTARY_AUTH":       {keys + "; secret/" + path + " notary_auth | NOTARY_AUTH", nil},
+	} {
+		t.Run(label, func(t *testing.T) {
+			vars := with(map[string]string{"SIGN_STEP_VAULT_ADDR": v.Addr, "SIGN_STEP_VAULT_CA": v.CACertFile,
+				"SIGN_STEP_VAULT_USERNAME": user, "SIGN_STEP_VAULT_PASSWORD": pass, "SIGN_STEP_VAULT_SECRETS": c.spec}, c.vars...)
+			r := signStep(t, vars, "sign", repo+":v1")
+			if r.code != 0 {
+				t.Fatalf("exit %d: %s", r.code, r.stderr)
+			}
+			for _, secret := range []string{reg.Password, notaryAuth, pass} {
+				if strings.Contains(r.stdout+r.stderr, secret) {
+					t.Errorf("a credential was printed:\n%s\n%s", r.stdout, r.stderr)
+				}
+			}
+		})
 	}
 }
