@@ -61,16 +61,26 @@ var actionInputs = []actionInput{
 	{name: "log-level"},
 	{name: "timeout"},
 	{name: "args", kind: special},
-	// Declared for the Vault issue; they become flags once the command has them.
-	{name: "vault-url"},
+	// Vault: wherever a secret is taken, vault://path#field reads it.
+	{name: "vault-addr"},
 	{name: "vault-namespace"},
+	{name: "vault-ca", kind: pemOrLines},
+	{name: "vault-client-cert"},
+	{name: "vault-client-key", secret: true},
 	{name: "vault-method"},
-	{name: "vault-role"},
 	{name: "vault-mount"},
 	{name: "vault-token", secret: true},
+	{name: "vault-role-id"},
+	{name: "vault-secret-id", secret: true},
+	{name: "vault-role"},
 	{name: "vault-jwt", secret: true},
 	{name: "vault-jwt-audience"},
-	{name: "vault-ca", kind: pemOrLines},
+	{name: "vault-kubernetes-token-path"},
+	{name: "vault-username"},
+	{name: "vault-password", secret: true},
+	{name: "vault-revoke-token", def: "true"},
+	{name: "vault-secrets"},
+	{name: "notary-auth", secret: true},
 }
 
 // setupCI detects the CI system. On GitHub it registers the runner's log
@@ -146,9 +156,6 @@ func (a *app) actionArgs(root *cobra.Command) ([]string, error) {
 		if lookupFlag(cmd, in.name) == nil {
 			if v == in.def {
 				continue
-			}
-			if strings.HasPrefix(in.name, "vault-") {
-				return nil, usageErrorf("input %s needs Vault support, which this version of sign-step does not have yet", in.name)
 			}
 			return nil, usageErrorf("input %s is not used by `sign-step %s`", in.name, cmd.Name())
 		}

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/sign-step/sign-step/internal/ci"
 	"github.com/sign-step/sign-step/internal/httpx"
 	"github.com/sign-step/sign-step/internal/registry"
 	"github.com/sign-step/sign-step/internal/secrets"
@@ -188,11 +189,22 @@ func (a *app) openVault(ctx context.Context) (*secrets.Vault, error) {
 	})
 }
 
-// ciIDToken is the seam for minting the CI job's OIDC token (method jwt
-// without --vault-jwt). internal/ci offers no such function yet; once it does
-// (GitHub: go-githubactions GetIDToken, retried as vault-action does), return
-// it here. Until then --vault-jwt is required.
-func (a *app) ciIDToken() secrets.IDTokenFunc { return nil }
+// ciIDToken mints the CI job's OIDC token for method jwt without
+// --vault-jwt: on GitHub Actions, the job's token for --vault-jwt-audience.
+// Elsewhere (GitLab id_tokens, Jenkins) the token comes in --vault-jwt.
+func (a *app) ciIDToken() secrets.IDTokenFunc {
+	if ci.Detect(a.getenv) != ci.GitHub {
+		return nil
+	}
+	mint := ci.GitHubIDToken(a.getenv, nil)
+	return func(ctx context.Context, audience string) (string, error) {
+		token, err := mint(ctx, audience)
+		if err == nil {
+			a.secrets.Mask(token) // before anything could print it
+		}
+		return token, err
+	}
+}
 
 // closeVault ends the Vault session when the run ends, success or failure:
 // the token sign-step logged in for is revoked. A failed revocation is a

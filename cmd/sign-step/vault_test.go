@@ -4,6 +4,9 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -179,6 +182,37 @@ func TestVaultSignsWithEachAuthMethod(t *testing.T) {
 						t.Fatal(err)
 					}
 				},
+				revoked: true,
+			}
+		},
+		// GitHub Actions: no --vault-jwt; sign-step mints the job's OIDC token
+		// from the runtime (served here by a stand-in for the runtime's token
+		// endpoint, handing out a JWT Vault trusts).
+		"github-oidc": func(t *testing.T) setup {
+			aud := "https://vault.example/" + vaultName("gh")
+			role, err := v.JWTRole(policy, aud, map[string]string{"repository": "org/app"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			jwt, err := v.MintJWT(aud, map[string]any{"repository": "org/app"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			runtime := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.Header.Get("Authorization") != "Bearer gh-runtime-token" || r.URL.Query().Get("audience") != aud {
+					http.Error(w, "denied", http.StatusForbidden)
+					return
+				}
+				fmt.Fprintf(w, `{"value":%q}`, jwt)
+			}))
+			t.Cleanup(runtime.Close)
+			return setup{
+				vars: map[string]string{"GITHUB_ACTIONS": "true", "SIGN_STEP_VAULT_METHOD": "jwt", "SIGN_STEP_VAULT_ROLE": role,
+					"SIGN_STEP_VAULT_JWT_AUDIENCE": aud, "ACTIONS_ID_TOKEN_REQUEST_URL": runtime.URL + "/token",
+					"ACTIONS_ID_TOKEN_REQUEST_TOKEN": "gh-runtime-token"},
+				secrets: []string{jwt, "gh-runtime-token"},
+				args:    bulk("secret/PATH key | KEY ; secret/PATH passphrase | PASSPHRASE"),
+				put:     kv2,
 				revoked: true,
 			}
 		},
