@@ -14,9 +14,15 @@ import (
 	"time"
 )
 
-// writeCerts creates a throwaway CA and a loopback server certificate in dir and
-// returns the CA certificate PEM.
-func writeCerts(dir string) (caPEM []byte, err error) {
+// TLSMaterial is a throwaway CA and a loopback server certificate (127.0.0.1,
+// ::1, localhost) signed by it, all PEM: clients must trust exactly this CA,
+// as they would a real deployment's, rather than skip verification.
+type TLSMaterial struct {
+	CAPEM, CertPEM, KeyPEM []byte
+}
+
+// NewTLSMaterial makes a CA and a server certificate valid for a week.
+func NewTLSMaterial() (*TLSMaterial, error) {
 	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, err
@@ -39,7 +45,6 @@ func writeCerts(dir string) (caPEM []byte, err error) {
 	if err != nil {
 		return nil, err
 	}
-
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, err
@@ -62,17 +67,24 @@ func writeCerts(dir string) (caPEM []byte, err error) {
 	if err != nil {
 		return nil, err
 	}
+	return &TLSMaterial{
+		CAPEM:   pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}),
+		CertPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+		KeyPEM:  pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}),
+	}, nil
+}
 
-	caPEM = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})
-	files := map[string][]byte{
-		"ca.crt":     caPEM,
-		"server.crt": pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		"server.key": pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}),
+// writeCerts writes new TLS material to dir (ca.crt, server.crt, server.key)
+// and returns the CA certificate PEM.
+func writeCerts(dir string) ([]byte, error) {
+	m, err := NewTLSMaterial()
+	if err != nil {
+		return nil, err
 	}
-	for name, b := range files {
+	for name, b := range map[string][]byte{"ca.crt": m.CAPEM, "server.crt": m.CertPEM, "server.key": m.KeyPEM} {
 		if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
 			return nil, err
 		}
 	}
-	return caPEM, nil
+	return m.CAPEM, nil
 }

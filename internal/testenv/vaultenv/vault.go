@@ -26,6 +26,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"github.com/sign-step/sign-step/internal/testenv"
 	"net"
 	"net/http"
 	"os"
@@ -116,13 +117,13 @@ func Start(ctx context.Context) (*Vault, error) {
 // the one TLS listener we configure, costs only an init+unseal call, and
 // behaves like production (no dev shortcuts).
 func (v *Vault) start(ctx context.Context, bin string) error {
-	mat, err := newTLSMaterial()
+	mat, err := testenv.NewTLSMaterial()
 	if err != nil {
 		return err
 	}
-	v.CACertPEM = mat.caPEM
+	v.CACertPEM = mat.CAPEM
 	cert, key := filepath.Join(v.dir, "server.pem"), filepath.Join(v.dir, "server-key.pem")
-	for path, data := range map[string][]byte{v.CACertFile: mat.caPEM, cert: mat.certPEM, key: mat.keyPEM} {
+	for path, data := range map[string][]byte{v.CACertFile: mat.CAPEM, cert: mat.CertPEM, key: mat.KeyPEM} {
 		if err := os.WriteFile(path, data, 0o600); err != nil {
 			return err
 		}
