@@ -26,7 +26,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
-	"github.com/sign-step/sign-step/internal/testenv"
 	"net"
 	"net/http"
 	"os"
@@ -37,6 +36,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/vault/api"
+
+	"github.com/sign-step/sign-step/internal/testenv"
 )
 
 // Mounts, auth paths and policies that Start configures.
