@@ -97,7 +97,30 @@ func (a *app) loadKeys(ctx context.Context, keyRefs []string, passRef, trustDir 
 		}
 	}
 	var materials []notary.KeyMaterial
+	var remote []*notary.Key
 	for _, ref := range keyRefs {
+		if secrets.IsTransitRef(ref) {
+			// The key stays in Vault: Transit signs, we hold its public key.
+			if _, err := secrets.ParseTransitRef(ref); err != nil {
+				return nil, err
+			}
+			if a.vault.src == nil && a.vault.err == nil {
+				a.vault.src, a.vault.err = a.openVault(ctx)
+			}
+			if a.vault.err != nil {
+				return nil, a.vault.err
+			}
+			tk, err := a.vault.src.TransitKey(ctx, ref)
+			if err != nil {
+				return nil, err
+			}
+			k, err := notary.NewRemoteKey(ctx, notary.RemoteKey{PublicPEM: []byte(tk.PublicPEM), Sign: tk.Sign, Origin: ref})
+			if err != nil {
+				return nil, err
+			}
+			remote = append(remote, k)
+			continue
+		}
 		pem, origin, err := a.resolver().Resolve(ctx, ref, secrets.KeyOrPath)
 		if err != nil {
 			return nil, err
@@ -107,6 +130,9 @@ func (a *app) loadKeys(ctx context.Context, keyRefs []string, passRef, trustDir 
 	kr, err := notary.NewKeyring(materials...)
 	if err != nil {
 		return nil, err
+	}
+	for _, k := range remote {
+		kr.Add(k)
 	}
 	if trustDir != "" {
 		keys, err := notary.LoadTrustDir(trustDir, pass)

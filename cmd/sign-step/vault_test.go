@@ -423,3 +423,71 @@ func TestVaultRegistryCredentials(t *testing.T) {
 		})
 	}
 }
+
+// TestVaultTransitSigns: the delegation key lives in Vault Transit and never
+// leaves it. Its public key is added as a signer with docker; sign-step signs
+// with --key vault-transit://transit/<name> (Transit signs the canonical TUF
+// bytes); docker trust inspect shows the tag signed by that signer and
+// sign-step verify --signer agrees.
+func TestVaultTransitSigns(t *testing.T) {
+	t.Parallel()
+	v := startVault(t)
+	keyName := vaultName("dct")
+	if err := v.CreateTransitKey(keyName, "ecdsa-p256"); err != nil {
+		t.Fatal(err)
+	}
+	root, err := v.Client()
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := root.Logical().Read("transit/keys/" + keyName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v1, _ := k.Data["keys"].(map[string]any)["1"].(map[string]any)
+	pubPEM, _ := v1["public_key"].(string)
+	if pubPEM == "" {
+		t.Fatalf("no public key in %v", k.Data)
+	}
+	pubFile := filepath.Join(t.TempDir(), "vt.pub")
+	if err := os.WriteFile(pubFile, []byte(pubPEM), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	repo := env.Repo("vault-transit")
+	s := dockerSigner(t, "ci", repo) // initializes the repository
+	if _, stderr, err := s.docker.Run("trust", "signer", "add", "--key", pubFile, "vt", repo); err != nil {
+		t.Fatalf("docker trust signer add vt: %v\n%s", err, stderr)
+	}
+	digest, _ := pushRandom(t, repo+":v1")
+
+	tok := readPolicyToken(t, v)
+	vars := onGitHub(t, map[string]string{"SIGN_STEP_VAULT_CA": v.CACertFile, "VAULT_ADDR": v.Addr, "VAULT_TOKEN": tok})
+	out := filepath.Join(t.TempDir(), "out")
+	r := signStep(t, vars, "sign", "--output-dir", out, "--key", "vault-transit://transit/"+keyName, repo+":v1")
+	if r.code != 0 {
+		t.Fatalf("exit %d\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
+	}
+	stdout, _, err := s.inspect(t, repo+":v1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got inspected
+	if err := json.Unmarshal([]byte(stdout), &got); err != nil || len(got) != 1 || len(got[0].SignedTags) != 1 ||
+		"sha256:"+got[0].SignedTags[0].Digest != digest || strings.Join(got[0].SignedTags[0].Signers, ",") != "vt" {
+		t.Fatalf("docker trust inspect does not show v1 at %s signed by vt: %v\n%s", digest, err, stdout)
+	}
+	if r := mustRun(t, nil, "verify", "--signer", "vt", repo+":v1"); strings.TrimSpace(r.stdout) != repo+"@"+digest {
+		t.Fatalf("verify --signer vt printed %q, want %s@%s", r.stdout, repo, digest)
+	}
+	if !v.TokenValid(tok) {
+		t.Error("the user's own token was revoked")
+	}
+	assertNoSecrets(t, []string{tok}, r.stdout+"\n"+r.stderr, out)
+
+	// vault-transit:// is a signing key only: where a PEM is needed it is refused.
+	r = signStep(t, vars, "init", "--root-key", "vault-transit://transit/"+keyName, "--targets-key-out", filepath.Join(t.TempDir(), "targets.key"), env.Repo("vault-transit-init"))
+	if r.code == 0 || !strings.Contains(r.stderr, "never leaves Vault") {
+		t.Errorf("--root-key vault-transit:// : exit %d, stderr %q", r.code, r.stderr)
+	}
+}

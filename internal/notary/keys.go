@@ -131,6 +131,7 @@ func (kr *Keyring) cryptoService(gun data.GUN) (signed.CryptoService, error) {
 	// Keys are kept unencrypted in memory: the retriever gives an empty passphrase.
 	noPassphrase := func(string, string, bool, int) (string, bool, error) { return "", false, nil }
 	store := trustmanager.NewKeyMemoryStore(noPassphrase)
+	remote := newRemoteStore()
 	for _, k := range kr.keys {
 		role := k.role
 		switch {
@@ -142,11 +143,15 @@ func (kr *Keyring) cryptoService(gun data.GUN) (signed.CryptoService, error) {
 				continue // a repository key of another repository
 			}
 		}
+		if rk, ok := k.priv.(*remoteECDSAKey); ok {
+			remote.put(trustmanager.KeyInfo{Role: role, Gun: gun}, rk)
+			continue
+		}
 		if err := store.AddKey(trustmanager.KeyInfo{Role: role, Gun: gun}, k.priv); err != nil {
 			return nil, fmt.Errorf("loading key %s into memory: %w", k.ID(), err)
 		}
 	}
-	return cryptoservice.NewCryptoService(store), nil
+	return cryptoservice.NewCryptoService(store, remote), nil
 }
 
 // LoadTrustDir reads the private keys docker keeps in <dir>/private (and the

@@ -64,8 +64,10 @@ func (r *Resolver) Resolve(ctx context.Context, ref string, kind Kind) (sign.Sec
 		}
 		r.mask(string(v))
 		return v, ref, nil
-	case strings.HasPrefix(ref, "vault-transit://"):
-		return nil, ref, sign.Classedf(sign.ClassSecrets, "resolving %s: Vault Transit keys are not supported yet", ref)
+	case IsTransitRef(ref):
+		// A Transit key is used in Vault, never read: only --key of the
+		// signing commands takes it (see Vault.TransitKey).
+		return nil, ref, sign.Classedf(sign.ClassSecrets, "resolving %s: a Vault Transit key never leaves Vault and has no PEM or value; vault-transit:// is accepted by --key (delegation signing key) only", ref)
 	case kind == KeyOrPath && !strings.HasPrefix(strings.TrimSpace(ref), "-----BEGIN"):
 		return r.file(ref, "file://"+ref)
 	case kind == KeyOrPath:
