@@ -211,11 +211,17 @@ func notarySpec(bin, dir string) serverSpec {
 
 // Close stops the servers, removes installed engine certificates and deletes Dir.
 func (e *Env) Close() error {
+	var errs []error
 	for _, s := range e.servers {
+		// A server that died during the tests explains their failures.
+		select {
+		case <-s.done:
+			errs = append(errs, fmt.Errorf("testenv: %s exited during the run (%v)\n--- tail ---\n%s", filepath.Base(s.log), s.cmd.ProcessState, s.logTail()))
+		default:
+		}
 		s.stop()
 	}
 	e.servers = nil
-	var errs []error
 	e.mu.Lock()
 	for _, d := range e.installed {
 		errs = append(errs, os.RemoveAll(d))
