@@ -152,11 +152,11 @@ func (a *app) signerCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			for _, repo := range args[1:] {
-				gun, err := repoName(repo)
-				if err != nil {
-					return err
-				}
+			guns, err := repoNames(args[1:])
+			if err != nil {
+				return err
+			}
+			for _, gun := range guns {
 				id, err := trust.AddSigner(ctx, gun, args[0], pub)
 				if err != nil {
 					return fmt.Errorf("adding signer %s to %s: %w", args[0], gun, err)
@@ -180,11 +180,11 @@ func (a *app) signerCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			for _, repo := range args[1:] {
-				gun, err := repoName(repo)
-				if err != nil {
-					return err
-				}
+			guns, err := repoNames(args[1:])
+			if err != nil {
+				return err
+			}
+			for _, gun := range guns {
 				if err := trust.RemoveSigner(ctx, gun, args[0]); err != nil {
 					return fmt.Errorf("removing signer %s from %s: %w", args[0], gun, err)
 				}
@@ -205,6 +205,19 @@ func (a *app) adminClient(ctx context.Context, k keyFlags) (*notary.Client, erro
 	}
 	_, trust, err := a.clients(ctx, keys)
 	return trust, err
+}
+
+// repoNames checks every repository reference before anything changes.
+func repoNames(refs []string) ([]string, error) {
+	guns := make([]string, len(refs))
+	for i, r := range refs {
+		gun, err := repoName(r)
+		if err != nil {
+			return nil, err
+		}
+		guns[i] = gun
+	}
+	return guns, nil
 }
 
 func repoName(s string) (string, error) {
