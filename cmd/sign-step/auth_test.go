@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 )
@@ -22,15 +23,7 @@ func TestRegistryLogin(t *testing.T) {
 	reg := env.Auth
 	repo := reg.Repo("private")
 	s := dockerSigner(t, "ci", repo)
-	img, err := random.Image(256, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ref, _ := name.ParseReference(repo + ":v1")
-	if err := remote.Write(ref, img, remote.WithTransport(env.Transport()), remote.WithAuth(&authn.Basic{Username: reg.Username, Password: reg.Password})); err != nil {
-		t.Fatal(err)
-	}
-	digest, _ := img.Digest()
+	digest := pushToAuthRegistry(t, repo+":v1")
 
 	dockerConfig := t.TempDir()
 	auth := base64.StdEncoding.EncodeToString([]byte(reg.Username + ":" + reg.Password))
@@ -63,4 +56,26 @@ func TestRegistryLogin(t *testing.T) {
 			}
 		})
 	}
+}
+
+// pushToAuthRegistry pushes a random image to ref on the registry that
+// requires a login, and returns its digest.
+func pushToAuthRegistry(t *testing.T, ref string) v1.Hash {
+	t.Helper()
+	img, err := random.Image(256, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := name.ParseReference(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(r, img, remote.WithTransport(env.Transport()), remote.WithAuth(&authn.Basic{Username: env.Auth.Username, Password: env.Auth.Password})); err != nil {
+		t.Fatal(err)
+	}
+	digest, err := img.Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return digest
 }

@@ -14,12 +14,11 @@ import (
 )
 
 type signFlags struct {
-	keys       []string
-	passphrase string
-	trustDir   string
-	source     string
-	outputDir  string
-	dryRun     bool
+	keyFlags
+	trustDir  string
+	source    string
+	outputDir string
+	dryRun    bool
 }
 
 func (a *app) signCommand() *cobra.Command {
@@ -41,8 +40,7 @@ reference, key or role fails the run and changes nothing.`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringArrayVar(&f.keys, "key", nil, "private key: inline PEM, env://VAR, file://PATH or a path; repeatable (default $SIGN_STEP_KEY)")
-	fl.StringVar(&f.passphrase, "passphrase", "", "passphrase of the keys: env://VAR, file://PATH or the value (default $DOCKER_CONTENT_TRUST_REPOSITORY_PASSPHRASE)")
+	f.keyFlags.add(cmd, "private key")
 	fl.StringVar(&f.trustDir, "trust-dir", "", "also read keys from a docker trust directory (e.g. ~/.docker/trust)")
 	fl.StringVar(&f.source, "source", "", "push this image first: an OCI layout directory, a docker save tarball or a registry reference")
 	fl.StringVar(&f.outputDir, "output-dir", "", "where to write trust-inspect.json, trust-inspect.txt and report.json (default: $RUNNER_TEMP, $CI_PROJECT_DIR or $WORKSPACE /sign-step, else ./sign-step)")

@@ -32,7 +32,7 @@ var OutputNames = []string{"digest", "size", "media-type", "signed-tags", "signe
 // digest, size and media-type are set when every ref points to the same
 // manifest (the usual case: one image, several tags) and empty otherwise;
 // signed-refs always has each ref's digest. signed-tags and signed-refs list
-// the refs that are signed now (result signed or unchanged): empty in a dry
+// the refs that are signed now (result signed): empty in a dry
 // run, whose plan is in the report.
 func Outputs(rep *sign.Report, files Files) []Output {
 	var digests, sizes, mediaTypes, signedTags, signedRefs, roles, keyIDs []string
@@ -242,7 +242,7 @@ func inDays(d time.Duration) string {
 	return fmt.Sprintf("in %d days", days)
 }
 
-func isSigned(result string) bool { return result == "signed" || result == "unchanged" }
+func isSigned(result string) bool { return result == "signed" }
 
 func appendUnique(list []string, v string) []string {
 	for _, have := range list {

@@ -7,7 +7,6 @@ package notary
 import (
 	"bytes"
 	"context"
-	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -206,9 +205,9 @@ func (c *Client) ServerFor(gun string) string {
 
 // Repo is one opened repository: trust data loaded once, keys in memory.
 type Repo struct {
-	gun       data.GUN
-	server    string
-	rt        http.RoundTripper
+	gun    data.GUN
+	server string
+
 	cs        *Keyring
 	remote    store.RemoteStore
 	cache     store.MetadataStore
@@ -220,7 +219,6 @@ type Repo struct {
 	delegs    []data.Role
 	released  map[string]sign.Descriptor
 	keys      *Keyring
-	ctxRT     *contextTransport
 	conflicts *conflictSpy
 }
 
@@ -257,8 +255,8 @@ func (c *Client) open(ctx context.Context, gun string) (*Repo, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Repo{gun: data.GUN(gun), server: server, rt: rt, remote: remote, cache: cache,
-		pinning: c.pinning(gun), retries: c.opts.retries, keys: c.opts.keys, ctxRT: ctxRT, conflicts: spy}, nil
+	return &Repo{gun: data.GUN(gun), server: server, remote: remote, cache: cache,
+		pinning: c.pinning(gun), retries: c.opts.retries, keys: c.opts.keys, conflicts: spy}, nil
 }
 
 // load fetches and verifies the current trust data.
@@ -625,14 +623,9 @@ func (r *Repo) explain(err error) error {
 	var net store.NetworkError
 	switch {
 	case errors.As(err, &net):
-		var uerr *url.Error
-		if errors.As(net.Wrapped, &uerr) {
-			var ua x509.UnknownAuthorityError
-			var hn x509.HostnameError
-			var ci x509.CertificateInvalidError
-			if errors.As(uerr.Err, &ua) || errors.As(uerr.Err, &hn) || errors.As(uerr.Err, &ci) {
-				return sign.TLSError(fmt.Errorf("notary server %s: TLS certificate not trusted (%v); pass its CA with --notary-ca", r.server, uerr.Err))
-			}
+		// NetworkError has no Unwrap: look inside it.
+		if sign.IsCertificateError(net.Wrapped) {
+			return sign.TLSError(fmt.Errorf("notary server %s: TLS certificate not trusted (%v); pass its CA with --notary-ca", r.server, unwrapURLError(net.Wrapped)))
 		}
 		if errors.Is(net.Wrapped, context.DeadlineExceeded) || errors.Is(net.Wrapped, context.Canceled) {
 			return fmt.Errorf("contacting notary server %s: %w", r.server, context.DeadlineExceeded)
@@ -704,10 +697,7 @@ func authTransport(ctx context.Context, base http.RoundTripper, server, gun, reg
 	manager := challenge.NewSimpleManager()
 	resp, err := (&http.Client{Transport: plain, Timeout: 30 * time.Second}).Do(req)
 	if err != nil {
-		var ua x509.UnknownAuthorityError
-		var hn x509.HostnameError
-		var ci x509.CertificateInvalidError
-		if errors.As(err, &ua) || errors.As(err, &hn) || errors.As(err, &ci) {
+		if sign.IsCertificateError(err) {
 			return nil, sign.TLSError(fmt.Errorf("notary server %s: TLS certificate not trusted (%v); pass its CA with --notary-ca", server, err))
 		}
 		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {

@@ -6,7 +6,6 @@ package registry
 import (
 	"bytes"
 	"context"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"net/http"
@@ -255,10 +254,7 @@ func isNotFound(err error) bool {
 func explain(ref sign.Ref, err error) error {
 	// TLS first: for loopback hosts ggcr also tries plain http, whose 400
 	// would hide the real failure.
-	var ua x509.UnknownAuthorityError
-	var hn x509.HostnameError
-	var ci x509.CertificateInvalidError
-	if errors.As(err, &ua) || errors.As(err, &hn) || errors.As(err, &ci) {
+	if sign.IsCertificateError(err) {
 		return sign.TLSError(fmt.Errorf("registry https://%s: TLS certificate not trusted (%v); pass its CA with --registry-ca", ref.Registry, err))
 	}
 	var terr *transport.Error

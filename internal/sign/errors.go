@@ -60,11 +60,8 @@ func ClassOf(err error) Class {
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 		return ClassTimeout
 	}
-	var unknownAuthority x509.UnknownAuthorityError
-	var hostname x509.HostnameError
-	var invalid x509.CertificateInvalidError
 	var verify *tlsVerifyError
-	if errors.As(err, &unknownAuthority) || errors.As(err, &hostname) || errors.As(err, &invalid) || errors.As(err, &verify) {
+	if IsCertificateError(err) || errors.As(err, &verify) {
 		return ClassTLS
 	}
 	var ce *ClassError
@@ -76,6 +73,15 @@ func ClassOf(err error) Class {
 		return ClassUsage
 	}
 	return ClassInternal
+}
+
+// IsCertificateError reports a server certificate that did not verify
+// (unknown authority, wrong name, invalid), which no retry can fix.
+func IsCertificateError(err error) bool {
+	var unknownAuthority x509.UnknownAuthorityError
+	var hostname x509.HostnameError
+	var invalid x509.CertificateInvalidError
+	return errors.As(err, &unknownAuthority) || errors.As(err, &hostname) || errors.As(err, &invalid)
 }
 
 // tlsVerifyError lets adapters mark TLS failures the standard library reports

@@ -45,7 +45,7 @@ func (s *Signer) Verify(ctx context.Context, req VerifyRequest) ([]Verified, err
 		refs[i] = r
 	}
 	out := make([]Verified, len(refs))
-	repos := s.repoCache()
+	repos := newRepoCache()
 	err := forEach(ctx, len(refs), s.concurrency(), func(i int) error {
 		v, err := s.verifyOne(ctx, refs[i], req.Signers, repos)
 		out[i] = v
@@ -341,7 +341,7 @@ type repoEntry struct {
 	err  error
 }
 
-func (s *Signer) repoCache() *repoCache { return &repoCache{repos: map[string]*repoEntry{}} }
+func newRepoCache() *repoCache { return &repoCache{repos: map[string]*repoEntry{}} }
 
 func (c *repoCache) open(ctx context.Context, t Trust, gun string) (TrustRepo, error) {
 	c.mu.Lock()

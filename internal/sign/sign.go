@@ -108,7 +108,7 @@ type RefResult struct {
 	Roles      []string   `json:"roles"`
 	KeyIDs     []string   `json:"keyIDs"`
 	Previous   string     `json:"previousDigest,omitempty"`
-	Result     string     `json:"result"` // signed, unchanged (already signed at this digest), would-sign
+	Result     string     `json:"result"` // signed, or would-sign in a dry run
 }
 
 // RepoResult is the report entry for one repository.

@@ -2,6 +2,7 @@ package sign
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -203,6 +204,8 @@ func TestClassOf(t *testing.T) {
 		{Classed(ClassRegistry, Classedf(ClassKey, "inner wins")), ClassKey},
 		{fmt.Errorf("x: %w", context.DeadlineExceeded), ClassTimeout},
 		{TLSError(errors.New("x509: certificate signed by unknown authority")), ClassTLS},
+		{fmt.Errorf("get: %w", x509.UnknownAuthorityError{}), ClassTLS},
+		{fmt.Errorf("get: %w", x509.HostnameError{Host: "h"}), ClassTLS},
 		{&RefError{Ref: "x"}, ClassUsage},
 	}
 	for _, tc := range cases {
