@@ -13,7 +13,8 @@ build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/sign-step
 
 ## test: everything — vet, actionlint, unit and end-to-end tests against real servers, short fuzz runs.
-test: vet actionlint
+## Tools are built first (`make tools`), with no deadline but CI's, so no build races a test timeout.
+test: vet actionlint tools
 	$(GO) test -count=1 -timeout 60m ./...
 	$(MAKE) fuzz
 
@@ -53,8 +54,11 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzPretty$$' -fuzztime=$(FUZZTIME) ./internal/inspect/
 	$(GO) test -run='^$$' -fuzz='^FuzzParseVaultSecrets$$' -fuzztime=$(FUZZTIME) ./internal/secrets/
 
+## tools: build (or find cached) every server and judge the tests start: registry, notary-server,
+## notary CLI and Vault, all from the Go module proxy into ~/.cache/sign-step/tools.
 tools:
 	$(GO) run ./internal/testenv/buildtools
+	$(GO) run ./internal/testenv/vaultenv/buildvault
 
 ## demo: a local registry + notary-server, a signer, two tags pushed from an OCI layout and signed.
 demo: build
