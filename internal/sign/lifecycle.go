@@ -101,7 +101,7 @@ func (s *Signer) verifyOne(ctx context.Context, ref Ref, req VerifyRequest, repo
 	if ref.Digest != "" && d.Digest != ref.Digest {
 		return v, Classedf(ClassVerify, "%s: tag %s is signed at %s, not %s", ref, ref.Tag, d.Digest, ref.Digest)
 	}
-	v.Descriptor, v.Pinned = d, ref.Name()+"@"+d.Digest
+	v.Descriptor = d
 	if len(req.Signers) > 0 {
 		by, err := repo.SignedBy(ref.Tag)
 		if err != nil {
@@ -115,13 +115,14 @@ func (s *Signer) verifyOne(ctx context.Context, ref Ref, req VerifyRequest, repo
 			v.SignedBy = append(v.SignedBy, name)
 		}
 	}
+	v.Pinned = ref.Name() + "@" + d.Digest // only a ref that passed is printed
 	return v, nil
 }
 
 // verifyDigest passes REPO@sha256:X when a trusted pull of some tag gets X
 // (that tag would pass verify), and each signer signed X under such a tag.
 func (s *Signer) verifyDigest(ref Ref, signers []string, repo TrustRepo) (Verified, error) {
-	v := Verified{Ref: ref.String(), Pinned: ref.String()}
+	v := Verified{Ref: ref.String()}
 	signed := map[string]bool{}
 	for _, tag := range repo.Tags() {
 		d, err := repo.Lookup(tag)
@@ -159,6 +160,7 @@ func (s *Signer) verifyDigest(ref Ref, signers []string, repo TrustRepo) (Verifi
 		}
 		v.SignedBy = append(v.SignedBy, name)
 	}
+	v.Pinned = ref.String()
 	return v, nil
 }
 

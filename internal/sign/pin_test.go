@@ -80,6 +80,9 @@ func TestVerifyDigests(t *testing.T) {
 				if c := ClassOf(err); c != tc.wantClass {
 					t.Errorf("class = %d, want %d", c, tc.wantClass)
 				}
+				if len(got) > 0 && got[len(got)-1].Pinned != "" {
+					t.Errorf("a refused ref is pinned (and would be printed): %+v", got[len(got)-1])
+				}
 				return
 			}
 			if err != nil {
