@@ -67,7 +67,11 @@ func TestVerifyDigests(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			reg := &fakeRegistry{tags: map[string]Descriptor{"r.io/a@" + digestOf(9): at(digestOf(9))}}
+			// The registry has every manifest but digestOf(8): what it holds is no signature.
+			reg := &fakeRegistry{tags: map[string]Descriptor{}}
+			for _, d := range []string{x, y, unsigned, digestOf(9)} {
+				reg.tags["r.io/a@"+d] = at(d)
+			}
 			s := &Signer{Registry: reg, Trust: trust(), Concurrency: 2}
 			got, err := s.Verify(context.Background(), VerifyRequest{Refs: tc.refs, Signers: tc.signers, AllowUnsignedDigests: tc.allow})
 			if (len(reg.resolved) > 0) != tc.resolves {

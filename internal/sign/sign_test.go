@@ -26,7 +26,11 @@ func (f *fakeRegistry) Resolve(_ context.Context, ref Ref) (Descriptor, error) {
 	f.mu.Lock()
 	f.resolved = append(f.resolved, ref.String())
 	f.mu.Unlock()
-	d, ok := f.tags[ref.String()]
+	key := ref.String()
+	if ref.Digest != "" {
+		key = ref.Name() + "@" + ref.Digest // a digest names the manifest, as in the registry adapter
+	}
+	d, ok := f.tags[key]
 	if !ok {
 		return Descriptor{}, Classedf(ClassRegistry, "tag %q not found in %s", ref.Tag, ref.Name())
 	}
