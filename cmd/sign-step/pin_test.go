@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -343,4 +344,36 @@ func writePinLayout(t *testing.T, dir string) string {
 		t.Fatal(err)
 	}
 	return d.String()
+}
+
+// TestGitHubActionExpectDigest: the action's expect-digest input pins the
+// tags as --expect-digest does: the build's digest signs, another refuses
+// with an ::error:: and nothing published.
+func TestGitHubActionExpectDigest(t *testing.T) {
+	t.Parallel()
+	repo := env.Repo("action-pin")
+	s := dockerSigner(t, "ci", repo)
+	built, _ := pushRandom(t, repo+":v1")
+	other, _ := pushRandom(t, repo+":other")
+	pem, err := os.ReadFile(s.keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inputs := func(expect string) map[string]string {
+		return map[string]string{"command": "sign", "tags": repo + ":v1", "expect-digest": expect, "key": string(pem), "passphrase": repoPass,
+			"notary-server": env.NotaryURL, "notary-ca": env.CACertFile, "registry-ca": env.CACertFile}
+	}
+	before := trustSnapshot(t, s, repo)
+	if r := runAsGitHubAction(t, inputs(other), nil); r.code != 5 || !strings.Contains(r.log, "::error") || !strings.Contains(r.log, "not the expected "+other) {
+		t.Errorf("expect-digest of another image: exit %d\n%s", r.code, r.log)
+	}
+	if after := trustSnapshot(t, s, repo); after != before {
+		t.Errorf("refused action run changed trust data: %s -> %s", before, after)
+	}
+	if r := runAsGitHubAction(t, inputs(built), nil); r.code != 0 {
+		t.Fatalf("expect-digest of the built image: exit %d\n%s", r.code, r.log)
+	}
+	if v := mustRun(t, nil, "verify", repo+":v1"); strings.TrimSpace(v.stdout) != repo+"@"+built {
+		t.Errorf("v1 verified as %q, want %s", v.stdout, built)
+	}
 }
