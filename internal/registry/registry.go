@@ -91,7 +91,7 @@ func reference(ref sign.Ref) (name.Reference, error) {
 
 // pullerFor returns the Registry's puller, made on first use. Every Resolve
 // of one repository then shares one ping (/v2/) and one token exchange
-// instead of making its own: 50 tags cost 1 ping and 50 HEADs, not 50 + 50.
+// instead of making its own: 50 tags cost 1 ping and 50 GETs, not 50 + 50.
 func (r *Registry) pullerFor() (*remote.Puller, error) {
 	r.pullerOnce.Do(func() {
 		r.puller, r.pullerErr = remote.NewPuller(
