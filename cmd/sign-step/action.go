@@ -45,6 +45,7 @@ var actionInputs = []actionInput{
 	{name: "command", def: "sign", kind: special},
 	{name: "tags", kind: special},
 	{name: "source"},
+	{name: "expect-digest"},
 	{name: "key", kind: pemOrLines, secret: true},
 	{name: "passphrase", secret: true},
 	{name: "notary-server"},

@@ -18,13 +18,16 @@ import (
 func (a *app) verifyCommand() *cobra.Command {
 	var signers []string
 	var outputDir string
+	var allowUnsignedDigests bool
 	cmd := &cobra.Command{
-		Use:   "verify [--signer NAME]... IMAGE[:TAG|@DIGEST]...",
+		Use:   "verify [--signer NAME]... IMAGE[:TAG][@DIGEST]...",
 		Short: "Enforce content trust for deploy gates: resolve each tag through trust data as docker did",
 		Long: `verify resolves each tag exactly as DOCKER_CONTENT_TRUST=1 docker pull did
 (targets/releases, then targets) and prints REF@sha256:... per ref. An unsigned tag
-fails with docker's "No valid trust data for TAG"; a digest reference passes when the
-registry has it. --signer requires that the named signer signed that digest.`,
+fails with docker's "No valid trust data for TAG". A digest is held to the same rule:
+IMAGE:TAG@sha256:X passes only when TAG resolves to X, IMAGE@sha256:X only when some
+tag resolves to X. --signer requires that the named signer signed that digest (for
+IMAGE@sha256:X, under a tag that resolves to X).`,
 		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, cancel := a.withTimeout(cmd.Context())
@@ -33,7 +36,7 @@ registry has it. --signer requires that the named signer signed that digest.`,
 			if err != nil {
 				return err
 			}
-			verified, err := a.signer(reg, trust).Verify(ctx, sign.VerifyRequest{Refs: args, Signers: signers})
+			verified, err := a.signer(reg, trust).Verify(ctx, sign.VerifyRequest{Refs: args, Signers: signers, AllowUnsignedDigests: allowUnsignedDigests})
 			for _, v := range verified {
 				if v.Pinned != "" {
 					fmt.Fprintln(a.stdout, v.Pinned)
@@ -49,6 +52,7 @@ registry has it. --signer requires that the named signer signed that digest.`,
 	}
 	cmd.Flags().StringArrayVar(&signers, "signer", nil, "require that this signer (delegation name) signed the digest; repeatable")
 	cmd.Flags().StringVar(&outputDir, "output-dir", "", "also write verify.json here")
+	cmd.Flags().BoolVar(&allowUnsignedDigests, "allow-unsigned-digests", false, "docker's rule for @sha256: references: pass when the registry has the manifest, reading no trust data (so a digest nobody signed passes, and a tag next to the digest is ignored); not with --signer")
 	return cmd
 }
 

@@ -115,7 +115,7 @@ func TestLifecycleDockerAgrees(t *testing.T) {
 	}
 
 	digest, _ := pushRandom(t, a.repo+":v1")
-	pushRandom(t, a.repo+":unsigned")
+	unsignedDigest, _ := pushRandom(t, a.repo+":unsigned")
 	signVars := with(a.vars, "SIGN_STEP_KEY", a.signerKey)
 	mustRun(t, signVars, "sign", a.repo+":v1")
 
@@ -131,7 +131,10 @@ func TestLifecycleDockerAgrees(t *testing.T) {
 		{[]string{a.repo + ":unsigned"}, 8, "No valid trust data for unsigned"},
 		{[]string{"--signer", "bob", a.repo + ":v1"}, 8, "signer bob did not sign " + digest},
 		{[]string{env.Repo("nobody") + ":v1"}, 8, "remote trust data does not exist for "},
-		{[]string{a.repo + "@" + digest}, 0, ""},
+		// A digest passes only when trust data holds it (TestVerifyDigestsNeedTrust has every case).
+		{[]string{"--signer", "ci", a.repo + "@" + digest}, 0, ""},
+		{[]string{a.repo + "@" + unsignedDigest}, 8, "No valid trust data for " + unsignedDigest},
+		{[]string{"--signer", "ci", a.repo + ":v1@" + unsignedDigest}, 8, "tag v1 is signed at " + digest},
 	}
 	for _, tc := range cases {
 		r := signStep(t, nil, append([]string{"verify"}, tc.args...)...)

@@ -15,23 +15,29 @@ import (
 
 type signFlags struct {
 	keyFlags
-	trustDir  string
-	source    string
-	outputDir string
-	dryRun    bool
+	trustDir     string
+	source       string
+	expectDigest string
+	outputDir    string
+	dryRun       bool
 }
 
 func (a *app) signCommand() *cobra.Command {
 	var f signFlags
 	cmd := &cobra.Command{
-		Use:   "sign [flags] REGISTRY/REPOSITORY:TAG...",
+		Use:   "sign [flags] REGISTRY/REPOSITORY:TAG[@sha256:DIGEST]...",
 		Short: "Push (optionally) and sign tags, one notary publish per repository",
 		Long: `sign records each tag's manifest digest and size in the notary repository of
 its image, in every role docker would use (targets/releases and targets/<signer>
 where our key is listed, or targets when there are no delegations).
 
+The digest signed is the hash of the manifest bytes sign-step read (or
+pushed), never a registry's claim. REPOSITORY:TAG@sha256:X, or
+--expect-digest sha256:X for every ref, pins it: a tag not at X (with
+--source: a source image that is not X) fails the run.
+
 Everything is checked before anything is pushed or published: one bad
-reference, key or role fails the run and changes nothing.`,
+reference, key, role or pin fails the run and changes nothing.`,
 		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, cancel := a.withTimeout(cmd.Context())
@@ -43,6 +49,7 @@ reference, key or role fails the run and changes nothing.`,
 	f.keyFlags.add(cmd, "private key")
 	fl.StringVar(&f.trustDir, "trust-dir", "", "also read keys from a docker trust directory (e.g. ~/.docker/trust)")
 	fl.StringVar(&f.source, "source", "", "push this image first: an OCI layout directory, a docker save tarball or a registry reference")
+	fl.StringVar(&f.expectDigest, "expect-digest", "", "refuse, with nothing pushed or published, unless every ref (and --source) is this manifest digest (sha256:...), e.g. the one your build pushed")
 	fl.StringVar(&f.outputDir, "output-dir", "", "where to write trust-inspect.json, trust-inspect.txt and report.json (default: $RUNNER_TEMP, $CI_PROJECT_DIR or $WORKSPACE /sign-step, else ./sign-step)")
 	fl.BoolVar(&f.dryRun, "dry-run", false, "resolve and check everything, push and publish nothing")
 	return cmd
@@ -62,7 +69,7 @@ func (a *app) runSign(ctx context.Context, f signFlags, refs []string) error {
 		return err
 	}
 	s := a.signer(reg, trust)
-	rep, err := s.Sign(ctx, sign.SignRequest{Refs: refs, Source: f.source, DryRun: f.dryRun})
+	rep, err := s.Sign(ctx, sign.SignRequest{Refs: refs, Source: f.source, ExpectDigest: f.expectDigest, DryRun: f.dryRun})
 	if err != nil {
 		if rep != nil {
 			// Some repositories may be published: the report says which.

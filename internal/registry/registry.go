@@ -91,7 +91,7 @@ func reference(ref sign.Ref) (name.Reference, error) {
 
 // pullerFor returns the Registry's puller, made on first use. Every Resolve
 // of one repository then shares one ping (/v2/) and one token exchange
-// instead of making its own: 50 tags cost 1 ping and 50 HEADs, not 50 + 50.
+// instead of making its own: 50 tags cost 1 ping and 50 GETs, not 50 + 50.
 func (r *Registry) pullerFor() (*remote.Puller, error) {
 	r.pullerOnce.Do(func() {
 		r.puller, r.pullerErr = remote.NewPuller(
@@ -104,10 +104,11 @@ func (r *Registry) pullerFor() (*remote.Puller, error) {
 	return r.puller, r.pullerErr
 }
 
-// Resolve implements sign.Registry: a HEAD of the manifest, with a GET
-// when the registry does not answer HEAD with the digest and size. It is
-// safe for concurrent use; calls share one authenticated transport per
-// repository.
+// Resolve implements sign.Registry: a GET of the manifest, whose bytes are
+// hashed here. Never a HEAD: its Docker-Content-Digest header is only the
+// registry's claim, and what is signed must be the digest of the bytes a
+// pull gets. It is safe for concurrent use; calls share one authenticated
+// transport per repository.
 func (r *Registry) Resolve(ctx context.Context, ref sign.Ref) (sign.Descriptor, error) {
 	nref, err := reference(ref)
 	if err != nil {
@@ -117,18 +118,24 @@ func (r *Registry) Resolve(ctx context.Context, ref sign.Ref) (sign.Descriptor, 
 	if err != nil {
 		return sign.Descriptor{}, explain(ref, err)
 	}
-	d, err := p.Head(ctx, nref)
-	if err == nil && d.Size > 0 && d.Digest.Hex != "" {
-		return sign.Descriptor{Digest: d.Digest.String(), Size: d.Size, MediaType: string(d.MediaType)}, nil
-	}
-	if err != nil && isNotFound(err) {
-		return sign.Descriptor{}, explain(ref, err)
-	}
 	full, err := p.Get(ctx, nref)
 	if err != nil {
 		return sign.Descriptor{}, explain(ref, err)
 	}
-	return sign.Descriptor{Digest: full.Digest.String(), Size: int64(len(full.Manifest)), MediaType: string(full.MediaType)}, nil
+	h, n, err := v1.SHA256(bytes.NewReader(full.Manifest))
+	if err != nil {
+		return sign.Descriptor{}, fmt.Errorf("hashing the manifest of %s: %w", ref, err)
+	}
+	// ggcr takes a schema 1 manifest's digest from the header; a pin by
+	// digest must match the bytes too.
+	if full.Digest != h || (ref.Digest != "" && h.String() != ref.Digest) {
+		claim := full.Digest.String()
+		if ref.Digest != "" {
+			claim = ref.Digest
+		}
+		return sign.Descriptor{}, sign.Classedf(sign.ClassRegistry, "registry %s sent a manifest for %s that hashes to %s, not %s (possible attack)", ref.Registry, ref, h, claim)
+	}
+	return sign.Descriptor{Digest: h.String(), Size: n, MediaType: string(full.MediaType)}, nil
 }
 
 // Push implements sign.Registry. source is an OCI image layout directory, a
@@ -243,11 +250,6 @@ func openLayout(dir string) (remote.Taggable, error) {
 		return idx.ImageIndex(desc.Digest)
 	}
 	return idx.Image(desc.Digest)
-}
-
-func isNotFound(err error) bool {
-	var terr *transport.Error
-	return errors.As(err, &terr) && terr.StatusCode == http.StatusNotFound
 }
 
 // explain classes registry errors and names the tag or the URL.

@@ -15,6 +15,10 @@ import (
 type VerifyRequest struct {
 	Refs    []string
 	Signers []string // each must have signed the verified digest
+	// AllowUnsignedDigests is docker's rule for digest references: they pass
+	// when the registry has the manifest, with no trust data read. It cannot
+	// be combined with Signers.
+	AllowUnsignedDigests bool
 }
 
 // Verified is one ref that passed, pinned to its digest.
@@ -23,15 +27,24 @@ type Verified struct {
 	Pinned     string     `json:"pinned"` // REF@sha256:...
 	Descriptor Descriptor `json:"target"`
 	SignedBy   []string   `json:"signedBy,omitempty"`
+	// Tags are, for a REPO@sha256: reference, the signed tags that a
+	// trusted pull resolves to that digest.
+	Tags []string `json:"tags,omitempty"`
+	// Unsigned says the digest passed without trust data (AllowUnsignedDigests).
+	Unsigned bool `json:"unsigned,omitempty"`
 }
 
 // Verify is docker's client enforcement: each tag resolves through trust
-// data as `DOCKER_CONTENT_TRUST=1 docker pull` resolved it; a digest ref
-// passes when the registry has the manifest. All refs are checked; the
-// error lists every failure.
+// data as `DOCKER_CONTENT_TRUST=1 docker pull` resolved it. A digest is held
+// to the same rule, which docker did not apply: REPO:TAG@sha256:X passes only
+// when TAG resolves to X, and REPO@sha256:X only when some tag resolves to X.
+// All refs are checked; the error lists every failure.
 func (s *Signer) Verify(ctx context.Context, req VerifyRequest) ([]Verified, error) {
 	if len(req.Refs) == 0 {
 		return nil, Classedf(ClassUsage, "no image reference given: pass REGISTRY/REPOSITORY:TAG")
+	}
+	if req.AllowUnsignedDigests && len(req.Signers) > 0 {
+		return nil, Classedf(ClassUsage, "--allow-unsigned-digests cannot be combined with --signer: a signer check needs the trust data that flag skips")
 	}
 	refs := make([]Ref, len(req.Refs))
 	for i, raw := range req.Refs {
@@ -47,22 +60,23 @@ func (s *Signer) Verify(ctx context.Context, req VerifyRequest) ([]Verified, err
 	out := make([]Verified, len(refs))
 	repos := newRepoCache()
 	err := forEach(ctx, len(refs), s.concurrency(), func(i int) error {
-		v, err := s.verifyOne(ctx, refs[i], req.Signers, repos)
+		v, err := s.verifyOne(ctx, refs[i], req, repos)
 		out[i] = v
 		return err
 	})
 	return out, err
 }
 
-func (s *Signer) verifyOne(ctx context.Context, ref Ref, signers []string, repos *repoCache) (Verified, error) {
+func (s *Signer) verifyOne(ctx context.Context, ref Ref, req VerifyRequest, repos *repoCache) (Verified, error) {
 	v := Verified{Ref: ref.String()}
-	if ref.Digest != "" {
-		// A digest names its content: docker pulls it without trust data.
-		d, err := s.Registry.Resolve(ctx, ref)
+	if ref.Digest != "" && req.AllowUnsignedDigests {
+		// Docker's rule: a digest names its content and is pulled without
+		// trust data (a tag next to it is ignored).
+		d, err := s.Registry.Resolve(ctx, Ref{Registry: ref.Registry, Repository: ref.Repository, Digest: ref.Digest})
 		if err != nil {
 			return v, err
 		}
-		v.Descriptor, v.Pinned = d, ref.String()
+		v.Descriptor, v.Pinned, v.Unsigned = d, ref.Name()+"@"+d.Digest, true
 		return v, nil
 	}
 	repo, err := repos.open(ctx, s.Trust, ref.Name())
@@ -73,6 +87,9 @@ func (s *Signer) verifyOne(ctx context.Context, ref Ref, signers []string, repos
 		}
 		return v, err
 	}
+	if ref.Tag == "" {
+		return s.verifyDigest(ref, req.Signers, repo)
+	}
 	d, err := repo.Lookup(ref.Tag)
 	if err != nil {
 		var nt *NoTrustError
@@ -81,13 +98,16 @@ func (s *Signer) verifyOne(ctx context.Context, ref Ref, signers []string, repos
 		}
 		return v, err
 	}
-	v.Descriptor, v.Pinned = d, ref.Name()+"@"+d.Digest
-	if len(signers) > 0 {
+	if ref.Digest != "" && d.Digest != ref.Digest {
+		return v, Classedf(ClassVerify, "%s: tag %s is signed at %s, not %s", ref, ref.Tag, d.Digest, ref.Digest)
+	}
+	v.Descriptor = d
+	if len(req.Signers) > 0 {
 		by, err := repo.SignedBy(ref.Tag)
 		if err != nil {
 			return v, err
 		}
-		for _, name := range signers {
+		for _, name := range req.Signers {
 			got, ok := by[name]
 			if !ok || got.Digest != d.Digest {
 				return v, Classedf(ClassVerify, "%s: signer %s did not sign %s", ref, name, d.Digest)
@@ -95,6 +115,52 @@ func (s *Signer) verifyOne(ctx context.Context, ref Ref, signers []string, repos
 			v.SignedBy = append(v.SignedBy, name)
 		}
 	}
+	v.Pinned = ref.Name() + "@" + d.Digest // only a ref that passed is printed
+	return v, nil
+}
+
+// verifyDigest passes REPO@sha256:X when a trusted pull of some tag gets X
+// (that tag would pass verify), and each signer signed X under such a tag.
+func (s *Signer) verifyDigest(ref Ref, signers []string, repo TrustRepo) (Verified, error) {
+	v := Verified{Ref: ref.String()}
+	signed := map[string]bool{}
+	for _, tag := range repo.Tags() {
+		d, err := repo.Lookup(tag)
+		if err != nil {
+			var nt *NoTrustError
+			if errors.As(err, &nt) {
+				continue // listed, but not what a trusted pull accepts
+			}
+			return v, err
+		}
+		if d.Digest != ref.Digest {
+			continue
+		}
+		v.Descriptor = d
+		v.Tags = append(v.Tags, tag)
+		if len(signers) == 0 {
+			continue
+		}
+		by, err := repo.SignedBy(tag)
+		if err != nil {
+			return v, err
+		}
+		for name, got := range by {
+			if got.Digest == ref.Digest {
+				signed[name] = true
+			}
+		}
+	}
+	if len(v.Tags) == 0 {
+		return v, Classedf(ClassVerify, "No valid trust data for %s: no tag of %s signed in targets/releases or targets points to it", ref.Digest, ref.Name())
+	}
+	for _, name := range signers {
+		if !signed[name] {
+			return v, Classedf(ClassVerify, "%s: signer %s did not sign %s", ref, name, ref.Digest)
+		}
+		v.SignedBy = append(v.SignedBy, name)
+	}
+	v.Pinned = ref.String()
 	return v, nil
 }
 

@@ -6,6 +6,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -94,9 +96,12 @@ type Signer struct {
 
 // SignRequest is one run of `sign-step sign`.
 type SignRequest struct {
-	Refs   []string
-	Source string // push this image first; empty to sign existing tags
-	DryRun bool
+	Refs   []string // REPOSITORY:TAG, or REPOSITORY:TAG@sha256:... to pin it
+	Source string   // push this image first; empty to sign existing tags
+	// ExpectDigest pins every ref (sha256:...): what is signed, resolved or
+	// pushed, must be this manifest, else nothing is pushed or published.
+	ExpectDigest string
+	DryRun       bool
 }
 
 // RefResult is the report entry for one signed reference.
@@ -146,6 +151,10 @@ type repoPlan struct {
 func (s *Signer) Sign(ctx context.Context, req SignRequest) (*Report, error) {
 	now := s.now()
 	rep := &Report{Command: "sign", DryRun: req.DryRun, Started: now}
+	pins, err := pinsOf(req)
+	if err != nil {
+		return nil, err
+	}
 	refs, plans, err := s.plan(ctx, req.Refs)
 	if err != nil {
 		return nil, err
@@ -165,7 +174,7 @@ func (s *Signer) Sign(ctx context.Context, req SignRequest) (*Report, error) {
 	}
 	s.log().Info("keys accepted", "repositories", len(plans), "tags", len(refs))
 
-	if err := s.targets(ctx, req, refs, plans, rep); err != nil {
+	if err := s.targets(ctx, req, refs, pins, plans, rep); err != nil {
 		return nil, err
 	}
 	changes := make([]Changes, len(plans))
@@ -220,7 +229,8 @@ func (s *Signer) Sign(ctx context.Context, req SignRequest) (*Report, error) {
 			return rep, fmt.Errorf("inspecting %s: %w", p.gun, err)
 		}
 		for _, i := range p.refs {
-			rep.Inspect[i] = forTag(info, req.Refs[i], refs[i].Tag)
+			name, _, _ := strings.Cut(req.Refs[i], "@") // as typed, without the pin
+			rep.Inspect[i] = forTag(info, name, refs[i].Tag)
 		}
 	}
 	rep.Seconds = round(s.now().Sub(now))
@@ -242,29 +252,78 @@ func forTag(info inspect.Repository, name, tag string) inspect.Repository {
 }
 
 // plan parses refs, groups them by repository and opens each repository.
+// A REPOSITORY:TAG@sha256: ref is planned as its tag; pinsOf keeps the digest.
 func (s *Signer) plan(ctx context.Context, raw []string) ([]Ref, []*repoPlan, error) {
 	seen := map[string]bool{}
-	for _, str := range raw {
+	tags := make([]string, len(raw))
+	for i, str := range raw {
 		r, err := ParseRef(str)
 		if err != nil {
 			return nil, nil, err
 		}
-		if r.Digest != "" {
-			return nil, nil, Classedf(ClassUsage, "cannot sign %q: a digest reference cannot be signed, give REPOSITORY:TAG", str)
+		if r.Digest != "" && r.Tag == "" {
+			return nil, nil, Classedf(ClassUsage, "cannot sign %q: a digest reference cannot be signed, give REPOSITORY:TAG (or REPOSITORY:TAG@sha256:... to pin the tag's digest)", str)
 		}
+		r.Digest = ""
 		if r.Tag != "" && seen[r.String()] {
 			return nil, nil, Classedf(ClassUsage, "%s is given twice", r)
 		}
 		seen[r.String()] = true
+		tags[i] = r.String()
 	}
-	return s.groupRefs(ctx, raw, false)
+	return s.groupRefs(ctx, tags, false)
+}
+
+// pinsOf returns the digest each ref must be signed at ("" when none): its
+// own @sha256:, or ExpectDigest. The two must agree.
+func pinsOf(req SignRequest) ([]string, error) {
+	if req.ExpectDigest != "" && !digestPattern.MatchString(req.ExpectDigest) {
+		return nil, Classedf(ClassUsage, "--expect-digest %q: want sha256: followed by 64 lowercase hex characters", req.ExpectDigest)
+	}
+	pins := make([]string, len(req.Refs))
+	for i, raw := range req.Refs {
+		r, err := ParseRef(raw)
+		if err != nil {
+			return nil, err
+		}
+		switch {
+		case req.ExpectDigest == "":
+			pins[i] = r.Digest
+		case r.Digest == "" || r.Digest == req.ExpectDigest:
+			pins[i] = req.ExpectDigest
+		default:
+			return nil, Classedf(ClassUsage, "%s is pinned to %s but --expect-digest is %s", raw, r.Digest, req.ExpectDigest)
+		}
+	}
+	return pins, nil
+}
+
+// checkPins refuses when a ref's target is not the digest it is pinned to.
+func checkPins(refs []Ref, pins []string, got func(i int) Descriptor, what, unchanged string) error {
+	for i, pin := range pins {
+		if d := got(i); pin != "" && d.Digest != pin {
+			return Classedf(ClassRegistry, "%s: %s is %s, not the expected %s; %s", refs[i], what, d.Digest, pin, unchanged)
+		}
+	}
+	return nil
 }
 
 // targets fills in every ref's descriptor, by pushing source or by asking
-// the registry what each tag points to.
-func (s *Signer) targets(ctx context.Context, req SignRequest, refs []Ref, plans []*repoPlan, rep *Report) error {
+// the registry what each tag points to. A pinned ref is checked before
+// anything is pushed (source) and before anything is published (both).
+func (s *Signer) targets(ctx context.Context, req SignRequest, refs []Ref, pins []string, plans []*repoPlan, rep *Report) error {
 	if req.Source != "" {
 		start := time.Now()
+		pinned := slices.ContainsFunc(pins, func(p string) bool { return p != "" })
+		if pinned {
+			d, err := s.Registry.Describe(ctx, req.Source)
+			if err != nil {
+				return fmt.Errorf("reading %s: %w", req.Source, err)
+			}
+			if err := checkPins(refs, pins, func(int) Descriptor { return d }, "the --source image", "nothing pushed or signed"); err != nil {
+				return err
+			}
+		}
 		push := s.Registry.Push
 		if req.DryRun {
 			push = func(ctx context.Context, source string, _ []Ref) (Descriptor, error) {
@@ -274,6 +333,10 @@ func (s *Signer) targets(ctx context.Context, req SignRequest, refs []Ref, plans
 		d, err := push(ctx, req.Source, refs)
 		if err != nil {
 			return fmt.Errorf("pushing %s: %w", req.Source, err)
+		}
+		// The source may have changed since it was read (a registry source).
+		if err := checkPins(refs, pins, func(int) Descriptor { return d }, "the pushed image", "nothing signed"); err != nil {
+			return err
 		}
 		for i := range rep.Refs {
 			rep.Refs[i].Descriptor = d
@@ -295,6 +358,9 @@ func (s *Signer) targets(ctx context.Context, req SignRequest, refs []Ref, plans
 	})
 	for _, p := range plans {
 		p.timer.resolve = time.Since(start)
+	}
+	if err == nil {
+		err = checkPins(refs, pins, func(i int) Descriptor { return rep.Refs[i].Descriptor }, "the tag in the registry", "nothing signed")
 	}
 	if err == nil {
 		s.log().Info("resolved", "tags", len(refs), "seconds", round(time.Since(start)))

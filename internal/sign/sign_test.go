@@ -15,13 +15,22 @@ import (
 
 // fakeRegistry answers from a map of ref → descriptor and records pushes.
 type fakeRegistry struct {
-	mu     sync.Mutex
-	tags   map[string]Descriptor
-	pushed []string
+	mu       sync.Mutex
+	tags     map[string]Descriptor
+	pushed   []string
+	resolved []string    // refs asked for
+	pushes   *Descriptor // what Push pushed, when not what Describe read (a source that changed)
 }
 
 func (f *fakeRegistry) Resolve(_ context.Context, ref Ref) (Descriptor, error) {
-	d, ok := f.tags[ref.String()]
+	f.mu.Lock()
+	f.resolved = append(f.resolved, ref.String())
+	f.mu.Unlock()
+	key := ref.String()
+	if ref.Digest != "" {
+		key = ref.Name() + "@" + ref.Digest // a digest names the manifest, as in the registry adapter
+	}
+	d, ok := f.tags[key]
 	if !ok {
 		return Descriptor{}, Classedf(ClassRegistry, "tag %q not found in %s", ref.Tag, ref.Name())
 	}
@@ -38,6 +47,9 @@ func (f *fakeRegistry) Push(_ context.Context, source string, refs []Ref) (Descr
 	for _, r := range refs {
 		f.pushed = append(f.pushed, r.String())
 	}
+	if f.pushes != nil {
+		return *f.pushes, nil
+	}
 	return Descriptor{Digest: "sha256:" + strings.Repeat("cd", 32), Size: 99, MediaType: "application/vnd.oci.image.index.v1+json"}, nil
 }
 
@@ -47,6 +59,12 @@ type fakeTrust struct {
 	published map[string][][]Target
 	noRole    map[string]bool // GUN → key signs nothing
 	missing   map[string]bool // GUN → not initialized
+	// trust data: GUN → tag → where a trusted pull resolves it, and GUN →
+	// tag → signer → what that signer's role holds. A tag listed in
+	// otherRole is listed but docker's pull refuses it (another delegation).
+	released  map[string]map[string]Descriptor
+	signedBy  map[string]map[string]map[string]Descriptor
+	otherRole map[string]map[string]bool
 }
 
 func (f *fakeTrust) Open(_ context.Context, gun string) (TrustRepo, error) {
@@ -67,11 +85,25 @@ func (r *fakeRepo) SignableRoles(string) ([]string, []string, error) {
 	}
 	return []string{"targets/releases", "targets/ci"}, []string{"k1"}, nil
 }
-func (r *fakeRepo) Released(string) (Descriptor, bool, error)      { return Descriptor{}, false, nil }
-func (r *fakeRepo) Lookup(string) (Descriptor, error)              { return Descriptor{}, nil }
-func (r *fakeRepo) SignedBy(string) (map[string]Descriptor, error) { return nil, nil }
-func (r *fakeRepo) Tags() []string                                 { return nil }
-func (r *fakeRepo) Witnessable() []string                          { return nil }
+func (r *fakeRepo) Released(tag string) (Descriptor, bool, error) {
+	d, ok := r.t.released[r.gun][tag]
+	return d, ok && !r.t.otherRole[r.gun][tag], nil
+}
+func (r *fakeRepo) Lookup(tag string) (Descriptor, error) {
+	d, ok := r.t.released[r.gun][tag]
+	switch {
+	case ok && r.t.otherRole[r.gun][tag]:
+		return Descriptor{}, &NoTrustError{Ref: tag, Message: "No trust data for " + tag}
+	case !ok:
+		return Descriptor{}, &NoTrustError{Ref: tag, Message: "No valid trust data for " + tag}
+	}
+	return d, nil
+}
+func (r *fakeRepo) SignedBy(tag string) (map[string]Descriptor, error) {
+	return r.t.signedBy[r.gun][tag], nil
+}
+func (r *fakeRepo) Tags() []string        { return sortedKeys(r.t.released[r.gun]) }
+func (r *fakeRepo) Witnessable() []string { return nil }
 func (r *fakeRepo) Publish(_ context.Context, c Changes) error {
 	ts := c.Add
 	r.t.mu.Lock()
