@@ -103,25 +103,31 @@ func TestPinActionImageScript(t *testing.T) {
 		t.Fatal(err)
 	}
 	hex := strings.Repeat("89abcdef", 8)
+	noRuns := strings.Replace(string(orig), "\nruns:\n", "\nruns_:\n", 1) // image: is no longer under runs:
 	cases := []struct {
 		name, image, want string // want: the new runs.image, "" when refused
+		yml               string // the file to rewrite, action.yml if empty
 	}{
-		{"digest", "ghcr.io/sign-step/sign-step@sha256:" + hex, "docker://ghcr.io/sign-step/sign-step@sha256:" + hex},
-		{"docker:// prefix", "docker://ghcr.io/o/sign-step@sha256:" + hex, "docker://ghcr.io/o/sign-step@sha256:" + hex},
-		{"registry port", "registry.example.com:5000/team/sign-step@sha256:" + hex, "docker://registry.example.com:5000/team/sign-step@sha256:" + hex},
-		{"tag", "ghcr.io/sign-step/sign-step:v1.2.3-action", ""},
-		{"tag and digest", "ghcr.io/sign-step/sign-step:v1@sha256:" + hex, ""},
-		{"short digest", "ghcr.io/sign-step/sign-step@sha256:" + hex[:40], ""},
-		{"upper-case digest", "ghcr.io/sign-step/sign-step@sha256:" + strings.ToUpper(hex), ""},
-		{"no repository", "sha256:" + hex, ""},
-		{"sed metacharacters", "ghcr.io/a#b/sign-step@sha256:" + hex, ""},
-		{"empty", "", ""},
+		{"digest", "ghcr.io/sign-step/sign-step@sha256:" + hex, "docker://ghcr.io/sign-step/sign-step@sha256:" + hex, ""},
+		{"docker:// prefix", "docker://ghcr.io/o/sign-step@sha256:" + hex, "docker://ghcr.io/o/sign-step@sha256:" + hex, ""},
+		{"registry port", "registry.example.com:5000/team/sign-step@sha256:" + hex, "docker://registry.example.com:5000/team/sign-step@sha256:" + hex, ""},
+		{"tag", "ghcr.io/sign-step/sign-step:v1.2.3-action", "", ""},
+		{"tag and digest", "ghcr.io/sign-step/sign-step:v1@sha256:" + hex, "", ""},
+		{"short digest", "ghcr.io/sign-step/sign-step@sha256:" + hex[:40], "", ""},
+		{"upper-case digest", "ghcr.io/sign-step/sign-step@sha256:" + strings.ToUpper(hex), "", ""},
+		{"no repository", "sha256:" + hex, "", ""},
+		{"sed metacharacters", "ghcr.io/a#b/sign-step@sha256:" + hex, "", ""},
+		{"empty", "", "", ""},
+		{"no runs.image", "ghcr.io/sign-step/sign-step@sha256:" + hex, "", noRuns},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
+			if tc.yml == "" {
+				tc.yml = string(orig)
+			}
 			file := filepath.Join(t.TempDir(), "action.yml")
-			if err := os.WriteFile(file, orig, 0o644); err != nil {
+			if err := os.WriteFile(file, []byte(tc.yml), 0o644); err != nil {
 				t.Fatal(err)
 			}
 			out, err := exec.Command("sh", script, file, tc.image).CombinedOutput()
@@ -133,7 +139,7 @@ func TestPinActionImageScript(t *testing.T) {
 				if err == nil {
 					t.Fatalf("%q accepted:\n%s", tc.image, out)
 				}
-				if string(got) != string(orig) {
+				if string(got) != tc.yml {
 					t.Fatalf("refused %q but changed action.yml", tc.image)
 				}
 				return
