@@ -7,7 +7,7 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 LDFLAGS   := -s -w -X main.version=$(VERSION)
 FUZZTIME  ?= 10s
 
-.PHONY: build test unit fuzz vet tools demo bench clean actionlint
+.PHONY: build test unit fuzz vet tools demo bench clean actionlint pin-action-image
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/sign-step
@@ -39,13 +39,23 @@ $(ACTIONLINT):
 
 ## actionlint: the example workflows as written, then again with the action
 ## taken from this checkout (uses: ./), which checks action.yml and every
-## `with:` input and `outputs.` name the examples use against it.
+## `with:` input and `outputs.` name the examples use against it. In that pass
+## `@<commit SHA> # vX.Y.Z` pins read `@vX`, so actionlint also checks the
+## inputs given to third-party actions (it knows them by major tag, not by SHA).
 actionlint: $(ACTIONLINT)
 	$(ACTIONLINT) examples/workflows/*.yml $(wildcard .github/workflows/*.yml)
 	@set -e; t=$$(mktemp -d); trap 'rm -rf "$$t"' EXIT; \
-	mkdir -p "$$t/.github/workflows"; git -C "$$t" init -q; cp action.yml "$$t/"; \
-	for f in examples/workflows/*.yml; do sed 's#uses: sign-step/sign-step@v1#uses: ./#' "$$f" > "$$t/.github/workflows/$${f##*/}"; done; \
+	mkdir -p "$$t/.github/workflows"; git -C "$$t" init -q; cp action.yml Dockerfile "$$t/"; \
+	for f in examples/workflows/*.yml $(wildcard .github/workflows/*.yml); do \
+	  sed -E -e 's#uses: sign-step/sign-step@v1#uses: ./#' -e 's|@[0-9a-f]{40} # (v[0-9]+)[.0-9]*$$|@\1|' "$$f" > "$$t/.github/workflows/$${f%%/*}-$${f##*/}"; done; \
 	cd "$$t" && $(ACTIONLINT) && echo "actionlint: action.yml and examples/workflows clean"
+
+## pin-action-image: point action.yml's runs.image at IMAGE, which must be
+## REGISTRY/REPOSITORY@sha256:<64 hex> (a tag is refused); the release workflow
+## runs it on the release commit.
+pin-action-image:
+	@test -n "$(IMAGE)" || { echo "usage: make pin-action-image IMAGE=ghcr.io/OWNER/sign-step@sha256:<64 hex>"; exit 2; }
+	sh scripts/pin-action-image.sh action.yml '$(IMAGE)'
 
 fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzParseRef$$' -fuzztime=$(FUZZTIME) ./internal/sign/

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -17,12 +18,18 @@ const repoRoot = "../.."
 // stage is one FROM ... block of a Dockerfile.
 type stage struct {
 	from, name string
+	platform   string   // FROM --platform=...
 	instrs     []string // "COPY --from=build /a /b", continuation lines joined
 }
 
 func parseDockerfile(t *testing.T) []stage {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(repoRoot, "Dockerfile"))
+	return parseDockerfileAt(t, "Dockerfile")
+}
+
+func parseDockerfileAt(t *testing.T, name string) []stage {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(repoRoot, name))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,7 +42,11 @@ func parseDockerfile(t *testing.T) []stage {
 		}
 		f := strings.Fields(line)
 		if strings.EqualFold(f[0], "FROM") {
-			s := stage{from: f[1]}
+			s := stage{}
+			if p, ok := strings.CutPrefix(f[1], "--platform="); ok {
+				s.platform, f = p, f[1:]
+			}
+			s.from = f[1]
 			if len(f) == 4 && strings.EqualFold(f[2], "AS") {
 				s.name = f[3]
 			}
@@ -51,8 +62,9 @@ func parseDockerfile(t *testing.T) []stage {
 
 // TestDockerfileRuntimeStages checks that the images add only the binary and
 // the CA bundle (to scratch, or busybox for the shell variant), start
-// /sign-step, and that the default (last) stage runs as a non-root user while
-// the action stage runs as root, as GitHub requires of Docker actions.
+// /sign-step, and that the nonroot and shell stages run as a non-root user
+// while the action stage, last because action.yml's `image: Dockerfile` builds
+// the last stage, runs as root, as GitHub requires of Docker actions.
 func TestDockerfileRuntimeStages(t *testing.T) {
 	t.Parallel()
 	stages := parseDockerfile(t)
@@ -73,14 +85,16 @@ func TestDockerfileRuntimeStages(t *testing.T) {
 		from     string
 		wantUser bool
 	}{
-		{"final (default target)", stages[len(stages)-1], "scratch", true},
+		{"final (what the runner builds)", stages[len(stages)-1], "scratch", false},
 		{"action", byName["action"], "scratch", false},
+		{"nonroot", byName["nonroot"], "scratch", true},
 		{"shell", byName["shell"], "busybox:1.37-musl", true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			if tc.st.from != tc.from {
+			// The digest pin is TestDockerfileBaseImagesPinned's concern.
+			if from, _, _ := strings.Cut(tc.st.from, "@"); from != tc.from {
 				t.Fatalf("stage FROM %q, want %s", tc.st.from, tc.from)
 			}
 			var copies []string
@@ -112,7 +126,7 @@ func TestDockerfileRuntimeStages(t *testing.T) {
 }
 
 // buildCommand is the Dockerfile's go build line, and checks that its flags
-// are the Makefile's.
+// are the Makefile's, for the target platform, with -mod=readonly.
 func buildCommand(t *testing.T) string {
 	t.Helper()
 	var run string
@@ -131,7 +145,7 @@ func buildCommand(t *testing.T) string {
 	if ldflags == nil || !bytes.Contains(mk, []byte("CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)'")) {
 		t.Fatalf("the Makefile's build line or LDFLAGS changed; update this test and the Dockerfile")
 	}
-	want := `CGO_ENABLED=0 go build -trimpath -ldflags "` + strings.ReplaceAll(string(ldflags[1]), "$(VERSION)", "${VERSION}") + `" -o /out/sign-step ./cmd/sign-step`
+	want := `CGO_ENABLED=0 GOOS=${TARGETOS} GOARCH=${TARGETARCH} go build -mod=readonly -trimpath -ldflags "` + strings.ReplaceAll(string(ldflags[1]), "$(VERSION)", "${VERSION}") + `" -o /out/sign-step ./cmd/sign-step`
 	if run != want {
 		t.Fatalf("Dockerfile build:\n%s\nwant the Makefile's flags:\n%s", run, want)
 	}
@@ -174,7 +188,8 @@ func TestDockerfileBuildIsStatic(t *testing.T) {
 func buildStatic(t *testing.T) string {
 	t.Helper()
 	out := filepath.Join(t.TempDir(), "sign-step")
-	cmdline := strings.NewReplacer("${VERSION}", "ci-test", "/out/sign-step", out).Replace(buildCommand(t))
+	cmdline := strings.NewReplacer("${VERSION}", "ci-test", "/out/sign-step", out,
+		"${TARGETOS}", runtime.GOOS, "${TARGETARCH}", runtime.GOARCH).Replace(buildCommand(t))
 	cmd := exec.Command("sh", "-c", cmdline)
 	cmd.Dir = repoRoot
 	if b, err := cmd.CombinedOutput(); err != nil {
