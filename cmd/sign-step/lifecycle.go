@@ -1,10 +1,8 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -40,7 +38,7 @@ registry has it. --signer requires that the named signer signed that digest.`,
 				}
 			}
 			if outputDir != "" {
-				if werr := writeJSON(outputDir, "verify.json", verified, a); werr != nil && err == nil {
+				if werr := a.artifacts(outputDir).WriteJSON("verify.json", verified); werr != nil && err == nil {
 					err = werr
 				}
 			}
@@ -125,6 +123,9 @@ that key) without changing any target, moving its expiry 3 years forward. With
 			if err != nil {
 				return usageErrorf("--min-remaining: %v", err)
 			}
+			if err := a.artifacts(f.outputDir).Prepare(); err != nil {
+				return err // before anything is published
+			}
 			keys, err := a.loadKeys(ctx, f.keys, f.passphrase, "")
 			if err != nil {
 				return err
@@ -149,7 +150,7 @@ that key) without changing any target, moving its expiry 3 years forward. With
 					a.log.Warn("expiring soon", "detail", w)
 				}
 			}
-			if werr := writeJSON(a.outputDir(f.outputDir), "report.json", map[string]any{"command": "resign", "repositories": results}, a); werr != nil && err == nil {
+			if werr := a.artifacts(f.outputDir).WriteJSON(sign.ReportFile, map[string]any{"command": "resign", "repositories": results}); werr != nil && err == nil {
 				err = werr
 			}
 			return err
@@ -202,15 +203,4 @@ func readLines(path string) ([]string, error) {
 		}
 	}
 	return out, nil
-}
-
-func writeJSON(dir, name string, v any, a *app) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("creating output directory: %w", err)
-	}
-	b, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(filepath.Join(dir, name), a.secrets.Redact(append(b, '\n')), 0o644)
 }
