@@ -82,7 +82,7 @@ Run again with the same root, it changes nothing.`,
 			created, err := trust.Init(ctx, ref.Name(), root, targets.key)
 			switch {
 			case err != nil && targets.written:
-				return fmt.Errorf("%w; the repository key generated for it was written to %s: re-run with --targets-key %s (if the repository was created after all, that file holds its key)", err, targets.out, targets.out)
+				return fmt.Errorf("initializing %s: %w; the generated repository key is kept in %s: re-run with --targets-key %s (if the publish reached the server after all, that file holds the repository's key)", ref.Name(), err, targets.out, targets.out)
 			case err != nil:
 				return err
 			case created:

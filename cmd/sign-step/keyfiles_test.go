@@ -2,7 +2,12 @@ package main
 
 import (
 	"crypto/rand"
+	"crypto/tls"
 	"errors"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -373,4 +378,56 @@ func TestArtifactsIgnorePlantedSymlinks(t *testing.T) {
 func runSignIn(t *testing.T, repo, keyFile, ws string) (int, string) {
 	r := signStep(t, map[string]string{"SIGN_STEP_KEY": keyFile, "SIGN_STEP_PASSPHRASE": repoPass}, "sign", "--output-dir", filepath.Join(ws, "sign-step"), repo+":v1")
 	return r.code, r.stderr
+}
+
+// TestInitKeepsTheKeyWhenThePublishFails: the generated key is written
+// before the publish, so a failed publish never leaves a repository whose
+// key is lost; the error says where the key is, and a re-run with it
+// creates the repository.
+func TestInitKeepsTheKeyWhenThePublishFails(t *testing.T) {
+	t.Parallel()
+	notary := refusePublishes(t, env.NotaryURL)
+	dir := t.TempDir()
+	repo := env.Repo("init-publish-fails")
+	vars := map[string]string{"DOCKER_CONTENT_TRUST_ROOT_PASSPHRASE": rootPass, "DOCKER_CONTENT_TRUST_REPOSITORY_PASSPHRASE": repoPass}
+	rootKey := newRootKey(t, dir)
+	out := filepath.Join(dir, "targets.key")
+	r := signStep(t, with(vars, "SIGN_STEP_NOTARY_SERVER", notary), "init", "--retries", "0", repo, "--root-key", rootKey, "--targets-key-out", out)
+	if line := errorLine(r.stderr); r.code == 0 || !strings.Contains(line, "the generated repository key is kept in "+out+": re-run with --targets-key "+out) {
+		t.Fatalf("exit %d, stderr %q; want a failure naming the key file", r.code, r.stderr)
+	}
+	if st, err := os.Stat(out); err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("key file after the failed publish: %v %v", st, err)
+	}
+	again := mustRun(t, vars, "init", repo, "--root-key", rootKey, "--targets-key", out)
+	if !strings.HasPrefix(again.stdout, "initialized "+repo) {
+		t.Errorf("re-run with the kept key: %q", again.stdout)
+	}
+}
+
+// refusePublishes is a TLS proxy to target (same certificate as the env's
+// servers) that answers every POST, notary's publish, with 503.
+func refusePublishes(t *testing.T, target string) string {
+	t.Helper()
+	u, err := url.Parse(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rp := httputil.NewSingleHostReverseProxy(u)
+	rp.Transport = env.Transport()
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost {
+			http.Error(w, "publishing refused by the test", http.StatusServiceUnavailable)
+			return
+		}
+		rp.ServeHTTP(w, r)
+	}))
+	cert, err := tls.LoadX509KeyPair(filepath.Join(env.Dir, "server.crt"), filepath.Join(env.Dir, "server.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	return srv.URL
 }
