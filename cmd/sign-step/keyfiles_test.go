@@ -260,7 +260,6 @@ func symlinkOrSkip(t *testing.T, target, link string) {
 	}
 }
 
-
 // TestArtifactsIgnorePlantedSymlinks runs each artifact-writing command with
 // its output directory in a checkout where a hostile repository committed
 // symlinks. A symlinked artifact file is replaced by a regular file (its
