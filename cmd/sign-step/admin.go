@@ -53,7 +53,10 @@ func (a *app) initCommand() *cobra.Command {
 		Long: `init creates the repository's trust data as docker does: the root key's x509
 certificate (CN = repository, 10 years) in root.json, the repository (targets) key you
 give or one generated for you, and snapshot and timestamp managed by the server.
-Run again with the same root, it changes nothing.`,
+Run again with the same root, it changes nothing and writes no file.
+--targets-key-out must name a new file: the repository is read first, the key is
+generated and written only when the repository is created, and an existing file or
+symlink there is refused (exit code 2) before anything is published.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, cancel := a.withTimeout(cmd.Context())
@@ -278,7 +281,9 @@ func (a *app) keyCommand() *cobra.Command {
 		Short: "Make an ECDSA P-256 delegation key in docker's format; prints the public key",
 		Long: `generate writes the private key encrypted with the passphrase, in the PEM format
 docker trust key generate writes (so docker trust key load and --key accept it), and
-prints the public key PEM (docker's NAME.pub) for signer add.`,
+prints the public key PEM (docker's NAME.pub) for signer add. As docker refuses an
+existing NAME.pub, it refuses (exit code 2) when --out or --pub-out names anything
+that exists, a symlink included, and then writes nothing.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, cancel := a.withTimeout(cmd.Context())
