@@ -123,9 +123,6 @@ that key) without changing any target, moving its expiry 3 years forward. With
 			if err != nil {
 				return usageErrorf("--min-remaining: %v", err)
 			}
-			if err := a.artifacts(f.outputDir).Prepare(); err != nil {
-				return err // before anything is published
-			}
 			keys, err := a.loadKeys(ctx, f.keys, f.passphrase, "")
 			if err != nil {
 				return err
@@ -133,6 +130,9 @@ that key) without changing any target, moving its expiry 3 years forward. With
 			reg, trust, err := a.clients(ctx, keys)
 			if err != nil {
 				return err
+			}
+			if err := a.artifacts(f.outputDir).Prepare(); err != nil {
+				return err // before anything is published
 			}
 			s := a.signer(reg, trust)
 			s.Concurrency = f.concurrency

@@ -52,9 +52,6 @@ func (a *app) runSign(ctx context.Context, f signFlags, refs []string) error {
 	if len(refs) == 0 {
 		return usageErrorf("no image reference given: sign-step sign REGISTRY/REPOSITORY:TAG...")
 	}
-	if err := a.artifacts(f.outputDir).Prepare(); err != nil {
-		return err // before anything is pushed or published
-	}
 	keys, err := a.loadKeys(ctx, f.keys, f.passphrase, f.trustDir)
 	if err != nil {
 		return err
@@ -63,6 +60,9 @@ func (a *app) runSign(ctx context.Context, f signFlags, refs []string) error {
 	reg, trust, err := a.clients(ctx, keys)
 	if err != nil {
 		return err
+	}
+	if err := a.artifacts(f.outputDir).Prepare(); err != nil {
+		return err // before anything is pushed or published
 	}
 	s := a.signer(reg, trust)
 	rep, err := s.Sign(ctx, sign.SignRequest{Refs: refs, Source: f.source, DryRun: f.dryRun})
