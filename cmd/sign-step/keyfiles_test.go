@@ -82,23 +82,35 @@ func TestInitTwiceKeepsTheKeyFile(t *testing.T) {
 		t.Errorf("key file mode %v, want 0600", st.Mode().Perm())
 	}
 	t.Run("reruns", func(t *testing.T) {
+		const same = "already initialized with this root key; changed nothing"
 		cases := []struct {
-			name    string
-			args    func(t *testing.T) []string
-			written string // a path the run must not create
+			name     string
+			args     func(t *testing.T) []string
+			written  string // a path the run must not create
+			wantCode int
+			wantMsg  string // in stdout on success, else in stderr
 		}{
-			{"same --targets-key-out", func(t *testing.T) []string { return []string{"--targets-key-out", targetsKey} }, ""},
+			{"same --targets-key-out", func(t *testing.T) []string {
+				return []string{"--root-key", rootKey, "--targets-key-out", targetsKey}
+			}, "", 0, same},
 			{"another --targets-key-out", func(t *testing.T) []string {
-				return []string{"--targets-key-out", filepath.Join(dir, "other.key")}
-			}, filepath.Join(dir, "other.key")},
-			{"--targets-key", func(t *testing.T) []string { return []string{"--targets-key", targetsKey} }, ""},
+				return []string{"--root-key", rootKey, "--targets-key-out", filepath.Join(dir, "other.key")}
+			}, filepath.Join(dir, "other.key"), 0, same},
+			{"--targets-key", func(t *testing.T) []string { return []string{"--root-key", rootKey, "--targets-key", targetsKey} }, "", 0, same},
+			{"another root", func(t *testing.T) []string {
+				return []string{"--root-key", newRootKey(t, t.TempDir()), "--targets-key-out", filepath.Join(dir, "third.key")}
+			}, filepath.Join(dir, "third.key"), 6, "already initialized with another root key; not touching it"},
 		}
 		for _, tc := range cases {
 			t.Run(tc.name, func(t *testing.T) {
 				t.Parallel()
-				r := signStep(t, vars, append([]string{"init", repo, "--root-key", rootKey}, tc.args(t)...)...)
-				if r.code != 0 || !strings.Contains(r.stdout, "already initialized with this root key; changed nothing") {
-					t.Errorf("re-run: exit %d, stdout %q, stderr %q; want 0 and already initialized", r.code, r.stdout, r.stderr)
+				r := signStep(t, vars, append([]string{"init", repo}, tc.args(t)...)...)
+				msg := r.stdout
+				if tc.wantCode != 0 {
+					msg = errorLine(r.stderr)
+				}
+				if r.code != tc.wantCode || !strings.Contains(msg, tc.wantMsg) {
+					t.Errorf("re-run: exit %d, stdout %q, stderr %q; want %d and %q", r.code, r.stdout, r.stderr, tc.wantCode, tc.wantMsg)
 				}
 				mustBe(t, targetsKey, string(original))
 				if tc.written != "" {
