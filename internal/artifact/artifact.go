@@ -7,7 +7,8 @@
 // directory when the output directory is inside it (./sign-step, the
 // action's $GITHUB_WORKSPACE/sign-step), else the output directory's parent
 // ($RUNNER_TEMP for $RUNNER_TEMP/sign-step). No symlink below the anchor can
-// lead a write out of it: a directory that does is refused, and an artifact
+// lead a write out of it: a directory that does (os.Root counts every
+// absolute symlink target as leading out) is refused, and an artifact
 // file that is a symlink is replaced by a regular file, its target never
 // opened. Files appear whole (written aside, then renamed into place).
 package artifact
