@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -225,7 +224,7 @@ func (a *app) finishCI(cmd *cobra.Command, runErr error) error {
 		Dotenv:       ci.DisplayPath(ws, filepath.Join(a.artifactDir, ci.DotenvFile)),
 	}
 	outputs := ci.Outputs(a.report, files)
-	if err := a.writeArtifact(filepath.Join(a.artifactDir, ci.DotenvFile), ci.Dotenv(outputs)); err != nil {
+	if err := a.artifacts(a.artifactDir).Write(ci.DotenvFile, ci.Dotenv(outputs)); err != nil {
 		return err
 	}
 	gh := a.ci.gh
@@ -271,17 +270,4 @@ func repoLines(rep *sign.Report, repo sign.RepoResult, now time.Time) []string {
 	}
 	lines = append(lines, fmt.Sprintf("resolve %.3fs, publish %.3fs", repo.ResolveSeconds, repo.PublishSeconds))
 	return lines
-}
-
-// writeArtifact writes one file of the output directory through the redactor.
-func (a *app) writeArtifact(path string, body []byte) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return fmt.Errorf("writing artifact: %w", err)
-	}
-	if _, err := a.secrets.Writer(f).Write(body); err != nil {
-		f.Close()
-		return fmt.Errorf("writing artifact %s: %w", path, err)
-	}
-	return f.Close()
 }

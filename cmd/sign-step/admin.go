@@ -3,10 +3,10 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
 
 	"github.com/spf13/cobra"
 
+	"github.com/sign-step/sign-step/internal/keyfile"
 	"github.com/sign-step/sign-step/internal/notary"
 	"github.com/sign-step/sign-step/internal/secrets"
 	"github.com/sign-step/sign-step/internal/sign"
@@ -53,7 +53,10 @@ func (a *app) initCommand() *cobra.Command {
 		Long: `init creates the repository's trust data as docker does: the root key's x509
 certificate (CN = repository, 10 years) in root.json, the repository (targets) key you
 give or one generated for you, and snapshot and timestamp managed by the server.
-Run again with the same root, it changes nothing.`,
+Run again with the same root, it changes nothing and writes no file.
+--targets-key-out must name a new file: the repository is read first, the key is
+generated and written only when the repository is created, and an existing file or
+symlink there is refused (exit code 2) before anything is published.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, cancel := a.withTimeout(cmd.Context())
@@ -69,7 +72,9 @@ Run again with the same root, it changes nothing.`,
 			if err != nil {
 				return err
 			}
-			targets, err := a.targetsKey(ctx, f.targetsKey, f.targetsPassphrase, f.targetsKeyOut)
+			// Flags and keys are checked before the server; --targets-key-out
+			// after the repository is read, before anything is changed.
+			targets, err := a.repositoryKey(ctx, f.targetsKey, f.targetsPassphrase, f.targetsKeyOut)
 			if err != nil {
 				return err
 			}
@@ -77,14 +82,18 @@ Run again with the same root, it changes nothing.`,
 			if err != nil {
 				return err
 			}
-			created, err := trust.Init(ctx, ref.Name(), root, targets)
-			if err != nil {
+			created, err := trust.Init(ctx, ref.Name(), root, targets.key)
+			switch {
+			case err != nil && targets.written:
+				return fmt.Errorf("initializing %s: %w; the generated repository key is kept in %s: re-run with --targets-key %s (if the publish reached the server after all, that file holds the repository's key)", ref.Name(), err, targets.out, targets.out)
+			case err != nil:
 				return err
-			}
-			if created {
-				fmt.Fprintf(a.stdout, "initialized %s (root %s, repository key %s)\n", ref.Name(), root.ID(), targets.ID())
-			} else {
-				fmt.Fprintf(a.stdout, "%s is already initialized with this root key\n", ref.Name())
+			case created:
+				fmt.Fprintf(a.stdout, "initialized %s (root %s, repository key %s)\n", ref.Name(), root.ID(), targets.id)
+			case targets.out != "":
+				fmt.Fprintf(a.stdout, "%s is already initialized with this root key; changed nothing and did not write %s\n", ref.Name(), targets.out)
+			default:
+				fmt.Fprintf(a.stdout, "%s is already initialized with this root key; changed nothing\n", ref.Name())
 			}
 			return nil
 		},
@@ -94,17 +103,34 @@ Run again with the same root, it changes nothing.`,
 	fl.StringVar(&f.rootPassphrase, "root-passphrase", "", "root key passphrase (default $DOCKER_CONTENT_TRUST_ROOT_PASSPHRASE)")
 	fl.StringVar(&f.targetsKey, "targets-key", "", "repository (targets) private key to use")
 	fl.StringVar(&f.targetsPassphrase, "targets-passphrase", "", "its passphrase, and the one a generated key is encrypted with (default $DOCKER_CONTENT_TRUST_REPOSITORY_PASSPHRASE)")
-	fl.StringVar(&f.targetsKeyOut, "targets-key-out", "", "generate the repository key and write it here, encrypted (mode 0600)")
+	fl.StringVar(&f.targetsKeyOut, "targets-key-out", "", "generate the repository key into this new file, encrypted (mode 0600), only when the repository is created; refused if the file exists")
 	return cmd
 }
 
-// targetsKey is the given repository key, or a new one written encrypted to out.
-func (a *app) targetsKey(ctx context.Context, ref, passRef, out string) (*notary.Key, error) {
+// initTargets is the repository key init uses: the one given, or one
+// generated and written to out, only once the repository is known to be new.
+type initTargets struct {
+	given   *notary.Key
+	out     string
+	pass    sign.Secret
+	id      string // of the key used
+	written bool   // out holds a key this run generated
+}
+
+// repositoryKey checks --targets-key or --targets-key-out without the
+// server. out is looked at only when the repository turns out to be new: a
+// re-run of an init that wrote it finds it there and the repository
+// initialized, and changes nothing.
+func (a *app) repositoryKey(ctx context.Context, ref, passRef, out string) (*initTargets, error) {
 	switch {
 	case ref != "" && out != "":
 		return nil, usageErrorf("--targets-key and --targets-key-out exclude each other")
 	case ref != "":
-		return a.oneKey(ctx, ref, passRef, "--targets-key")
+		k, err := a.oneKey(ctx, ref, passRef, "--targets-key")
+		if err != nil {
+			return nil, err
+		}
+		return &initTargets{given: k}, nil
 	case out == "":
 		return nil, usageErrorf("give the repository key with --targets-key, or --targets-key-out FILE to generate one")
 	}
@@ -112,13 +138,29 @@ func (a *app) targetsKey(ctx context.Context, ref, passRef, out string) (*notary
 	if err != nil {
 		return nil, err
 	}
-	k, pem, _, err := notary.GenerateKey("targets", pass)
+	if len(pass) == 0 {
+		return nil, usageErrorf("a passphrase is needed to encrypt the generated repository key: --targets-passphrase or DOCKER_CONTENT_TRUST_REPOSITORY_PASSPHRASE")
+	}
+	return &initTargets{out: out, pass: pass}, nil
+}
+
+// key is called by Init when it will create the repository.
+func (t *initTargets) key() (*notary.Key, error) {
+	if t.given != nil {
+		t.id = t.given.ID()
+		return t.given, nil
+	}
+	k, pem, _, err := notary.GenerateKey("targets", t.pass)
 	if err != nil {
 		return nil, err
 	}
-	if err := os.WriteFile(out, pem, 0o600); err != nil {
-		return nil, fmt.Errorf("writing the repository key: %w", err)
+	// Written before the publish: a repository whose key was lost would be
+	// unmanageable, a key file for a publish that failed is not. Create
+	// refuses an existing file, so nothing is published then either.
+	if err := keyfile.Create(keyfile.File{Path: t.out, Body: pem, Mode: keyfile.PrivateMode}); err != nil {
+		return nil, fmt.Errorf("--targets-key-out: %w", err)
 	}
+	t.id, t.written = k.ID(), true
 	return k, nil
 }
 
@@ -239,13 +281,23 @@ func (a *app) keyCommand() *cobra.Command {
 		Short: "Make an ECDSA P-256 delegation key in docker's format; prints the public key",
 		Long: `generate writes the private key encrypted with the passphrase, in the PEM format
 docker trust key generate writes (so docker trust key load and --key accept it), and
-prints the public key PEM (docker's NAME.pub) for signer add.`,
+prints the public key PEM (docker's NAME.pub) for signer add. As docker refuses an
+existing NAME.pub, it refuses (exit code 2) when --out or --pub-out names anything
+that exists, a symlink included, and then writes nothing.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, cancel := a.withTimeout(cmd.Context())
 			defer cancel()
 			if out == "" {
 				return usageErrorf("--out FILE is required: the private key is never printed")
+			}
+			paths := []string{out}
+			if pubOut != "" {
+				paths = append(paths, pubOut)
+			}
+			// As docker's "public key file already exists": refuse before generating.
+			if err := keyfile.Check(paths...); err != nil {
+				return err
 			}
 			pass, err := a.passphrase(ctx, passRef)
 			if err != nil {
@@ -255,13 +307,12 @@ prints the public key PEM (docker's NAME.pub) for signer add.`,
 			if err != nil {
 				return err
 			}
-			if err := os.WriteFile(out, pem, 0o600); err != nil {
-				return fmt.Errorf("writing the key: %w", err)
-			}
+			files := []keyfile.File{{Path: out, Body: pem, Mode: keyfile.PrivateMode}}
 			if pubOut != "" {
-				if err := os.WriteFile(pubOut, pub, 0o644); err != nil {
-					return fmt.Errorf("writing the public key: %w", err)
-				}
+				files = append(files, keyfile.File{Path: pubOut, Body: pub, Mode: keyfile.PublicMode})
+			}
+			if err := keyfile.Create(files...); err != nil {
+				return err
 			}
 			a.log.Info("generated key", "name", args[0], "id", k.ID(), "file", out)
 			_, err = a.stdout.Write(pub)
@@ -269,8 +320,8 @@ prints the public key PEM (docker's NAME.pub) for signer add.`,
 		},
 	}
 	gen.Flags().StringVar(&passRef, "passphrase", "", "passphrase the key is encrypted with (default $DOCKER_CONTENT_TRUST_REPOSITORY_PASSPHRASE)")
-	gen.Flags().StringVar(&out, "out", "", "private key file to write (mode 0600)")
-	gen.Flags().StringVar(&pubOut, "pub-out", "", "also write the public key here")
+	gen.Flags().StringVar(&out, "out", "", "private key file to create (mode 0600); refused if it exists")
+	gen.Flags().StringVar(&pubOut, "pub-out", "", "also create this public key file (mode 0644); refused if it exists")
 
 	var rot keyFlags
 	var newKeyRef, newPassRef string

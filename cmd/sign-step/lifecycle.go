@@ -1,10 +1,8 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -43,7 +41,7 @@ IMAGE@sha256:X, under a tag that resolves to X).`,
 				}
 			}
 			if outputDir != "" {
-				if werr := writeJSON(outputDir, "verify.json", verified, a); werr != nil && err == nil {
+				if werr := a.artifacts(outputDir).WriteJSON("verify.json", verified); werr != nil && err == nil {
 					err = werr
 				}
 			}
@@ -137,6 +135,9 @@ that key) without changing any target, moving its expiry 3 years forward. With
 			if err != nil {
 				return err
 			}
+			if err := a.artifacts(f.outputDir).Prepare(); err != nil {
+				return err // before anything is published
+			}
 			s := a.signer(reg, trust)
 			s.Concurrency = f.concurrency
 			results, err := s.Resign(ctx, sign.ResignRequest{Repos: repos, WarnWithin: f.warnWithin, MinRemaining: minRemaining, Shard: shard, Of: of, DryRun: f.dryRun})
@@ -153,7 +154,7 @@ that key) without changing any target, moving its expiry 3 years forward. With
 					a.log.Warn("expiring soon", "detail", w)
 				}
 			}
-			if werr := writeJSON(a.outputDir(f.outputDir), "report.json", map[string]any{"command": "resign", "repositories": results}, a); werr != nil && err == nil {
+			if werr := a.artifacts(f.outputDir).WriteJSON(sign.ReportFile, map[string]any{"command": "resign", "repositories": results}); werr != nil && err == nil {
 				err = werr
 			}
 			return err
@@ -206,15 +207,4 @@ func readLines(path string) ([]string, error) {
 		}
 	}
 	return out, nil
-}
-
-func writeJSON(dir, name string, v any, a *app) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("creating output directory: %w", err)
-	}
-	b, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(filepath.Join(dir, name), a.secrets.Redact(append(b, '\n')), 0o644)
 }

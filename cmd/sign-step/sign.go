@@ -68,24 +68,27 @@ func (a *app) runSign(ctx context.Context, f signFlags, refs []string) error {
 	if err != nil {
 		return err
 	}
+	if err := a.artifacts(f.outputDir).Prepare(); err != nil {
+		return err // before anything is pushed or published
+	}
 	s := a.signer(reg, trust)
 	rep, err := s.Sign(ctx, sign.SignRequest{Refs: refs, Source: f.source, ExpectDigest: f.expectDigest, DryRun: f.dryRun})
 	if err != nil {
 		if rep != nil {
 			// Some repositories may be published: the report says which.
-			_ = sign.WriteArtifacts(a.outputDir(f.outputDir), rep, nil, a.secrets.Writer)
+			_ = sign.WriteArtifacts(a.artifacts(f.outputDir), rep, nil)
 		}
 		return err
 	}
 	for _, r := range rep.Refs {
 		fmt.Fprintf(a.stdout, "%s %s@%s %s\n", r.Result, r.Ref, r.Descriptor.Digest, strings.Join(r.Roles, ","))
 	}
-	dir := a.outputDir(f.outputDir)
-	if err := sign.WriteArtifacts(dir, rep, rep.Inspect, a.secrets.Writer); err != nil {
+	arts := a.artifacts(f.outputDir)
+	if err := sign.WriteArtifacts(arts, rep, rep.Inspect); err != nil {
 		return err
 	}
-	a.report, a.artifactDir = rep, dir
-	a.log.Info("artifacts written", "dir", dir)
+	a.report, a.artifactDir = rep, arts.Path()
+	a.log.Info("artifacts written", "dir", arts.Path())
 	return nil
 }
 

@@ -77,10 +77,12 @@ func (p presetKeys) Create(role data.RoleName, gun data.GUN, algorithm string) (
 }
 
 // Init initializes gun with root (whose x509 certificate, CN = GUN and 10
-// years, goes into root.json as docker does) and targets as the repository
-// key; snapshot and timestamp are managed by the server. It returns false
-// when the repository already exists with this root key.
-func (c *Client) Init(ctx context.Context, gun string, root, targets *Key) (bool, error) {
+// years, goes into root.json as docker does) and the repository key that
+// targets gives; snapshot and timestamp are managed by the server. It
+// returns false, without calling targets, when the repository already
+// exists with this root key: targets runs only once the repository is known
+// to be new, so a generated key is made and saved only when it will be used.
+func (c *Client) Init(ctx context.Context, gun string, root *Key, targets func() (*Key, error)) (bool, error) {
 	r, err := c.open(ctx, gun)
 	if err != nil {
 		return false, err
@@ -96,12 +98,16 @@ func (c *Client) Init(ctx context.Context, gun string, root, targets *Key) (bool
 			return false, err
 		}
 	}
-	kr := &Keyring{keys: []*Key{{priv: root.priv, role: data.CanonicalRootRole}, {priv: targets.priv, role: data.CanonicalTargetsRole, gun: data.GUN(gun)}}}
+	targetsKey, err := targets()
+	if err != nil {
+		return false, err
+	}
+	kr := &Keyring{keys: []*Key{{priv: root.priv, role: data.CanonicalRootRole}, {priv: targetsKey.priv, role: data.CanonicalTargetsRole, gun: data.GUN(gun)}}}
 	cs, err := kr.cryptoService(r.gun)
 	if err != nil {
 		return false, err
 	}
-	preset := presetKeys{CryptoService: cs, preset: map[data.RoleName]data.PublicKey{data.CanonicalTargetsRole: data.PublicKeyFromPrivate(targets.priv)}}
+	preset := presetKeys{CryptoService: cs, preset: map[data.RoleName]data.PublicKey{data.CanonicalTargetsRole: data.PublicKeyFromPrivate(targetsKey.priv)}}
 	repo, err := client.NewRepository(r.gun, r.server, r.remote, r.cache, r.pinning, preset, changelist.NewMemChangelist())
 	if err != nil {
 		return false, err

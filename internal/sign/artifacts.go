@@ -4,9 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
-	"os"
-	"path/filepath"
 
 	"github.com/sign-step/sign-step/internal/inspect"
 )
@@ -18,45 +15,30 @@ const (
 	ReportFile      = "report.json"
 )
 
+// ArtifactWriter writes one file of the output directory (artifact.Dir:
+// redacted, never through a symlink).
+type ArtifactWriter interface {
+	Write(name string, body []byte) error
+}
+
 // WriteArtifacts writes docker's trust inspect output (JSON and --pretty) for
-// repos and the report to dir; with repos nil (a failed run) the report
-// alone. filter sees every byte before it reaches a file.
-func WriteArtifacts(dir string, rep *Report, repos []inspect.Repository, filter func(io.Writer) io.Writer) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("creating output directory: %w", err)
-	}
-	var js, txt bytes.Buffer
-	// Formatting errors are docker's per-ref messages; the output is still written.
-	_ = inspect.JSON(&js, repos)
-	_ = inspect.Pretty(&txt, repos)
+// repos and the report to w; with repos nil (a failed run) the report alone.
+func WriteArtifacts(w ArtifactWriter, rep *Report, repos []inspect.Repository) error {
 	rj, err := json.MarshalIndent(rep, "", "  ")
 	if err != nil {
 		return fmt.Errorf("encoding report: %w", err)
 	}
-	files := map[string][]byte{ReportFile: append(rj, '\n')}
 	if repos != nil {
-		files[InspectJSONFile], files[InspectTextFile] = js.Bytes(), txt.Bytes()
-	}
-	for name, body := range files {
-		if err := writeFile(filepath.Join(dir, name), body, filter); err != nil {
+		var js, txt bytes.Buffer
+		// Formatting errors are docker's per-ref messages; the output is still written.
+		_ = inspect.JSON(&js, repos)
+		_ = inspect.Pretty(&txt, repos)
+		if err := w.Write(InspectJSONFile, js.Bytes()); err != nil {
+			return err
+		}
+		if err := w.Write(InspectTextFile, txt.Bytes()); err != nil {
 			return err
 		}
 	}
-	return nil
-}
-
-func writeFile(path string, body []byte, filter func(io.Writer) io.Writer) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return fmt.Errorf("writing artifact: %w", err)
-	}
-	var w io.Writer = f
-	if filter != nil {
-		w = filter(f)
-	}
-	if _, err := w.Write(body); err != nil {
-		f.Close()
-		return fmt.Errorf("writing artifact %s: %w", path, err)
-	}
-	return f.Close()
+	return w.Write(ReportFile, append(rj, '\n'))
 }
