@@ -133,3 +133,13 @@ func explainPlainHTTP(ref sign.Ref, err error) error {
 	}
 	return nil
 }
+
+// certCause is the https request's failure out of ggcr's joined https and
+// http ping errors, so the refused plain-HTTP try does not blur the line.
+func certCause(err error) error {
+	var uerr *url.Error
+	if errors.As(err, &uerr) && sign.IsCertificateError(uerr) {
+		return uerr
+	}
+	return err
+}
