@@ -217,7 +217,7 @@ func TestInsecureRegistryFlagValues(t *testing.T) {
 	t.Parallel()
 	for _, v := range []string{"http://10.0.0.5:5000", "10.0.0.5:5000/team", "ci:pw@10.0.0.5", "bad host"} {
 		r := signStep(t, nil, "inspect", "--insecure-registry", v, env.Repo("flag")+":v1")
-		if r.code != 2 || !strings.Contains(r.stderr, "--insecure-registry") {
+		if r.code != 2 || !strings.Contains(r.stderr, "--insecure-registry") || !strings.Contains(r.stderr, "want HOST or HOST:PORT") {
 			t.Errorf("--insecure-registry %q: exit %d, stderr %q; want 2 naming the flag", v, r.code, r.stderr)
 		}
 	}
@@ -279,6 +279,57 @@ func TestRetriesIsTheOneKnob(t *testing.T) {
 			}
 			if tags := signedTags(t, s, repo); len(tags) != 0 {
 				t.Errorf("published although the registry failed: %v", tags)
+			}
+		})
+	}
+}
+
+// TestVaultWrongNameIsRefused: Vault goes through the same verifier. A man
+// in the middle on 127.0.0.1 with a certificate from the CA given in
+// --vault-ca, issued for attacker.example, gets no request: neither the
+// AppRole secret ID nor the token reaches it. (No real Vault is needed: the
+// handshake must fail before Vault would be asked anything.)
+func TestVaultWrongNameIsRefused(t *testing.T) {
+	t.Parallel()
+	ca, err := env.CA()
+	if err != nil {
+		t.Fatal(err)
+	}
+	attacker, err := ca.Issue([]string{"attacker.example"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name string
+		auth map[string]string
+	}{
+		{"token", map[string]string{"SIGN_STEP_VAULT_TOKEN": "hvs.not-for-the-attacker"}},
+		{"approle", map[string]string{"SIGN_STEP_VAULT_ROLE_ID": "role-id", "SIGN_STEP_VAULT_SECRET_ID": "secret-id-not-for-the-attacker"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			front, err := env.NewTLSFront(env.NotaryURL, attacker) // whatever is behind it, nothing may reach it
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer front.Close()
+			vars := map[string]string{"SIGN_STEP_VAULT_ADDR": "https://" + front.Addr, "SIGN_STEP_VAULT_CA": env.CACertFile,
+				"SIGN_STEP_KEY": "vault://secret/ci/dct#key", "SIGN_STEP_PASSPHRASE": repoPass}
+			for k, v := range tc.auth {
+				vars[k] = v
+			}
+			r := signStep(t, vars, "sign", env.Repo("vaultmitm")+":v1")
+			t.Logf("exit %d: %s", r.code, r.stderr)
+			if r.code != 7 || !strings.Contains(r.stderr, "certificate") {
+				t.Errorf("exit %d (want 7, TLS), stderr %q", r.code, r.stderr)
+			}
+			assertOneLine(t, r.stderr)
+			if got := front.Requests(); len(got) != 0 {
+				t.Errorf("the man in the middle received Vault requests: %v", got)
+			}
+			if front.Conns() == 0 {
+				t.Error("sign-step never reached the front: the test proves nothing")
 			}
 		})
 	}
