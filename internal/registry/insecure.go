@@ -2,6 +2,7 @@ package registry
 
 import (
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net/http"
@@ -142,4 +143,14 @@ func certCause(err error) error {
 		return uerr
 	}
 	return err
+}
+
+// certHint says what to do: a certificate for another name is not fixed by
+// trusting more CAs.
+func certHint(err error) string {
+	var hn x509.HostnameError
+	if errors.As(err, &hn) {
+		return "it is not issued for the host in the image reference (a wrong address, or a man in the middle)"
+	}
+	return "pass its CA with --registry-ca"
 }

@@ -238,7 +238,7 @@ func explain(ref sign.Ref, err error) error {
 	// TLS first: for loopback hosts ggcr also tries plain http, whose 400
 	// would hide the real failure.
 	if sign.IsCertificateError(err) {
-		return sign.TLSError(fmt.Errorf("registry https://%s: TLS certificate not trusted (%v); pass its CA with --registry-ca", ref.Registry, certCause(err)))
+		return sign.TLSError(fmt.Errorf("registry https://%s: TLS certificate not trusted (%v); %s", ref.Registry, certCause(err), certHint(err)))
 	}
 	if perr := explainPlainHTTP(ref, err); perr != nil {
 		return perr
