@@ -52,6 +52,7 @@ type commonFlags struct {
 	pinCA            string
 	retries          int
 	trustCache       string
+	insecureRegistry []string
 }
 
 // run executes one command line and returns the process exit code.
@@ -108,10 +109,11 @@ func (a *app) rootCommand() *cobra.Command {
 	pf := root.PersistentFlags()
 	pf.StringVar(&a.common.logLevel, "log-level", "info", "log level: debug, info, warn, error (debug adds HTTP traces, secrets redacted)")
 	pf.DurationVar(&a.common.timeout, "timeout", 10*time.Minute, "overall deadline of the run")
-	pf.IntVar(&a.common.retries, "retries", httpx.DefaultRetry.Attempts, "retries of a request that failed on a connection error, 429, 502, 503 or 504 (with backoff and jitter)")
+	pf.IntVar(&a.common.retries, "retries", httpx.DefaultRetry.Attempts, "retries of a request that failed on a connection error, 429, 502, 503 or 504 (with backoff and jitter); the only retry count: registry, notary and Vault reads (which Vault also retries on 500); a Vault login is never retried")
 	pf.StringVar(&a.common.notaryServer, "notary-server", "", "notary server URL (default: $DOCKER_CONTENT_TRUST_SERVER, else https://<registry host>, notary.docker.io for docker.io)")
 	pf.StringArrayVar(&a.common.notaryCA, "notary-ca", nil, "CA certificate (PEM, path, file:// or env://) trusted for the notary server; repeatable")
 	pf.StringArrayVar(&a.common.registryCA, "registry-ca", nil, "CA certificate (PEM, path, file:// or env://) trusted for the registry; repeatable")
+	pf.StringSliceVar(&a.common.insecureRegistry, "insecure-registry", nil, "allow plain HTTP to this registry (HOST or HOST:PORT as in the image reference; certificates of https are still checked); repeatable. Without it registries are reached over https only")
 	pf.StringVar(&a.common.registryUsername, "registry-username", "", "registry username (default: docker config.json and credential helpers)")
 	pf.StringVar(&a.common.registryPassword, "registry-password", "", "registry password or token (value, env:// or file://)")
 	pf.StringArrayVar(&a.common.pinRoot, "pin-root", nil, "pin each repository's root to this key ID (as docker trust inspect shows it) instead of trusting it on first use; repeatable")

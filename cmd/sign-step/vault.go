@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"encoding/base64"
@@ -169,7 +170,8 @@ func (a *app) openVault(ctx context.Context) (*secrets.Vault, error) {
 	}
 	a.log.Debug("vault", "addr", f.addr, "method", method)
 	// The Vault client retries by itself (5xx, 412, connection errors), so
-	// the transport is traced but not wrapped in httpx.Retry.
+	// the transport is traced but not wrapped in httpx.Retry; --retries
+	// bounds those retries (of reads: a login is never retried).
 	return secrets.NewVault(secrets.VaultOptions{
 		Addr:      f.addr,
 		Namespace: f.namespace,
@@ -186,6 +188,8 @@ func (a *app) openVault(ctx context.Context) (*secrets.Vault, error) {
 		Masker:    a.secrets,
 		Creds:     creds,
 		IDToken:   a.ciIDToken(),
+
+		MaxRetries: cmp.Or(a.common.retries, -1), // 0 would mean Vault's default
 	})
 }
 

@@ -93,6 +93,10 @@ func (a *app) keychain(ctx context.Context) (authn.Keychain, error) {
 
 // clients builds the registry and notary adapters for one run.
 func (a *app) clients(ctx context.Context, keys *notary.Keyring) (*registry.Registry, *notary.Client, error) {
+	insecure, err := registry.ParseInsecure(a.common.insecureRegistry)
+	if err != nil {
+		return nil, nil, err
+	}
 	regRT, err := a.transport(ctx, a.common.registryCA)
 	if err != nil {
 		return nil, nil, err
@@ -109,7 +113,8 @@ func (a *app) clients(ctx context.Context, keys *notary.Keyring) (*registry.Regi
 	if err != nil {
 		return nil, nil, err
 	}
-	reg := registry.New(registry.WithTransport(regRT), registry.WithKeychain(kc), registry.WithUserAgent(a.userAgent()))
+	reg := registry.New(registry.WithTransport(regRT), registry.WithKeychain(kc), registry.WithUserAgent(a.userAgent()),
+		registry.WithInsecure(insecure))
 	opts := []notary.Option{notary.WithTransport(notaryRT), notary.WithKeys(keys),
 		notary.WithCredentials(registry.Credentials(kc)), notary.WithUserAgent(a.userAgent()),
 		notary.WithWarnings(func(msg string) { a.warnings = append(a.warnings, msg) })}

@@ -12,8 +12,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -52,7 +54,12 @@ func NewTransport(cfg TLSConfig) (http.RoundTripper, error) {
 			return nil, fmt.Errorf("CA bundle %d holds no PEM certificate", i+1)
 		}
 	}
-	return &hostTransport{cfg: cfg, extra: extra, byHost: map[string]*http.Transport{}}, nil
+	return newTransport(cfg, extra, systemRoots), nil
+}
+
+// newTransport is NewTransport with the system roots injected (tests).
+func newTransport(cfg TLSConfig, extra *x509.CertPool, system func() *x509.CertPool) *hostTransport {
+	return &hostTransport{cfg: cfg, extra: extra, system: system, byHost: map[string]*http.Transport{}}
 }
 
 // systemRoots reads the system roots once, only when a server is not signed
@@ -68,6 +75,7 @@ var systemRoots = sync.OnceValue(func() *x509.CertPool {
 type hostTransport struct {
 	cfg    TLSConfig
 	extra  *x509.CertPool
+	system func() *x509.CertPool
 	mu     sync.Mutex
 	byHost map[string]*http.Transport
 }
@@ -85,6 +93,12 @@ func (t *hostTransport) forHost(host string) (*http.Transport, error) {
 	defer t.mu.Unlock()
 	if tr, ok := t.byHost[host]; ok {
 		return tr, nil
+	}
+	// Each transport dials one host only, so the name its certificate must
+	// hold is fixed here: the URL's host, an IP literal or a DNS name.
+	name := (&url.URL{Host: host}).Hostname()
+	if name == "" {
+		return nil, fmt.Errorf("no host in URL %q", host)
 	}
 	pool := t.extra
 	if t.cfg.CertsDir != "" {
@@ -105,7 +119,7 @@ func (t *hostTransport) forHost(host string) (*http.Transport, error) {
 	tr := &http.Transport{
 		Proxy:                 http.ProxyFromEnvironment,
 		DialContext:           (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		TLSClientConfig:       t.clientConfig(pool),
+		TLSClientConfig:       t.clientConfig(name, pool),
 		TLSHandshakeTimeout:   10 * time.Second,
 		ResponseHeaderTimeout: 60 * time.Second,
 		ExpectContinueTimeout: time.Second,
@@ -117,8 +131,8 @@ func (t *hostTransport) forHost(host string) (*http.Transport, error) {
 	return tr, nil
 }
 
-func (t *hostTransport) clientConfig(pool *x509.CertPool) *tls.Config {
-	c := verifyWith(pool)
+func (t *hostTransport) clientConfig(name string, pool *x509.CertPool) *tls.Config {
+	c := verifyWith(name, pool, t.system)
 	if t.cfg.ClientCert != nil {
 		c.Certificates = []tls.Certificate{*t.cfg.ClientCert}
 	}
@@ -128,9 +142,12 @@ func (t *hostTransport) clientConfig(pool *x509.CertPool) *tls.Config {
 // verifyWith verifies the server's chain and name against the given CAs,
 // then against the system roots: exactly the standard verification with
 // both pools as roots, but the system pool is only read when needed.
+// name is the dialed host (IP or DNS name): the standard check would take it
+// from Config.ServerName, but VerifyConnection only sees the SNI name, which
+// is empty for an IP, and an empty DNSName skips the name check.
 // (InsecureSkipVerify only turns off the built-in check, which
 // VerifyConnection replaces; it runs for every handshake, resumed or not.)
-func verifyWith(extra *x509.CertPool) *tls.Config {
+func verifyWith(name string, extra *x509.CertPool, system func() *x509.CertPool) *tls.Config {
 	return &tls.Config{
 		MinVersion:         tls.VersionTLS12,
 		InsecureSkipVerify: true,
@@ -138,7 +155,10 @@ func verifyWith(extra *x509.CertPool) *tls.Config {
 			if len(cs.PeerCertificates) == 0 {
 				return errors.New("tls: server sent no certificate")
 			}
-			opts := x509.VerifyOptions{DNSName: cs.ServerName, Intermediates: x509.NewCertPool()}
+			if name == "" { // never skip the name check
+				return errors.New("tls: no server name to verify")
+			}
+			opts := x509.VerifyOptions{DNSName: name, Intermediates: x509.NewCertPool()}
 			for _, c := range cs.PeerCertificates[1:] {
 				opts.Intermediates.AddCert(c)
 			}
@@ -151,7 +171,7 @@ func verifyWith(extra *x509.CertPool) *tls.Config {
 			if errors.As(err, &hostErr) {
 				return &tls.CertificateVerificationError{UnverifiedCertificates: cs.PeerCertificates, Err: err}
 			}
-			opts.Roots = systemRoots()
+			opts.Roots = system()
 			if _, err := cs.PeerCertificates[0].Verify(opts); err != nil {
 				return &tls.CertificateVerificationError{UnverifiedCertificates: cs.PeerCertificates, Err: err}
 			}
@@ -167,26 +187,35 @@ func Debug(next http.RoundTripper, log *slog.Logger) http.RoundTripper {
 		start := time.Now()
 		resp, err := next.RoundTrip(req)
 		if err != nil {
-			log.Debug("http", "method", req.Method, "url", redactURL(req), "error", err.Error(), "ms", time.Since(start).Milliseconds())
+			log.Debug("http", "method", req.Method, "url", RedactURL(req.URL), "error", err.Error(), "ms", time.Since(start).Milliseconds())
 			return nil, err
 		}
-		log.Debug("http", "method", req.Method, "url", redactURL(req), "status", resp.StatusCode, "ms", time.Since(start).Milliseconds())
+		log.Debug("http", "method", req.Method, "url", RedactURL(req.URL), "status", resp.StatusCode, "ms", time.Since(start).Milliseconds())
 		return resp, nil
 	})
 }
 
-// redactURL drops user info and query values (tokens travel there).
-func redactURL(req *http.Request) string {
-	u := *req.URL
-	u.User = nil
-	if u.RawQuery != "" {
-		q := u.Query()
-		for k := range q {
-			q.Set(k, "***")
-		}
-		u.RawQuery = q.Encode()
+// RedactURL is u without user info and with every query value replaced by
+// ***: tokens and presigned-URL signatures travel in queries. Every URL that
+// sign-step prints or logs goes through it.
+func RedactURL(u *url.URL) string {
+	if u == nil {
+		return ""
 	}
-	return u.String()
+	c := *u
+	c.User = nil
+	c.Fragment, c.RawFragment = "", ""
+	if c.RawQuery != "" {
+		q, _ := url.ParseQuery(c.RawQuery) // keys only; a malformed pair still counts
+		keys := make([]string, 0, len(q))
+		for k := range q {
+			keys = append(keys, url.QueryEscape(k)+"=***")
+		}
+		slices.Sort(keys)
+		c.RawQuery = strings.Join(keys, "&")
+		c.ForceQuery = false
+	}
+	return c.String()
 }
 
 type roundTripperFunc func(*http.Request) (*http.Response, error)

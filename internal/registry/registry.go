@@ -45,6 +45,7 @@ type options struct {
 	keychain  authn.Keychain
 	jobs      int
 	userAgent string
+	insecure  map[string]bool // registries allowed over plain HTTP (insecure.go)
 }
 
 // Option configures a Registry.
@@ -68,25 +69,12 @@ func New(opts ...Option) *Registry {
 	for _, opt := range opts {
 		opt(&o)
 	}
+	o.transport = &httpsOnly{next: o.transport, insecure: o.insecure}
 	return &Registry{opts: o}
 }
 
 func (r *Registry) remoteOptions(ctx context.Context) []remote.Option {
-	return []remote.Option{
-		remote.WithContext(ctx),
-		remote.WithTransport(r.opts.transport),
-		remote.WithAuthFromKeychain(r.opts.keychain),
-		remote.WithJobs(r.opts.jobs),
-		remote.WithUserAgent(r.opts.userAgent),
-	}
-}
-
-func reference(ref sign.Ref) (name.Reference, error) {
-	// sign.Ref is already normalized; StrictValidation keeps ggcr from re-guessing.
-	if ref.Digest != "" {
-		return name.NewDigest(ref.Name()+"@"+ref.Digest, name.StrictValidation)
-	}
-	return name.NewTag(ref.Name()+":"+ref.Tag, name.StrictValidation)
+	return append([]remote.Option{remote.WithContext(ctx)}, r.ggcrOptions()...)
 }
 
 // pullerFor returns the Registry's puller, made on first use. Every Resolve
@@ -94,12 +82,7 @@ func reference(ref sign.Ref) (name.Reference, error) {
 // instead of making its own: 50 tags cost 1 ping and 50 GETs, not 50 + 50.
 func (r *Registry) pullerFor() (*remote.Puller, error) {
 	r.pullerOnce.Do(func() {
-		r.puller, r.pullerErr = remote.NewPuller(
-			remote.WithTransport(r.opts.transport),
-			remote.WithAuthFromKeychain(r.opts.keychain),
-			remote.WithJobs(r.opts.jobs),
-			remote.WithUserAgent(r.opts.userAgent),
-		)
+		r.puller, r.pullerErr = remote.NewPuller(r.ggcrOptions()...)
 	})
 	return r.puller, r.pullerErr
 }
@@ -110,7 +93,7 @@ func (r *Registry) pullerFor() (*remote.Puller, error) {
 // pull gets. It is safe for concurrent use; calls share one authenticated
 // transport per repository.
 func (r *Registry) Resolve(ctx context.Context, ref sign.Ref) (sign.Descriptor, error) {
-	nref, err := reference(ref)
+	nref, err := r.reference(ref)
 	if err != nil {
 		return sign.Descriptor{}, sign.Classed(sign.ClassUsage, err)
 	}
@@ -149,7 +132,7 @@ func (r *Registry) Push(ctx context.Context, source string, refs []sign.Ref) (si
 	}
 	todo := make(map[name.Reference]remote.Taggable, len(refs))
 	for _, ref := range refs {
-		nref, err := reference(ref)
+		nref, err := r.reference(ref)
 		if err != nil {
 			return sign.Descriptor{}, sign.Classed(sign.ClassUsage, err)
 		}
@@ -212,7 +195,7 @@ func (r *Registry) open(ctx context.Context, source string) (remote.Taggable, er
 	if src.Tag == "" && src.Digest == "" {
 		src.Tag = "latest"
 	}
-	nref, err := reference(src)
+	nref, err := r.reference(src)
 	if err != nil {
 		return nil, sign.Classed(sign.ClassUsage, err)
 	}
@@ -257,7 +240,10 @@ func explain(ref sign.Ref, err error) error {
 	// TLS first: for loopback hosts ggcr also tries plain http, whose 400
 	// would hide the real failure.
 	if sign.IsCertificateError(err) {
-		return sign.TLSError(fmt.Errorf("registry https://%s: TLS certificate not trusted (%v); pass its CA with --registry-ca", ref.Registry, err))
+		return sign.TLSError(fmt.Errorf("registry https://%s: TLS certificate not trusted (%v); %s", ref.Registry, certCause(err), certHint(err)))
+	}
+	if perr := explainPlainHTTP(ref, err); perr != nil {
+		return perr
 	}
 	var terr *transport.Error
 	if errors.As(err, &terr) {

@@ -75,7 +75,7 @@ func BenchmarkResolve(b *testing.B) {
 		for b.Loop() {
 			r := New(WithTransport(rt))
 			resolveAll(b, func(ref sign.Ref) error {
-				nref, err := reference(ref)
+				nref, err := r.reference(ref)
 				if err == nil {
 					_, err = remote.Head(nref, r.remoteOptions(ctx)...)
 				}

@@ -71,7 +71,7 @@ type VaultOptions struct {
 	// IDToken mints an OIDC token when method jwt has no JWT; nil: none available.
 	IDToken IDTokenFunc
 	// Timeout bounds each request (default 30s); MaxRetries retries 5xx, 412
-	// and connection errors (default 2).
+	// and connection errors (default 2) of every request but the login.
 	Timeout    time.Duration
 	MaxRetries int
 }
@@ -309,7 +309,12 @@ func (v *Vault) doLogin(ctx context.Context) error {
 		}
 		body["password"] = string(pass)
 	}
+	// A login is never retried: if its answer is lost, a retry burns a
+	// single-use AppRole secret ID and leaves the first token unrevoked.
+	// Reads, which are idempotent, keep their retries.
+	c.SetMaxRetries(0)
 	s, err := c.Logical().WriteWithContext(ctx, path, body)
+	c.SetMaxRetries(max(v.opts.MaxRetries, 0))
 	if err != nil {
 		return v.fail(err, fmt.Sprintf("Vault login (%s at %s)", a.Method, path))
 	}

@@ -19,6 +19,7 @@ import (
 // as they would a real deployment's, rather than skip verification.
 type TLSMaterial struct {
 	CAPEM, CertPEM, KeyPEM []byte
+	CAKeyPEM               []byte // for Env.CA: attack fixtures issue more certificates
 }
 
 // NewTLSMaterial makes a CA and a server certificate valid for a week.
@@ -67,21 +68,26 @@ func NewTLSMaterial() (*TLSMaterial, error) {
 	if err != nil {
 		return nil, err
 	}
+	caKeyDER, err := x509.MarshalPKCS8PrivateKey(caKey)
+	if err != nil {
+		return nil, err
+	}
 	return &TLSMaterial{
-		CAPEM:   pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}),
-		CertPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		KeyPEM:  pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}),
+		CAKeyPEM: pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: caKeyDER}),
+		CAPEM:    pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}),
+		CertPEM:  pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+		KeyPEM:   pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}),
 	}, nil
 }
 
-// writeCerts writes new TLS material to dir (ca.crt, server.crt, server.key)
+// writeCerts writes new TLS material to dir (ca.crt, ca.key, server.crt, server.key)
 // and returns the CA certificate PEM.
 func writeCerts(dir string) ([]byte, error) {
 	m, err := NewTLSMaterial()
 	if err != nil {
 		return nil, err
 	}
-	for name, b := range map[string][]byte{"ca.crt": m.CAPEM, "server.crt": m.CertPEM, "server.key": m.KeyPEM} {
+	for name, b := range map[string][]byte{"ca.crt": m.CAPEM, "server.crt": m.CertPEM, "server.key": m.KeyPEM, "ca.key": m.CAKeyPEM} {
 		if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
 			return nil, err
 		}
