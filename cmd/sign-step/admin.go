@@ -73,7 +73,7 @@ Run again with the same root, it changes nothing.`,
 			if err != nil {
 				return err
 			}
-			_, trust, err := a.clients(ctx, &notary.Keyring{})
+			_, trust, err := a.clients(ctx, &notary.Keyring{}, args[0])
 			if err != nil {
 				return err
 			}
@@ -148,7 +148,7 @@ func (a *app) signerCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			trust, err := a.adminClient(ctx, add)
+			trust, err := a.adminClient(ctx, add, args[1:]...)
 			if err != nil {
 				return err
 			}
@@ -176,7 +176,7 @@ func (a *app) signerCommand() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, cancel := a.withTimeout(cmd.Context())
 			defer cancel()
-			trust, err := a.adminClient(ctx, rm)
+			trust, err := a.adminClient(ctx, rm, args[1:]...)
 			if err != nil {
 				return err
 			}
@@ -198,12 +198,12 @@ func (a *app) signerCommand() *cobra.Command {
 	return cmd
 }
 
-func (a *app) adminClient(ctx context.Context, k keyFlags) (*notary.Client, error) {
+func (a *app) adminClient(ctx context.Context, k keyFlags, repos ...string) (*notary.Client, error) {
 	keys, err := a.loadKeys(ctx, k.keys, k.passphrase, "")
 	if err != nil {
 		return nil, err
 	}
-	_, trust, err := a.clients(ctx, keys)
+	_, trust, err := a.clients(ctx, keys, repos...)
 	return trust, err
 }
 
@@ -299,7 +299,7 @@ with it, then removes the old keys. Needs the repository (targets) key in --key.
 				return err
 			}
 			keys.Add(newKey)
-			_, trust, err := a.clients(ctx, keys)
+			_, trust, err := a.clients(ctx, keys, args[1])
 			if err != nil {
 				return err
 			}

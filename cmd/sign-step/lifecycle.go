@@ -29,7 +29,7 @@ registry has it. --signer requires that the named signer signed that digest.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, cancel := a.withTimeout(cmd.Context())
 			defer cancel()
-			reg, trust, err := a.clients(ctx, &notary.Keyring{})
+			reg, trust, err := a.clients(ctx, &notary.Keyring{}, args...)
 			if err != nil {
 				return err
 			}
@@ -68,7 +68,7 @@ func (a *app) revokeCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			reg, trust, err := a.clients(ctx, keys)
+			reg, trust, err := a.clients(ctx, keys, args...)
 			if err != nil {
 				return err
 			}
@@ -129,7 +129,7 @@ that key) without changing any target, moving its expiry 3 years forward. With
 			if err != nil {
 				return err
 			}
-			reg, trust, err := a.clients(ctx, keys)
+			reg, trust, err := a.clients(ctx, keys, args...)
 			if err != nil {
 				return err
 			}

@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"strings"
 
-	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
@@ -219,9 +218,9 @@ func (a *app) closeVault(ctx context.Context, runErr error) error {
 	return runErr
 }
 
-// notaryAuthKeychain is --notary-auth (base64 user:password): sign-step
+// notaryAuthLogin is --notary-auth (base64 user:password): sign-step
 // gives the notary server the registry's credentials, so these serve both.
-func (a *app) notaryAuthKeychain(ctx context.Context) (authn.Keychain, error) {
+func (a *app) notaryAuthLogin(ctx context.Context) (*registry.Login, error) {
 	v, _, err := a.resolver().Resolve(ctx, a.vault.f.notaryAuth, secrets.Literal)
 	if err != nil {
 		return nil, err
@@ -236,5 +235,5 @@ func (a *app) notaryAuthKeychain(ctx context.Context) (authn.Keychain, error) {
 		return nil, sign.Classedf(sign.ClassSecrets, "--notary-auth: not base64 of user:password")
 	}
 	a.secrets.Mask(pass)
-	return registry.StaticKeychain(user, sign.Secret(pass)), nil
+	return &registry.Login{Username: user, Password: sign.Secret(pass)}, nil
 }

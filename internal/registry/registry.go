@@ -308,20 +308,6 @@ func (k *configKeychain) Resolve(target authn.Resource) (authn.Authenticator, er
 		IdentityToken: cfg.IdentityToken, RegistryToken: cfg.RegistryToken}), nil
 }
 
-// StaticKeychain answers every registry with one username and password.
-func StaticKeychain(username string, password sign.Secret) authn.Keychain {
-	return staticKeychain{user: username, pass: password}
-}
-
-type staticKeychain struct {
-	user string
-	pass sign.Secret
-}
-
-func (s staticKeychain) Resolve(authn.Resource) (authn.Authenticator, error) {
-	return &authn.Basic{Username: s.user, Password: string(s.pass)}, nil
-}
-
 // Credentials returns the username and password the keychain holds for a
 // registry host, for the notary server's token challenge.
 func Credentials(k authn.Keychain) func(host string) (string, string) {

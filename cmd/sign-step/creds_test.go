@@ -1,0 +1,131 @@
+package main
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/crane"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/sign-step/sign-step/internal/testenv"
+)
+
+// TestSourceLoginStaysWithItsRegistry copies an image from a token-auth
+// source registry (a hostile one, as far as the destination's login goes)
+// to the htpasswd destination registry. The source's token service logs who
+// asked: the destination's login must never reach it, whether it comes as
+// --registry-username/--registry-password or as --notary-auth. The source
+// is read anonymously, or with --source-username/--source-password.
+func TestSourceLoginStaysWithItsRegistry(t *testing.T) {
+	t.Parallel()
+	dest, src := env.Auth, env.Token
+	ts := src.Tokens
+	repo := dest.Repo("from-token-source")
+	s := dockerSigner(t, "ci", repo)
+	notaryAuth := base64.StdEncoding.EncodeToString([]byte(dest.Username + ":" + dest.Password))
+	base := map[string]string{"SIGN_STEP_KEY": s.keyFile, "SIGN_STEP_PASSPHRASE": repoPass}
+	flags := with(base, "SIGN_STEP_REGISTRY_USERNAME", dest.Username, "SIGN_STEP_REGISTRY_PASSWORD", "env://DEST_PASS", "DEST_PASS", dest.Password)
+
+	cases := []struct {
+		name     string
+		vars     map[string]string
+		public   bool // the source repository allows anonymous pulls
+		srcLogin bool // pass --source-username/--source-password: the token service must see only them
+		wantCode int  // sign-step's exit code
+	}{
+		{"flags, source login", flags, false, true, 0},
+		{"notary-auth, source login", with(base, "SIGN_STEP_NOTARY_AUTH", notaryAuth), false, true, 0},
+		{"flags, public source", flags, true, false, 0},
+		{"flags, private source, no source login", flags, false, false, 5},
+	}
+	for i, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			srcRef := src.Repo("token-source") + ":v1"
+			srcRepo := strings.TrimPrefix(strings.TrimSuffix(srcRef, ":v1"), src.Host+"/")
+			digest := pushTokenSource(t, srcRef)
+			vars := tc.vars
+			if tc.public {
+				ts.AllowAnonymousPull(srcRepo)
+			}
+			reader, readerPass := "reader-"+srcRepo, "reader-pass-"+srcRepo
+			ts.AddUser(reader, testenv.TokenUser{Password: readerPass, Access: map[string][]string{srcRepo: {"pull"}}})
+			if tc.srcLogin {
+				vars = with(vars, "SIGN_STEP_SOURCE_USERNAME", reader, "SIGN_STEP_SOURCE_PASSWORD", "env://SRC_PASS", "SRC_PASS", readerPass)
+			}
+			tag := repo + ":" + string(rune('a'+i))
+			before := len(ts.RequestsFor(srcRepo)) // the admin's push
+			r := signStep(t, vars, "sign", "--source", srcRef, tag)
+			if r.code != tc.wantCode {
+				t.Errorf("exit %d, want %d: %s", r.code, tc.wantCode, r.stderr)
+			}
+
+			asked := ts.RequestsFor(srcRepo)[before:]
+			if len(asked) == 0 {
+				t.Fatal("the source's token service was never asked")
+			}
+			for _, q := range asked {
+				if q.User == dest.Username {
+					t.Errorf("the destination's username reached the source's token service: %+v", q)
+				}
+				want := "" // anonymous
+				if tc.srcLogin {
+					want = reader
+				}
+				if q.User != want {
+					t.Errorf("token service saw user %q, want %q", q.User, want)
+				}
+			}
+			if ts.SawPassword(dest.Password) {
+				t.Error("the destination's password reached the source's token service")
+			}
+			if strings.Contains(r.stdout+r.stderr, dest.Password) || strings.Contains(r.stdout+r.stderr, readerPass) {
+				t.Error("a password was printed")
+			}
+			if tc.wantCode != 0 {
+				return
+			}
+			// The destination holds the source's image, and docker sees it signed.
+			got, err := crane.Digest(tag, crane.WithTransport(env.Transport()), crane.WithAuth(&authn.Basic{Username: dest.Username, Password: dest.Password}))
+			if err != nil || got != digest {
+				t.Errorf("destination has %s at %s (%v), want %s", got, tag, err, digest)
+			}
+			out, _, err := s.inspect(t, tag)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var seen inspected
+			if err := json.Unmarshal([]byte(out), &seen); err != nil || len(seen) != 1 || len(seen[0].SignedTags) != 1 ||
+				"sha256:"+seen[0].SignedTags[0].Digest != digest {
+				t.Errorf("docker trust inspect %s: %v\n%s\nwant %s signed", tag, err, out, digest)
+			}
+		})
+	}
+}
+
+// pushTokenSource pushes a random image to ref on the token-auth registry
+// with its admin login, and returns its digest.
+func pushTokenSource(t *testing.T, ref string) string {
+	t.Helper()
+	img, err := random.Image(256, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := name.ParseReference(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(r, img, remote.WithTransport(env.Transport()), remote.WithAuth(&authn.Basic{Username: env.Token.Username, Password: env.Token.Password})); err != nil {
+		t.Fatal(err)
+	}
+	d, err := img.Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d.String()
+}
