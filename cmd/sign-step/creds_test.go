@@ -87,7 +87,7 @@ func TestSourceLoginStaysWithItsRegistry(t *testing.T) {
 			if strings.Contains(r.stdout+r.stderr, dest.Password) || strings.Contains(r.stdout+r.stderr, readerPass) {
 				t.Error("a password was printed")
 			}
-			if tc.wantCode != 0 {
+			if tc.wantCode != 0 || r.code != 0 {
 				return
 			}
 			// The destination holds the source's image, and docker sees it signed.
