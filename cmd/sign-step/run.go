@@ -112,7 +112,7 @@ func (a *app) rootCommand() *cobra.Command {
 	pf.StringVar(&a.common.notaryServer, "notary-server", "", "notary server URL (default: $DOCKER_CONTENT_TRUST_SERVER, else https://<registry host>, notary.docker.io for docker.io)")
 	pf.StringArrayVar(&a.common.notaryCA, "notary-ca", nil, "CA certificate (PEM, path, file:// or env://) trusted for the notary server; repeatable")
 	pf.StringArrayVar(&a.common.registryCA, "registry-ca", nil, "CA certificate (PEM, path, file:// or env://) trusted for the registry; repeatable")
-	pf.StringVar(&a.common.registryUsername, "registry-username", "", "registry username (default: docker config.json and credential helpers)")
+	pf.StringVar(&a.common.registryUsername, "registry-username", "", "registry username, sent only to the registries of the references given and their notary server (default: docker config.json and credential helpers)")
 	pf.StringVar(&a.common.registryPassword, "registry-password", "", "registry password or token (value, env:// or file://)")
 	pf.StringArrayVar(&a.common.pinRoot, "pin-root", nil, "pin each repository's root to this key ID (as docker trust inspect shows it) instead of trusting it on first use; repeatable")
 	pf.StringVar(&a.common.pinCA, "pin-ca", "", "pin each repository's root certificate to this CA (PEM file) instead of trusting it on first use")

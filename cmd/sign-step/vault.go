@@ -59,8 +59,8 @@ func (a *app) addVaultFlags(pf *pflag.FlagSet) {
 	pf.StringVar(&f.username, "vault-username", "", "username for method userpass")
 	pf.StringVar(&f.password, "vault-password", "", "password for method userpass (value, env:// or file://)")
 	pf.BoolVar(&f.revoke, "vault-revoke-token", true, "revoke the token sign-step logged in for when the run ends (a --vault-token is never revoked)")
-	pf.StringVar(&f.secrets, "vault-secrets", "", `Vault fields for inputs not otherwise given, vault-action syntax: "secret/ci/dct key | KEY ; secret/ci/dct passphrase | PASSPHRASE" (names: KEY, PASSPHRASE, ROOT_KEY, ROOT_PASSPHRASE, REGISTRY_PASSWORD, NOTARY_AUTH)`)
-	pf.StringVar(&f.notaryAuth, "notary-auth", "", "registry and notary credentials as the notary CLI's NOTARY_AUTH: base64 of user:password (value, env://, file:// or vault://); used when --registry-username/--registry-password are not given")
+	pf.StringVar(&f.secrets, "vault-secrets", "", `Vault fields for inputs not otherwise given, vault-action syntax: "secret/ci/dct key | KEY ; secret/ci/dct passphrase | PASSPHRASE" (names: KEY, PASSPHRASE, ROOT_KEY, ROOT_PASSPHRASE, REGISTRY_PASSWORD, SOURCE_PASSWORD, NOTARY_AUTH)`)
+	pf.StringVar(&f.notaryAuth, "notary-auth", "", "registry and notary credentials as the notary CLI's NOTARY_AUTH: base64 of user:password (value, env://, file:// or vault://), sent only to the registries of the references given and their notary server; used when --registry-username/--registry-password are not given")
 }
 
 // vaultSecretFlags maps each --vault-secrets name to the flags it fills.
@@ -70,6 +70,7 @@ var vaultSecretFlags = map[string][]string{
 	"ROOT_KEY":          {"root-key"},
 	"ROOT_PASSPHRASE":   {"root-passphrase"},
 	"REGISTRY_PASSWORD": {"registry-password"},
+	"SOURCE_PASSWORD":   {"source-password"},
 	"NOTARY_AUTH":       {"notary-auth"},
 }
 
