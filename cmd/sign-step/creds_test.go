@@ -36,14 +36,15 @@ func TestSourceLoginStaysWithItsRegistry(t *testing.T) {
 	cases := []struct {
 		name     string
 		vars     map[string]string
-		public   bool // the source repository allows anonymous pulls
-		srcLogin bool // pass --source-username/--source-password: the token service must see only them
-		wantCode int  // sign-step's exit code
+		public   bool   // the source repository allows anonymous pulls
+		srcLogin bool   // pass --source-username/--source-password: the token service must see only them
+		wantCode int    // sign-step's exit code
+		wantErr  string // in its one error line
 	}{
-		{"flags, source login", flags, false, true, 0},
-		{"notary-auth, source login", with(base, "SIGN_STEP_NOTARY_AUTH", notaryAuth), false, true, 0},
-		{"flags, public source", flags, true, false, 0},
-		{"flags, private source, no source login", flags, false, false, 5},
+		{"flags, source login", flags, false, true, 0, ""},
+		{"notary-auth, source login", with(base, "SIGN_STEP_NOTARY_AUTH", notaryAuth), false, true, 0, ""},
+		{"flags, public source", flags, true, false, 0, ""},
+		{"flags, private source, no source login", flags, false, false, 5, "check --source-username/--source-password"},
 	}
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -63,8 +64,8 @@ func TestSourceLoginStaysWithItsRegistry(t *testing.T) {
 			tag := repo + ":" + string(rune('a'+i))
 			before := len(ts.RequestsFor(srcRepo)) // the admin's push
 			r := signStep(t, vars, "sign", "--source", srcRef, tag)
-			if r.code != tc.wantCode {
-				t.Errorf("exit %d, want %d: %s", r.code, tc.wantCode, r.stderr)
+			if r.code != tc.wantCode || !strings.Contains(r.stderr, tc.wantErr) {
+				t.Errorf("exit %d, want %d and %q: %s", r.code, tc.wantCode, tc.wantErr, r.stderr)
 			}
 
 			asked := ts.RequestsFor(srcRepo)[before:]

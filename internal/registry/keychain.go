@@ -1,9 +1,12 @@
 package registry
 
 import (
+	"errors"
+	"net/http"
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 
 	"github.com/sign-step/sign-step/internal/sign"
 )
@@ -50,4 +53,14 @@ func CanonicalHost(host string) string {
 		return sign.DockerHub
 	}
 	return host
+}
+
+// explainSource is explain for the --source registry, whose login is not
+// the destination's.
+func explainSource(src sign.Ref, err error) error {
+	var terr *transport.Error
+	if errors.As(err, &terr) && (terr.StatusCode == http.StatusUnauthorized || terr.StatusCode == http.StatusForbidden) {
+		return sign.Classedf(sign.ClassRegistry, "source registry %s refused %s (%d): check --source-username/--source-password or docker login", src.Registry, src.Name(), terr.StatusCode)
+	}
+	return explain(src, err)
 }

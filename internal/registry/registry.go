@@ -211,7 +211,7 @@ func (r *Registry) open(ctx context.Context, source string) (remote.Taggable, er
 	}
 	d, err := remote.Get(nref, r.remoteOptions(ctx)...)
 	if err != nil {
-		return nil, explain(src, err)
+		return nil, explainSource(src, err)
 	}
 	if d.MediaType.IsIndex() {
 		return d.ImageIndex()
