@@ -193,6 +193,7 @@ func (ts *TokenService) serveToken(w http.ResponseWriter, r *http.Request) {
 		rec.Service, rec.ClientID, rec.Scopes = q.Get("service"), q.Get("client_id"), q["scope"]
 		offline = q.Get("offline_token") == "true"
 		user, pass, hasCreds = r.BasicAuth()
+		ts.sawLogin(&rec, user, pass, hasCreds)
 		rec.Grant = "anonymous"
 		if hasCreds {
 			rec.Grant = "basic"
@@ -209,8 +210,12 @@ func (ts *TokenService) serveToken(w http.ResponseWriter, r *http.Request) {
 		switch rec.Grant {
 		case "password":
 			user, pass, hasCreds = f.Get("username"), f.Get("password"), true
+			ts.sawLogin(&rec, user, pass, hasCreds)
 		case "refresh_token":
-			refresh = f.Get("refresh_token")
+			if refresh = f.Get("refresh_token"); refresh == "" {
+				ts.answer(w, &rec, http.StatusBadRequest, nil)
+				return
+			}
 		default:
 			ts.answer(w, &rec, http.StatusBadRequest, nil)
 			return
@@ -225,9 +230,6 @@ func (ts *TokenService) serveToken(w http.ResponseWriter, r *http.Request) {
 	}
 
 	ts.mu.Lock()
-	if hasCreds {
-		ts.seen[sha256.Sum256([]byte(pass))] = true
-	}
 	var account *TokenUser
 	switch {
 	case refresh != "":
@@ -236,7 +238,6 @@ func (ts *TokenService) serveToken(w http.ResponseWriter, r *http.Request) {
 			account, rec.User = &u, name
 		}
 	case hasCreds:
-		rec.User = user
 		if u, ok := ts.users[user]; ok && subtle.ConstantTimeCompare([]byte(u.Password), []byte(pass)) == 1 {
 			account = &u
 		}
@@ -276,6 +277,17 @@ func (ts *TokenService) serveToken(w http.ResponseWriter, r *http.Request) {
 		body["refresh_token"] = newRefresh
 	}
 	ts.answer(w, &rec, http.StatusOK, body)
+}
+
+// sawLogin records a login as presented, before anything can refuse it.
+func (ts *TokenService) sawLogin(rec *TokenRequest, user, pass string, ok bool) {
+	if !ok {
+		return
+	}
+	rec.User = user
+	ts.mu.Lock()
+	ts.seen[sha256.Sum256([]byte(pass))] = true
+	ts.mu.Unlock()
 }
 
 // answer logs rec with status and writes body (or an error) as JSON.

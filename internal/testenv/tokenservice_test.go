@@ -217,3 +217,39 @@ func TestTokenServiceGrants(t *testing.T) {
 		t.Error("SawPassword does not tell sent from unsent passwords")
 	}
 }
+
+// TestTokenServiceRefuses checks the answers to bad logins and malformed
+// requests: no token, and each logged with the user it claimed.
+func TestTokenServiceRefuses(t *testing.T) {
+	t.Parallel()
+	ts := env.Token.Tokens
+	scope := "repository:refuses:pull"
+	tests := []struct {
+		name       string
+		method     string
+		user, pass string
+		form       url.Values
+		want       int
+	}{
+		{"GET, wrong password", http.MethodGet, env.Token.Username, "wrong", url.Values{"scope": {scope}}, http.StatusUnauthorized},
+		{"GET, unknown user", http.MethodGet, "nobody-refuses", "x", url.Values{"scope": {scope}}, http.StatusUnauthorized},
+		{"POST password, wrong password", http.MethodPost, "", "", url.Values{"grant_type": {"password"}, "username": {env.Token.Username}, "password": {"wrong"}, "client_id": {"c"}, "scope": {scope}}, http.StatusUnauthorized},
+		{"POST refresh, unknown token", http.MethodPost, "", "", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {"not-issued"}, "client_id": {"c"}, "scope": {scope}}, http.StatusUnauthorized},
+		{"POST refresh, empty token", http.MethodPost, "", "", url.Values{"grant_type": {"refresh_token"}, "client_id": {"c"}, "scope": {scope}}, http.StatusBadRequest},
+		{"POST without client_id", http.MethodPost, "", "", url.Values{"grant_type": {"password"}, "username": {env.Token.Username}, "password": {env.Token.Password}, "scope": {scope}}, http.StatusBadRequest},
+		{"POST, unknown grant", http.MethodPost, "", "", url.Values{"grant_type": {"client_credentials"}, "client_id": {"c"}, "scope": {scope}}, http.StatusBadRequest},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			body, status := tokenReq(t, ts, tt.method, tt.user, tt.pass, tt.form)
+			if status != tt.want || body["token"] != nil || body["access_token"] != nil {
+				t.Errorf("status %d (body %v), want %d and no token", status, body, tt.want)
+			}
+			log := ts.RequestsFor("refuses") // these subtests run one after another
+			claimed := tt.user + tt.form.Get("username")
+			if last := log[len(log)-1]; last.Status != tt.want || last.User != claimed || last.OK {
+				t.Errorf("logged %+v, want status %d for user %q, not OK", last, tt.want, claimed)
+			}
+		})
+	}
+}
