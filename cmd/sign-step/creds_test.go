@@ -136,66 +136,85 @@ func pushTokenSource(t *testing.T, ref string) string {
 // TestLoginReachesTheDestinationNotary signs into a registry and a
 // notary-server that both sit behind a token service, copying from the
 // htpasswd registry with its own --source-* login: the destination login
-// reaches the destination's token service for the registry and for notary,
-// the source login never does, and docker sees the tag signed.
+// (flags or --notary-auth) reaches the destination's token service for the
+// registry and for notary, the source login never does, and docker sees
+// the tag signed.
 func TestLoginReachesTheDestinationNotary(t *testing.T) {
 	t.Parallel()
 	dest, src := env.Token, env.Auth
 	ts := dest.Tokens
-	repo := dest.Repo("token-dest")
-	path := strings.TrimPrefix(repo, dest.Host+"/")
-	user, pass := "signer-"+path, "signer-pass-"+path
-	ts.AddUser(user, testenv.TokenUser{Password: pass, Access: map[string][]string{path: {"pull", "push"}, repo: {"pull", "push"}}})
+	cases := []struct {
+		name  string
+		login func(user, pass string) map[string]string
+	}{
+		{"flags", func(user, pass string) map[string]string {
+			return map[string]string{"SIGN_STEP_REGISTRY_USERNAME": user, "SIGN_STEP_REGISTRY_PASSWORD": "env://DEST_PASS", "DEST_PASS": pass}
+		}},
+		{"notary-auth", func(user, pass string) map[string]string {
+			return map[string]string{"SIGN_STEP_NOTARY_AUTH": base64.StdEncoding.EncodeToString([]byte(user + ":" + pass))}
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			repo := dest.Repo("token-dest")
+			path := strings.TrimPrefix(repo, dest.Host+"/")
+			user, pass := "signer-"+path, "signer-pass-"+path
+			// The registry's scope names the path, notary's the GUN.
+			ts.AddUser(user, testenv.TokenUser{Password: pass, Access: map[string][]string{path: {"pull", "push"}, repo: {"pull", "push"}}})
 
-	// docker, logged in to the token registry as its admin, sets the repository up.
-	d := env.Docker(t, testenv.Passphrases{Root: "root-pass-0123456789", Repository: repoPass})
-	for i, kv := range d.Env {
-		if strings.HasPrefix(kv, "DOCKER_CONTENT_TRUST_SERVER=") {
-			d.Env[i] = "DOCKER_CONTENT_TRUST_SERVER=" + dest.NotaryURL
-		}
-	}
-	auth := base64.StdEncoding.EncodeToString([]byte(dest.Username + ":" + dest.Password))
-	cfg, _ := json.Marshal(map[string]any{"auths": map[string]any{dest.Host: map[string]string{"auth": auth}}})
-	if err := os.WriteFile(filepath.Join(d.ConfigDir, "config.json"), cfg, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	s := addDockerSigner(t, d, "ci", repo)
+			// docker, logged in to the token registry as its admin, sets the repository up.
+			d := env.Docker(t, testenv.Passphrases{Root: "root-pass-0123456789", Repository: repoPass})
+			for i, kv := range d.Env {
+				if strings.HasPrefix(kv, "DOCKER_CONTENT_TRUST_SERVER=") {
+					d.Env[i] = "DOCKER_CONTENT_TRUST_SERVER=" + dest.NotaryURL
+				}
+			}
+			auth := base64.StdEncoding.EncodeToString([]byte(dest.Username + ":" + dest.Password))
+			cfg, _ := json.Marshal(map[string]any{"auths": map[string]any{dest.Host: map[string]string{"auth": auth}}})
+			if err := os.WriteFile(filepath.Join(d.ConfigDir, "config.json"), cfg, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			s := addDockerSigner(t, d, "ci", repo)
 
-	srcRef := src.Repo("auth-source") + ":v1"
-	digest := pushToAuthRegistry(t, srcRef).String()
-	before := len(ts.Requests())
-	r := signStep(t, map[string]string{
-		"SIGN_STEP_KEY": s.keyFile, "SIGN_STEP_PASSPHRASE": repoPass,
-		"SIGN_STEP_NOTARY_SERVER":     dest.NotaryURL,
-		"SIGN_STEP_REGISTRY_USERNAME": user, "SIGN_STEP_REGISTRY_PASSWORD": "env://DEST_PASS", "DEST_PASS": pass,
-		"SIGN_STEP_SOURCE_USERNAME": src.Username, "SIGN_STEP_SOURCE_PASSWORD": "env://SRC_PASS", "SRC_PASS": src.Password,
-	}, "sign", "--source", srcRef, repo+":v1")
-	if r.code != 0 {
-		t.Fatalf("sign: exit %d: %s", r.code, r.stderr)
-	}
+			srcRef := src.Repo("auth-source") + ":v1"
+			digest := pushToAuthRegistry(t, srcRef).String()
+			before := len(ts.Requests())
+			vars := with(tc.login(user, pass), "SIGN_STEP_KEY", s.keyFile, "SIGN_STEP_PASSPHRASE", repoPass,
+				"SIGN_STEP_NOTARY_SERVER", dest.NotaryURL,
+				"SIGN_STEP_SOURCE_USERNAME", src.Username, "SIGN_STEP_SOURCE_PASSWORD", "env://SRC_PASS", "SRC_PASS", src.Password)
+			r := signStep(t, vars, "sign", "--source", srcRef, repo+":v1")
+			if r.code != 0 {
+				t.Fatalf("sign: exit %d: %s", r.code, r.stderr)
+			}
 
-	services := map[string]bool{}
-	for _, q := range ts.Requests()[before:] {
-		if q.User == src.Username {
-			t.Errorf("the source's login reached the destination's token service: %+v", q)
-		}
-		if q.User == user && q.OK && len(q.Granted) > 0 {
-			services[q.Service] = true
-		}
-	}
-	if !services[testenv.TokenRegistryService] || !services[testenv.TokenNotaryService] {
-		t.Errorf("the destination login got tokens for %v, want the registry and notary", services)
-	}
-	if ts.SawPassword(src.Password) {
-		t.Error("the source's password reached the destination's token service")
-	}
-	out, _, err := s.inspect(t, repo+":v1")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var seen inspected
-	if err := json.Unmarshal([]byte(out), &seen); err != nil || len(seen) != 1 || len(seen[0].SignedTags) != 1 ||
-		"sha256:"+seen[0].SignedTags[0].Digest != digest {
-		t.Errorf("docker trust inspect: %v\n%s\nwant %s signed", err, out, digest)
+			services := map[string]bool{}
+			for _, q := range ts.Requests()[before:] {
+				if q.User == src.Username {
+					t.Errorf("the source's login reached the destination's token service: %+v", q)
+				}
+				if q.User == user && q.OK && len(q.Granted) > 0 {
+					services[q.Service] = true
+				}
+			}
+			if !services[testenv.TokenRegistryService] || !services[testenv.TokenNotaryService] {
+				t.Errorf("the destination login got tokens for %v, want the registry and notary", services)
+			}
+			if ts.SawPassword(src.Password) {
+				t.Error("the source's password reached the destination's token service")
+			}
+			if strings.Contains(r.stdout+r.stderr, pass) || strings.Contains(r.stdout+r.stderr, src.Password) {
+				t.Error("a password was printed")
+			}
+			out, _, err := s.inspect(t, repo+":v1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var seen inspected
+			if err := json.Unmarshal([]byte(out), &seen); err != nil || len(seen) != 1 || len(seen[0].SignedTags) != 1 ||
+				"sha256:"+seen[0].SignedTags[0].Digest != digest {
+				t.Errorf("docker trust inspect: %v\n%s\nwant %s signed", err, out, digest)
+			}
+		})
 	}
 }
