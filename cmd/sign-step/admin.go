@@ -78,7 +78,7 @@ symlink there is refused (exit code 2) before anything is published.`,
 			if err != nil {
 				return err
 			}
-			_, trust, err := a.clients(ctx, &notary.Keyring{})
+			_, trust, err := a.clients(ctx, &notary.Keyring{}, args[0])
 			if err != nil {
 				return err
 			}
@@ -190,7 +190,7 @@ func (a *app) signerCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			trust, err := a.adminClient(ctx, add)
+			trust, err := a.adminClient(ctx, add, args[1:]...)
 			if err != nil {
 				return err
 			}
@@ -218,7 +218,7 @@ func (a *app) signerCommand() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, cancel := a.withTimeout(cmd.Context())
 			defer cancel()
-			trust, err := a.adminClient(ctx, rm)
+			trust, err := a.adminClient(ctx, rm, args[1:]...)
 			if err != nil {
 				return err
 			}
@@ -240,12 +240,12 @@ func (a *app) signerCommand() *cobra.Command {
 	return cmd
 }
 
-func (a *app) adminClient(ctx context.Context, k keyFlags) (*notary.Client, error) {
+func (a *app) adminClient(ctx context.Context, k keyFlags, repos ...string) (*notary.Client, error) {
 	keys, err := a.loadKeys(ctx, k.keys, k.passphrase, "")
 	if err != nil {
 		return nil, err
 	}
-	_, trust, err := a.clients(ctx, keys)
+	_, trust, err := a.clients(ctx, keys, repos...)
 	return trust, err
 }
 
@@ -350,7 +350,7 @@ with it, then removes the old keys. Needs the repository (targets) key in --key.
 				return err
 			}
 			keys.Add(newKey)
-			_, trust, err := a.clients(ctx, keys)
+			_, trust, err := a.clients(ctx, keys, args[1])
 			if err != nil {
 				return err
 			}

@@ -25,7 +25,7 @@ import (
 var env *testenv.Env
 
 func TestMain(m *testing.M) {
-	code := testenv.Main(m, &env, testenv.WithAuthRegistry())
+	code := testenv.Main(m, &env, testenv.WithAuthRegistry(), testenv.WithTokenRegistry())
 	closeTestVault() // started on first use by the Vault tests (vault_test.go)
 	os.Exit(code)
 }

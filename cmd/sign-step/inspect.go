@@ -26,7 +26,7 @@ func (a *app) inspectCommand() *cobra.Command {
 }
 
 func (a *app) runInspect(ctx context.Context, refs []string, pretty bool) error {
-	_, trust, err := a.clients(ctx, &notary.Keyring{})
+	_, trust, err := a.clients(ctx, &notary.Keyring{}, refs...)
 	if err != nil {
 		return err
 	}

@@ -30,7 +30,7 @@ IMAGE@sha256:X, under a tag that resolves to X).`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, cancel := a.withTimeout(cmd.Context())
 			defer cancel()
-			reg, trust, err := a.clients(ctx, &notary.Keyring{})
+			reg, trust, err := a.clients(ctx, &notary.Keyring{}, args...)
 			if err != nil {
 				return err
 			}
@@ -70,7 +70,7 @@ func (a *app) revokeCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			reg, trust, err := a.clients(ctx, keys)
+			reg, trust, err := a.clients(ctx, keys, args...)
 			if err != nil {
 				return err
 			}
@@ -131,7 +131,7 @@ that key) without changing any target, moving its expiry 3 years forward. With
 			if err != nil {
 				return err
 			}
-			reg, trust, err := a.clients(ctx, keys)
+			reg, trust, err := a.clients(ctx, keys, args...)
 			if err != nil {
 				return err
 			}

@@ -114,7 +114,7 @@ func (a *app) rootCommand() *cobra.Command {
 	pf.StringArrayVar(&a.common.notaryCA, "notary-ca", nil, "CA certificate (PEM, path, file:// or env://) trusted for the notary server; repeatable")
 	pf.StringArrayVar(&a.common.registryCA, "registry-ca", nil, "CA certificate (PEM, path, file:// or env://) trusted for the registry; repeatable")
 	pf.StringSliceVar(&a.common.insecureRegistry, "insecure-registry", nil, "allow plain HTTP to this registry (HOST or HOST:PORT as in the image reference; certificates of https are still checked); repeatable. Without it registries are reached over https only")
-	pf.StringVar(&a.common.registryUsername, "registry-username", "", "registry username (default: docker config.json and credential helpers)")
+	pf.StringVar(&a.common.registryUsername, "registry-username", "", "registry username, sent only to the registries of the references given and their notary server (default: docker config.json and credential helpers)")
 	pf.StringVar(&a.common.registryPassword, "registry-password", "", "registry password or token (value, env:// or file://)")
 	pf.StringArrayVar(&a.common.pinRoot, "pin-root", nil, "pin each repository's root to this key ID (as docker trust inspect shows it) instead of trusting it on first use; repeatable")
 	pf.StringVar(&a.common.pinCA, "pin-ca", "", "pin each repository's root certificate to this CA (PEM file) instead of trusting it on first use")

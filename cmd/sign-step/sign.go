@@ -15,6 +15,7 @@ import (
 
 type signFlags struct {
 	keyFlags
+	sourceLogin
 	trustDir     string
 	source       string
 	expectDigest string
@@ -50,6 +51,7 @@ reference, key, role or pin fails the run and changes nothing.`,
 	fl.StringVar(&f.trustDir, "trust-dir", "", "also read keys from a docker trust directory (e.g. ~/.docker/trust)")
 	fl.StringVar(&f.source, "source", "", "push this image first: an OCI layout directory, a docker save tarball or a registry reference")
 	fl.StringVar(&f.expectDigest, "expect-digest", "", "refuse, with nothing pushed or published, unless every ref (and --source) is this manifest digest (sha256:...), e.g. the one your build pushed")
+	f.sourceLogin.addFlags(fl)
 	fl.StringVar(&f.outputDir, "output-dir", "", "where to write trust-inspect.json, trust-inspect.txt and report.json (default: $RUNNER_TEMP, $CI_PROJECT_DIR or $WORKSPACE /sign-step, else ./sign-step)")
 	fl.BoolVar(&f.dryRun, "dry-run", false, "resolve and check everything, push and publish nothing")
 	return cmd
@@ -64,7 +66,7 @@ func (a *app) runSign(ctx context.Context, f signFlags, refs []string) error {
 		return err
 	}
 	a.log.Info("keys loaded", "ids", strings.Join(keys.IDs(), ","))
-	reg, trust, err := a.clients(ctx, keys)
+	reg, trust, err := a.clientsFor(ctx, keys, loginRoute{destinations: refs, source: f.source, sourceLogin: f.sourceLogin})
 	if err != nil {
 		return err
 	}

@@ -7,7 +7,6 @@ import (
 	"encoding/base64"
 	"strings"
 
-	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
@@ -61,8 +60,8 @@ func (a *app) addVaultFlags(pf *pflag.FlagSet) {
 	pf.StringVar(&f.username, "vault-username", "", "username for method userpass")
 	pf.StringVar(&f.password, "vault-password", "", "password for method userpass (value, env:// or file://)")
 	pf.BoolVar(&f.revoke, "vault-revoke-token", true, "revoke the token sign-step logged in for when the run ends (a --vault-token is never revoked)")
-	pf.StringVar(&f.secrets, "vault-secrets", "", `Vault fields for inputs not otherwise given, vault-action syntax: "secret/ci/dct key | KEY ; secret/ci/dct passphrase | PASSPHRASE" (names: KEY, PASSPHRASE, ROOT_KEY, ROOT_PASSPHRASE, REGISTRY_PASSWORD, NOTARY_AUTH)`)
-	pf.StringVar(&f.notaryAuth, "notary-auth", "", "registry and notary credentials as the notary CLI's NOTARY_AUTH: base64 of user:password (value, env://, file:// or vault://); used when --registry-username/--registry-password are not given")
+	pf.StringVar(&f.secrets, "vault-secrets", "", `Vault fields for inputs not otherwise given, vault-action syntax: "secret/ci/dct key | KEY ; secret/ci/dct passphrase | PASSPHRASE" (names: KEY, PASSPHRASE, ROOT_KEY, ROOT_PASSPHRASE, REGISTRY_PASSWORD, SOURCE_PASSWORD, NOTARY_AUTH)`)
+	pf.StringVar(&f.notaryAuth, "notary-auth", "", "registry and notary credentials as the notary CLI's NOTARY_AUTH: base64 of user:password (value, env://, file:// or vault://), sent only to the registries of the references given and their notary server; used when --registry-username/--registry-password are not given")
 }
 
 // vaultSecretFlags maps each --vault-secrets name to the flags it fills.
@@ -72,6 +71,7 @@ var vaultSecretFlags = map[string][]string{
 	"ROOT_KEY":          {"root-key"},
 	"ROOT_PASSPHRASE":   {"root-passphrase"},
 	"REGISTRY_PASSWORD": {"registry-password"},
+	"SOURCE_PASSWORD":   {"source-password"},
 	"NOTARY_AUTH":       {"notary-auth"},
 }
 
@@ -223,9 +223,9 @@ func (a *app) closeVault(ctx context.Context, runErr error) error {
 	return runErr
 }
 
-// notaryAuthKeychain is --notary-auth (base64 user:password): sign-step
+// notaryAuthLogin is --notary-auth (base64 user:password): sign-step
 // gives the notary server the registry's credentials, so these serve both.
-func (a *app) notaryAuthKeychain(ctx context.Context) (authn.Keychain, error) {
+func (a *app) notaryAuthLogin(ctx context.Context) (*registry.Login, error) {
 	v, _, err := a.resolver().Resolve(ctx, a.vault.f.notaryAuth, secrets.Literal)
 	if err != nil {
 		return nil, err
@@ -240,5 +240,5 @@ func (a *app) notaryAuthKeychain(ctx context.Context) (authn.Keychain, error) {
 		return nil, sign.Classedf(sign.ClassSecrets, "--notary-auth: not base64 of user:password")
 	}
 	a.secrets.Mask(pass)
-	return registry.StaticKeychain(user, sign.Secret(pass)), nil
+	return &registry.Login{Username: user, Password: sign.Secret(pass)}, nil
 }

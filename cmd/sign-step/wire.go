@@ -5,8 +5,6 @@ import (
 	"net/http"
 	"path/filepath"
 
-	"github.com/google/go-containerregistry/pkg/authn"
-
 	"github.com/sign-step/sign-step/internal/httpx"
 	"github.com/sign-step/sign-step/internal/notary"
 	"github.com/sign-step/sign-step/internal/registry"
@@ -69,30 +67,14 @@ func (a *app) retryPolicy() httpx.RetryPolicy {
 	return p
 }
 
-// keychain is --registry-username/--registry-password, else docker's config.json.
-func (a *app) keychain(ctx context.Context) (authn.Keychain, error) {
-	if a.common.registryUsername != "" || a.common.registryPassword != "" {
-		if a.common.registryUsername == "" || a.common.registryPassword == "" {
-			return nil, usageErrorf("--registry-username and --registry-password go together")
-		}
-		pass, _, err := a.resolver().Resolve(ctx, a.common.registryPassword, secrets.Literal)
-		if err != nil {
-			return nil, err
-		}
-		return registry.StaticKeychain(a.common.registryUsername, pass), nil
-	}
-	if a.vault.f.notaryAuth != "" {
-		return a.notaryAuthKeychain(ctx)
-	}
-	dir := a.dockerConfigDir()
-	if dir == "" {
-		return authn.NewMultiKeychain(), nil
-	}
-	return registry.DockerConfigKeychain(dir)
+// clients builds the registry and notary adapters for a run on refs
+// (references or repositories): the login flags go to their registries only.
+func (a *app) clients(ctx context.Context, keys *notary.Keyring, refs ...string) (*registry.Registry, *notary.Client, error) {
+	return a.clientsFor(ctx, keys, loginRoute{destinations: refs})
 }
 
-// clients builds the registry and notary adapters for one run.
-func (a *app) clients(ctx context.Context, keys *notary.Keyring) (*registry.Registry, *notary.Client, error) {
+// clientsFor is clients with the logins routed by route.
+func (a *app) clientsFor(ctx context.Context, keys *notary.Keyring, route loginRoute) (*registry.Registry, *notary.Client, error) {
 	insecure, err := registry.ParseInsecure(a.common.insecureRegistry)
 	if err != nil {
 		return nil, nil, err
@@ -109,7 +91,7 @@ func (a *app) clients(ctx context.Context, keys *notary.Keyring) (*registry.Regi
 	if err != nil {
 		return nil, nil, err
 	}
-	kc, err := a.keychain(ctx)
+	kc, err := a.keychain(ctx, route)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -201,7 +201,7 @@ func (r *Registry) open(ctx context.Context, source string) (remote.Taggable, er
 	}
 	d, err := remote.Get(nref, r.remoteOptions(ctx)...)
 	if err != nil {
-		return nil, explain(src, err)
+		return nil, explainSource(src, err)
 	}
 	if d.MediaType.IsIndex() {
 		return d.ImageIndex()
@@ -294,20 +294,6 @@ func (k *configKeychain) Resolve(target authn.Resource) (authn.Authenticator, er
 	}
 	return authn.FromConfig(authn.AuthConfig{Username: cfg.Username, Password: cfg.Password, Auth: cfg.Auth,
 		IdentityToken: cfg.IdentityToken, RegistryToken: cfg.RegistryToken}), nil
-}
-
-// StaticKeychain answers every registry with one username and password.
-func StaticKeychain(username string, password sign.Secret) authn.Keychain {
-	return staticKeychain{user: username, pass: password}
-}
-
-type staticKeychain struct {
-	user string
-	pass sign.Secret
-}
-
-func (s staticKeychain) Resolve(authn.Resource) (authn.Authenticator, error) {
-	return &authn.Basic{Username: s.user, Password: string(s.pass)}, nil
 }
 
 // Credentials returns the username and password the keychain holds for a

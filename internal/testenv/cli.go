@@ -100,6 +100,9 @@ func (e *Env) hosts(extra ...string) []string {
 	if e.Auth != nil {
 		hosts = append(hosts, e.Auth.Host)
 	}
+	if e.Token != nil {
+		hosts = append(hosts, e.Token.Host, strings.TrimPrefix(e.Token.NotaryURL, "https://"))
+	}
 	return hosts
 }
 

@@ -38,7 +38,11 @@ type Env struct {
 	NotaryCLI    string        // path to the notary CLI
 	Auth         *AuthRegistry // second registry with basic auth; nil unless WithAuthRegistry
 
+	// Token is a registry and a notary-server behind a token service; nil unless WithTokenRegistry.
+	Token *TokenRegistry
+
 	servers   []*server
+	closers   []func() error // in-process servers (token service)
 	mu        sync.Mutex
 	installed []string // engine cert dirs to remove on Close; guarded by mu
 }
@@ -53,7 +57,7 @@ type AuthRegistry struct {
 // Option configures Start.
 type Option func(*options)
 
-type options struct{ authRegistry bool }
+type options struct{ authRegistry, tokenRegistry bool }
 
 // WithAuthRegistry also starts a registry with htpasswd auth and generated credentials (Env.Auth).
 func WithAuthRegistry() Option { return func(o *options) { o.authRegistry = true } }
@@ -116,6 +120,11 @@ func Start(ctx context.Context, opts ...Option) (_ *Env, err error) {
 	e.NotaryURL = "https://" + notaryAddr
 	if o.authRegistry {
 		if e.Auth, err = e.startAuthRegistry(ctx, client, tools.Registry); err != nil {
+			return nil, err
+		}
+	}
+	if o.tokenRegistry {
+		if e.Token, err = e.startTokenRegistry(ctx, client, tools); err != nil {
 			return nil, err
 		}
 	}
@@ -222,6 +231,10 @@ func (e *Env) Close() error {
 		s.stop()
 	}
 	e.servers = nil
+	for _, c := range e.closers {
+		errs = append(errs, c())
+	}
+	e.closers = nil
 	e.mu.Lock()
 	for _, d := range e.installed {
 		errs = append(errs, os.RemoveAll(d))

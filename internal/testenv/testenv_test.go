@@ -22,7 +22,9 @@ import (
 
 var env *testenv.Env
 
-func TestMain(m *testing.M) { os.Exit(testenv.Main(m, &env, testenv.WithAuthRegistry())) }
+func TestMain(m *testing.M) {
+	os.Exit(testenv.Main(m, &env, testenv.WithAuthRegistry(), testenv.WithTokenRegistry()))
+}
 
 var pass = testenv.Passphrases{Root: "root-passphrase", Repository: "repo-passphrase"}
 
