@@ -111,7 +111,7 @@ func (a *app) clients(ctx context.Context, keys *notary.Keyring) (*registry.Regi
 	}
 	reg := registry.New(registry.WithTransport(regRT), registry.WithKeychain(kc), registry.WithUserAgent(a.userAgent()))
 	opts := []notary.Option{notary.WithTransport(notaryRT), notary.WithKeys(keys),
-		notary.WithCredentials(registry.Credentials(kc)), notary.WithUserAgent(a.userAgent()),
+		notary.WithCredentials(registry.Credentials(kc)), notary.WithUserAgent(a.userAgent()), notary.WithLogger(a.log),
 		notary.WithWarnings(func(msg string) { a.warnings = append(a.warnings, msg) })}
 	if len(a.common.pinRoot) > 0 {
 		opts = append(opts, notary.WithRootPin(a.common.pinRoot))
