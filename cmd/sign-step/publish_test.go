@@ -16,19 +16,23 @@ import (
 // publish POST, lets the server apply it, then cuts the connection or
 // answers 502/504. The data is live, so sign must say so (exit 0,
 // published:true) and must not publish it a second time: the server holds
-// exactly one new version of each role, after exactly one POST.
+// exactly one new version of each role, after exactly one POST. (A
+// re-sent sign changes no target, but a re-sent resign re-signs again.)
 func TestPublishAnswerLost(t *testing.T) {
 	t.Parallel()
 	cases := []struct {
 		name    string
+		command string // sign or resign
 		rule    testenv.Rule
 		retries string // SIGN_STEP_RETRIES; "" for the default
 	}{
-		{name: "reset", rule: testenv.Rule{Reset: true}},
-		{name: "502", rule: testenv.Rule{Status: http.StatusBadGateway}},
-		{name: "504", rule: testenv.Rule{Status: http.StatusGatewayTimeout}},
-		{name: "reset without HTTP retries", rule: testenv.Rule{Reset: true}, retries: "0"},
-		{name: "502 without HTTP retries", rule: testenv.Rule{Status: http.StatusBadGateway}, retries: "0"},
+		{name: "reset", command: "sign", rule: testenv.Rule{Reset: true}},
+		{name: "502", command: "sign", rule: testenv.Rule{Status: http.StatusBadGateway}},
+		{name: "504", command: "sign", rule: testenv.Rule{Status: http.StatusGatewayTimeout}},
+		{name: "reset without HTTP retries", command: "sign", rule: testenv.Rule{Reset: true}, retries: "0"},
+		{name: "502 without HTTP retries", command: "sign", rule: testenv.Rule{Status: http.StatusBadGateway}, retries: "0"},
+		{name: "resign reset", command: "resign", rule: testenv.Rule{Reset: true}},
+		{name: "resign 502", command: "resign", rule: testenv.Rule{Status: http.StatusBadGateway}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -36,6 +40,12 @@ func TestPublishAnswerLost(t *testing.T) {
 			repo := env.Repo("lost")
 			s := dockerSigner(t, "ci", repo)
 			digest, _ := pushRandom(t, repo+":v1")
+			vars := map[string]string{"SIGN_STEP_KEY": s.keyFile, "SIGN_STEP_PASSPHRASE": repoPass}
+			args := []string{"sign", repo + ":v1"}
+			if tc.command == "resign" {
+				mustRun(t, vars, "sign", repo+":v1")
+				args = []string{"resign", repo}
+			}
 			before := roleVersions(t, repo)
 			proxy := notaryProxy(t)
 			rule := tc.rule
@@ -43,20 +53,21 @@ func TestPublishAnswerLost(t *testing.T) {
 			proxy.On(rule)
 
 			out := t.TempDir()
-			vars := map[string]string{"SIGN_STEP_KEY": s.keyFile, "SIGN_STEP_PASSPHRASE": repoPass,
-				"SIGN_STEP_NOTARY_SERVER": proxy.URL(), "SIGN_STEP_OUTPUT_DIR": out, "SIGN_STEP_LOG_LEVEL": "info"}
+			vars = with(vars, "SIGN_STEP_NOTARY_SERVER", proxy.URL(), "SIGN_STEP_OUTPUT_DIR", out, "SIGN_STEP_LOG_LEVEL", "info")
 			if tc.retries != "" {
 				vars["SIGN_STEP_RETRIES"] = tc.retries
 			}
-			r := signStep(t, vars, "sign", repo+":v1")
+			r := signStep(t, vars, args...)
 			if r.code != 0 {
-				t.Errorf("sign: exit %d: %s", r.code, r.stderr)
+				t.Errorf("%s: exit %d: %s", tc.command, r.code, r.stderr)
 			}
 			if !strings.Contains(r.stderr, "the server holds the update") {
-				t.Errorf("sign does not say the lost answer was checked: %s", r.stderr)
+				t.Errorf("%s does not say the lost answer was checked: %s", tc.command, r.stderr)
 			}
-			if got := published(t, out); got != "true" {
-				t.Errorf("report.json says published %s for data that is live", got)
+			if tc.command == "sign" {
+				if got := published(t, out); got != "true" {
+					t.Errorf("report.json says published %s for data that is live", got)
+				}
 			}
 			if n := proxy.Count(http.MethodPost, testenv.PublishPath(repo)); n != 1 {
 				t.Errorf("%d publish POSTs, want 1", n)

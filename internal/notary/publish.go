@@ -183,7 +183,7 @@ func (r *Repo) notARace(post *postAttempt) error {
 		}
 		roles = append(roles, state)
 	}
-	return sign.Classedf(sign.ClassNotary, "notary server %s rejected the update of %s as outdated (VERSION), but no other publisher changed it since it was read, so rebasing cannot help (%s)", r.server, r.gun, strings.Join(roles, "; "))
+	return sign.Classedf(sign.ClassNotary, "notary server %s refused the update as outdated (VERSION), but no other publisher changed the repository since it was read, so rebasing cannot help (%s)", r.server, strings.Join(roles, "; "))
 }
 
 // serverVersion is the version of role in the last verified load, else
