@@ -5,13 +5,17 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/sign-step/sign-step/internal/testenv"
 )
 
 var (
@@ -67,7 +71,9 @@ func process(t *testing.T, ctx context.Context, vars map[string]string, args ...
 
 // TestConcurrentSigners: six jobs sign six tags of one repository at the
 // same moment. notary accepts one publish per version; the others must
-// rebase and retry until every tag is signed.
+// rebase and retry until every tag is signed. A proxy holds the first
+// publish POSTs until all six have arrived, so all six race on one version
+// and five really lose.
 func TestConcurrentSigners(t *testing.T) {
 	t.Parallel()
 	repo := env.Repo("concurrent")
@@ -79,8 +85,20 @@ func TestConcurrentSigners(t *testing.T) {
 		d, _ := pushRandom(t, repo+":"+tag)
 		digests[tag] = strings.TrimPrefix(d, "sha256:")
 	}
-	// Debug traces count the publishes (POSTs) each job made.
-	vars := map[string]string{"SIGN_STEP_KEY": s.keyFile, "SIGN_STEP_PASSPHRASE": repoPass, "SIGN_STEP_LOG_LEVEL": "debug"}
+	proxy := notaryProxy(t)
+	var arrived atomic.Int32
+	all := make(chan struct{})
+	proxy.On(testenv.Rule{Method: http.MethodPost, Path: testenv.PublishPath(repo), Times: n, Before: func() {
+		if arrived.Add(1) == n {
+			close(all)
+		}
+		select {
+		case <-all:
+		case <-time.After(time.Minute): // a job failed before publishing: its error says why
+		}
+	}})
+	vars := map[string]string{"SIGN_STEP_KEY": s.keyFile, "SIGN_STEP_PASSPHRASE": repoPass,
+		"SIGN_STEP_NOTARY_SERVER": proxy.URL(), "SIGN_STEP_LOG_LEVEL": "info"}
 	binary(t) // build before the race starts
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -94,14 +112,18 @@ func TestConcurrentSigners(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	conflicts := 0
+	rebases := 0
 	for i, r := range results {
 		if r.code != 0 {
 			t.Errorf("job %d: exit %d: %s", i, r.code, r.stderr)
 		}
-		conflicts += strings.Count(r.stderr, "method=POST") - 1
+		rebases += strings.Count(r.stderr, "lost a race to another publisher: rebasing")
 	}
-	t.Logf("%d publishes lost a race and were retried", conflicts)
+	posts := proxy.Count(http.MethodPost, testenv.PublishPath(repo))
+	t.Logf("%d publish POSTs, %d of them rebased after losing a race", posts, rebases)
+	if rebases < n-1 || posts != n+rebases {
+		t.Errorf("%d rebases in %d publish POSTs; want at least %d rebases, and one POST per job plus one per rebase", rebases, posts, n-1)
+	}
 	out, _, err := s.inspect(t, repo)
 	if err != nil {
 		t.Fatal(err)
