@@ -237,3 +237,25 @@ func published(t *testing.T, dir string) string {
 	}
 	return "false"
 }
+
+// TestPublishAnswerLostServerGone: the publish is applied, its answer is
+// cut, and then the server fails every request. sign cannot know whether
+// the data is live: it must say exactly that, and must not send the
+// publish again blindly.
+func TestPublishAnswerLostServerGone(t *testing.T) {
+	t.Parallel()
+	repo := env.Repo("gone")
+	s := dockerSigner(t, "ci", repo)
+	pushRandom(t, repo+":v1")
+	proxy := notaryProxy(t)
+	proxy.On(testenv.Rule{Method: http.MethodPost, Path: testenv.PublishPath(repo), Reset: true,
+		After: func() { proxy.Fail(http.StatusInternalServerError, 1000) }})
+	r := signStep(t, map[string]string{"SIGN_STEP_KEY": s.keyFile, "SIGN_STEP_PASSPHRASE": repoPass,
+		"SIGN_STEP_NOTARY_SERVER": proxy.URL()}, "sign", repo+":v1")
+	if r.code != 6 || !strings.Contains(r.stderr, "whether it holds the update is unknown") {
+		t.Errorf("exit %d (want 6), stderr %q", r.code, r.stderr)
+	}
+	if n := proxy.Count(http.MethodPost, testenv.PublishPath(repo)); n != 1 {
+		t.Errorf("%d publish POSTs, want 1", n)
+	}
+}

@@ -74,11 +74,11 @@ func (r *Repo) publish(ctx context.Context, stage func(client.Repository) error)
 		case post.ambiguous():
 			live, cerr := r.holdsUpdate(post.files)
 			if cerr != nil {
-				return sign.Classedf(sign.ClassNotary, "publishing to %s: the answer was lost (%v), and reading the server back failed (%v): whether %s was updated is unknown; `sign-step verify` tells", r.server, post.describe(), cerr, r.gun)
+				return sign.Classedf(sign.ClassNotary, "the answer to the publish was lost (%s), and reading the server back failed, so whether it holds the update is unknown (`sign-step verify` tells): %w", post.describe(), cerr)
 			}
 			if live {
 				r.log.Info("publish answer lost, but the server holds the update", "gun", r.gun.String(), "failure", post.describe())
-				r.readBack()
+				r.stale = nil // holdsUpdate has just read it back
 				return nil
 			}
 			r.log.Info("publish not applied by the server: publishing again", "gun", r.gun.String(), "failure", post.describe(), "retry", attempt+1)
@@ -265,9 +265,9 @@ func (p *postRecorder) SetMulti(files map[string][]byte) error {
 }
 
 // ambiguous reports an answer after which the server may or may not have
-// applied the update: none came, or a 5xx (a proxy's 502 or 504 is sent
-// after it forwarded the request).
-func (a *postAttempt) ambiguous() bool { return a.status == 0 || a.status >= 500 }
+// applied the update: it was sent, and no answer came, or a 5xx (a proxy's
+// 502 or 504 comes after it forwarded the request).
+func (a *postAttempt) ambiguous() bool { return a.sent && (a.status == 0 || a.status >= 500) }
 
 func (a *postAttempt) describe() string {
 	if a.failure != nil {
