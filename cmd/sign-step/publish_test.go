@@ -85,6 +85,36 @@ func TestPublishAnswerLost(t *testing.T) {
 	}
 }
 
+// TestPublishNotAppliedIsSentAgain: a proxy answers the publish POST with
+// 502 without forwarding it. The server does not hold the update, so it
+// is sent again, once, and applied once.
+func TestPublishNotAppliedIsSentAgain(t *testing.T) {
+	t.Parallel()
+	repo := env.Repo("dropped")
+	s := dockerSigner(t, "ci", repo)
+	digest, _ := pushRandom(t, repo+":v1")
+	before := roleVersions(t, repo)
+	proxy := notaryProxy(t)
+	proxy.On(testenv.Rule{Method: http.MethodPost, Path: testenv.PublishPath(repo), Status: http.StatusBadGateway, Drop: true})
+	r := signStep(t, map[string]string{"SIGN_STEP_KEY": s.keyFile, "SIGN_STEP_PASSPHRASE": repoPass,
+		"SIGN_STEP_NOTARY_SERVER": proxy.URL(), "SIGN_STEP_LOG_LEVEL": "info"}, "sign", repo+":v1")
+	if r.code != 0 || !strings.Contains(r.stderr, "publish not applied by the server: publishing again") {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	if n := proxy.Count(http.MethodPost, testenv.PublishPath(repo)); n != 2 {
+		t.Errorf("%d publish POSTs, want 2", n)
+	}
+	after := roleVersions(t, repo)
+	for role, v := range before {
+		if after[role] != v+1 {
+			t.Errorf("%s went from version %d to %d, want exactly one new version", role, v, after[role])
+		}
+	}
+	if v := signStep(t, nil, "verify", repo+":v1"); v.code != 0 || !strings.Contains(v.stdout, digest) {
+		t.Errorf("the tag is not signed at %s: exit %d %s %s", digest, v.code, v.stdout, v.stderr)
+	}
+}
+
 // TestPublishReadBackFails: the publish is applied and answered, then
 // every read fails. The run fails (it cannot read back what docker would
 // see), but report.json says the repository was published, and the error

@@ -197,9 +197,9 @@ func (p *FaultProxy) handler(next http.Handler) http.Handler {
 
 // Rule aims a fault at requests by method and exact path, e.g. the
 // publish POST to /v2/<gun>/_trust/tuf/ (PublishPath). The request is
-// forwarded to the real server, which acts on it; Before runs first, and
-// Reset or Status replace the server's answer. A request a rule takes is
-// not counted against Fail and Reset.
+// forwarded to the real server, which acts on it (unless Drop); Before
+// runs first, and Reset or Status replace the server's answer. A request
+// a rule takes is not counted against Fail and Reset.
 type Rule struct {
 	Method, Path string
 	Times        int    // the next Times matching requests; 0 means 1
@@ -207,6 +207,7 @@ type Rule struct {
 	After        func() // runs after the server answered, before the client gets anything
 	Reset        bool   // the client gets no answer: its connection is reset
 	Status       int    // the client gets this status instead of the server's answer (e.g. 502)
+	Drop         bool   // the server never sees the request (with Reset or Status)
 }
 
 // On arms rule.
@@ -245,7 +246,9 @@ func (rule *Rule) apply(w http.ResponseWriter, r *http.Request, next http.Handle
 		rule.Before()
 	}
 	rec := &recorder{header: http.Header{}}
-	next.ServeHTTP(rec, r)
+	if !rule.Drop {
+		next.ServeHTTP(rec, r)
+	}
 	if rule.After != nil {
 		rule.After()
 	}
