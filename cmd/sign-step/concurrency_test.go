@@ -85,18 +85,7 @@ func TestConcurrentSigners(t *testing.T) {
 		d, _ := pushRandom(t, repo+":"+tag)
 		digests[tag] = strings.TrimPrefix(d, "sha256:")
 	}
-	proxy := notaryProxy(t)
-	var arrived atomic.Int32
-	all := make(chan struct{})
-	proxy.On(testenv.Rule{Method: http.MethodPost, Path: testenv.PublishPath(repo), Times: n, Before: func() {
-		if arrived.Add(1) == n {
-			close(all)
-		}
-		select {
-		case <-all:
-		case <-time.After(time.Minute): // a job failed before publishing: its error says why
-		}
-	}})
+	proxy := holdPublishes(t, repo, n)
 	vars := map[string]string{"SIGN_STEP_KEY": s.keyFile, "SIGN_STEP_PASSPHRASE": repoPass,
 		"SIGN_STEP_NOTARY_SERVER": proxy.URL(), "SIGN_STEP_LOG_LEVEL": "info"}
 	binary(t) // build before the race starts
@@ -143,16 +132,38 @@ func TestConcurrentSigners(t *testing.T) {
 	}
 }
 
+// holdPublishes is a proxy in front of the real notary that holds the
+// first n publish POSTs to repo until all n have arrived, so that n jobs
+// publish on one version and all but one really lose the race.
+func holdPublishes(t *testing.T, repo string, n int32) *testenv.FaultProxy {
+	t.Helper()
+	proxy := notaryProxy(t)
+	var arrived atomic.Int32
+	all := make(chan struct{})
+	proxy.On(testenv.Rule{Method: http.MethodPost, Path: testenv.PublishPath(repo), Times: int(n), Before: func() {
+		if arrived.Add(1) == n {
+			close(all)
+		}
+		select {
+		case <-all:
+		case <-time.After(time.Minute): // a job failed before publishing: its error says why
+		}
+	}})
+	return proxy
+}
+
 // TestConcurrentMovesOfOneTag: two jobs move one tag to different digests
-// at once. Both may succeed (the later publish wins) or one fails clearly;
-// the tag must end at one of the two digests, never anything else.
+// on one version. One wins; the other rebases on it and publishes after
+// it, so both succeed and the tag ends at the rebased job's digest.
 func TestConcurrentMovesOfOneTag(t *testing.T) {
 	t.Parallel()
 	repo := env.Repo("moves")
 	s := dockerSigner(t, "ci", repo)
 	a, _ := pushRandom(t, repo+":a")
 	b, _ := pushRandom(t, repo+":b")
-	vars := map[string]string{"SIGN_STEP_KEY": s.keyFile, "SIGN_STEP_PASSPHRASE": repoPass}
+	proxy := holdPublishes(t, repo, 2)
+	vars := map[string]string{"SIGN_STEP_KEY": s.keyFile, "SIGN_STEP_PASSPHRASE": repoPass,
+		"SIGN_STEP_NOTARY_SERVER": proxy.URL(), "SIGN_STEP_LOG_LEVEL": "info"}
 	// Each job pushes its image to :moving from a registry source, then signs it.
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -167,23 +178,26 @@ func TestConcurrentMovesOfOneTag(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	ok := 0
-	for _, r := range results {
-		if r.code == 0 {
-			ok++
-		} else if !strings.HasPrefix(r.stderr, "sign-step: ") {
-			t.Errorf("failure is not one clear line: %q", r.stderr)
+	last := ""
+	for i, r := range results {
+		if r.code != 0 {
+			t.Fatalf("job %d: exit %d: %s", i, r.code, r.stderr)
+		}
+		if strings.Contains(r.stderr, "lost a race to another publisher: rebasing") {
+			if last != "" {
+				t.Fatal("both jobs rebased: neither won the race")
+			}
+			last = []string{a, b}[i]
 		}
 	}
-	if ok == 0 {
-		t.Fatalf("both jobs failed: %+v", results)
+	if last == "" {
+		t.Fatal("no job rebased, so the race was not run")
 	}
 	r := signStep(t, nil, "verify", repo+":moving")
 	if r.code != 0 {
 		t.Fatalf("verify: %s", r.stderr)
 	}
-	got := strings.TrimSpace(r.stdout)
-	if got != repo+"@"+a && got != repo+"@"+b {
-		t.Errorf("tag ended at %s, want one of %s, %s", got, a, b)
+	if got := strings.TrimSpace(r.stdout); got != repo+"@"+last {
+		t.Errorf("tag ended at %s, want %s, which the rebased job published last", got, last)
 	}
 }
