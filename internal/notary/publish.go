@@ -253,14 +253,13 @@ type postRecorder struct {
 
 type postAttempt struct {
 	files map[string][]byte // role → metadata as sent
-	err   error             // what SetMulti returned
 	postOutcome
 }
 
 func (p *postRecorder) SetMulti(files map[string][]byte) error {
 	p.spy.reset()
 	err := p.RemoteStore.SetMulti(files)
-	p.last = &postAttempt{files: files, err: err, postOutcome: p.spy.outcome()}
+	p.last = &postAttempt{files: files, postOutcome: p.spy.outcome()}
 	return err
 }
 
