@@ -5,13 +5,17 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/sign-step/sign-step/internal/testenv"
 )
 
 var (
@@ -67,7 +71,9 @@ func process(t *testing.T, ctx context.Context, vars map[string]string, args ...
 
 // TestConcurrentSigners: six jobs sign six tags of one repository at the
 // same moment. notary accepts one publish per version; the others must
-// rebase and retry until every tag is signed.
+// rebase and retry until every tag is signed. A proxy holds the first
+// publish POSTs until all six have arrived, so all six race on one version
+// and five really lose.
 func TestConcurrentSigners(t *testing.T) {
 	t.Parallel()
 	repo := env.Repo("concurrent")
@@ -79,8 +85,9 @@ func TestConcurrentSigners(t *testing.T) {
 		d, _ := pushRandom(t, repo+":"+tag)
 		digests[tag] = strings.TrimPrefix(d, "sha256:")
 	}
-	// Debug traces count the publishes (POSTs) each job made.
-	vars := map[string]string{"SIGN_STEP_KEY": s.keyFile, "SIGN_STEP_PASSPHRASE": repoPass, "SIGN_STEP_LOG_LEVEL": "debug"}
+	proxy := holdPublishes(t, repo, n)
+	vars := map[string]string{"SIGN_STEP_KEY": s.keyFile, "SIGN_STEP_PASSPHRASE": repoPass,
+		"SIGN_STEP_NOTARY_SERVER": proxy.URL(), "SIGN_STEP_LOG_LEVEL": "info"}
 	binary(t) // build before the race starts
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -94,14 +101,18 @@ func TestConcurrentSigners(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	conflicts := 0
+	rebases := 0
 	for i, r := range results {
 		if r.code != 0 {
 			t.Errorf("job %d: exit %d: %s", i, r.code, r.stderr)
 		}
-		conflicts += strings.Count(r.stderr, "method=POST") - 1
+		rebases += strings.Count(r.stderr, "lost a race to another publisher: rebasing")
 	}
-	t.Logf("%d publishes lost a race and were retried", conflicts)
+	posts := proxy.Count(http.MethodPost, testenv.PublishPath(repo))
+	t.Logf("%d publish POSTs, %d of them rebased after losing a race", posts, rebases)
+	if rebases < n-1 || posts != n+rebases {
+		t.Errorf("%d rebases in %d publish POSTs; want at least %d rebases, and one POST per job plus one per rebase", rebases, posts, n-1)
+	}
 	out, _, err := s.inspect(t, repo)
 	if err != nil {
 		t.Fatal(err)
@@ -121,16 +132,38 @@ func TestConcurrentSigners(t *testing.T) {
 	}
 }
 
+// holdPublishes is a proxy in front of the real notary that holds the
+// first n publish POSTs to repo until all n have arrived, so that n jobs
+// publish on one version and all but one really lose the race.
+func holdPublishes(t *testing.T, repo string, n int32) *testenv.FaultProxy {
+	t.Helper()
+	proxy := notaryProxy(t)
+	var arrived atomic.Int32
+	all := make(chan struct{})
+	proxy.On(testenv.Rule{Method: http.MethodPost, Path: testenv.PublishPath(repo), Times: int(n), Before: func() {
+		if arrived.Add(1) == n {
+			close(all)
+		}
+		select {
+		case <-all:
+		case <-time.After(time.Minute): // a job failed before publishing: its error says why
+		}
+	}})
+	return proxy
+}
+
 // TestConcurrentMovesOfOneTag: two jobs move one tag to different digests
-// at once. Both may succeed (the later publish wins) or one fails clearly;
-// the tag must end at one of the two digests, never anything else.
+// on one version. One wins; the other rebases on it and publishes after
+// it, so both succeed and the tag ends at the rebased job's digest.
 func TestConcurrentMovesOfOneTag(t *testing.T) {
 	t.Parallel()
 	repo := env.Repo("moves")
 	s := dockerSigner(t, "ci", repo)
 	a, _ := pushRandom(t, repo+":a")
 	b, _ := pushRandom(t, repo+":b")
-	vars := map[string]string{"SIGN_STEP_KEY": s.keyFile, "SIGN_STEP_PASSPHRASE": repoPass}
+	proxy := holdPublishes(t, repo, 2)
+	vars := map[string]string{"SIGN_STEP_KEY": s.keyFile, "SIGN_STEP_PASSPHRASE": repoPass,
+		"SIGN_STEP_NOTARY_SERVER": proxy.URL(), "SIGN_STEP_LOG_LEVEL": "info"}
 	// Each job pushes its image to :moving from a registry source, then signs it.
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -145,23 +178,26 @@ func TestConcurrentMovesOfOneTag(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	ok := 0
-	for _, r := range results {
-		if r.code == 0 {
-			ok++
-		} else if !strings.HasPrefix(r.stderr, "sign-step: ") {
-			t.Errorf("failure is not one clear line: %q", r.stderr)
+	last := ""
+	for i, r := range results {
+		if r.code != 0 {
+			t.Fatalf("job %d: exit %d: %s", i, r.code, r.stderr)
+		}
+		if strings.Contains(r.stderr, "lost a race to another publisher: rebasing") {
+			if last != "" {
+				t.Fatal("both jobs rebased: neither won the race")
+			}
+			last = []string{a, b}[i]
 		}
 	}
-	if ok == 0 {
-		t.Fatalf("both jobs failed: %+v", results)
+	if last == "" {
+		t.Fatal("no job rebased, so the race was not run")
 	}
 	r := signStep(t, nil, "verify", repo+":moving")
 	if r.code != 0 {
 		t.Fatalf("verify: %s", r.stderr)
 	}
-	got := strings.TrimSpace(r.stdout)
-	if got != repo+"@"+a && got != repo+"@"+b {
-		t.Errorf("tag ended at %s, want one of %s, %s", got, a, b)
+	if got := strings.TrimSpace(r.stdout); got != repo+"@"+last {
+		t.Errorf("tag ended at %s, want %s, which the rebased job published last", got, last)
 	}
 }

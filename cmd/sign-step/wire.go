@@ -98,7 +98,7 @@ func (a *app) clientsFor(ctx context.Context, keys *notary.Keyring, route loginR
 	reg := registry.New(registry.WithTransport(regRT), registry.WithKeychain(kc), registry.WithUserAgent(a.userAgent()),
 		registry.WithInsecure(insecure))
 	opts := []notary.Option{notary.WithTransport(notaryRT), notary.WithKeys(keys),
-		notary.WithCredentials(registry.Credentials(kc)), notary.WithUserAgent(a.userAgent()),
+		notary.WithCredentials(registry.Credentials(kc)), notary.WithUserAgent(a.userAgent()), notary.WithLogger(a.log),
 		notary.WithWarnings(func(msg string) { a.warnings = append(a.warnings, msg) })}
 	if len(a.common.pinRoot) > 0 {
 		opts = append(opts, notary.WithRootPin(a.common.pinRoot))

@@ -27,7 +27,11 @@ var DefaultRetry = RetryPolicy{Attempts: 4, Base: 250 * time.Millisecond, Max: 1
 // Retry retries requests that failed for reasons that pass: connection
 // errors, 429 (honouring Retry-After), 502, 503 and 504. It never retries
 // other statuses (400, 401, 403, 404 ...), and never a request whose body
-// cannot be replayed. Waits end with the request's context.
+// cannot be replayed. A request that is not idempotent (POST, PATCH) is
+// retried only when the server cannot have acted on it: the connection
+// was never made, or the server answered 429 or 503. After a reset or a
+// 502/504 it may have been applied, and only the caller can find out (a
+// notary publish re-reads the server). Waits end with the request's context.
 func Retry(next http.RoundTripper, p RetryPolicy) http.RoundTripper {
 	if p.Attempts <= 0 {
 		return next
@@ -45,7 +49,7 @@ func Retry(next http.RoundTripper, p RetryPolicy) http.RoundTripper {
 			}
 			resp, err := next.RoundTrip(req)
 			wait, retry := shouldRetry(resp, err, backoff, p.Max)
-			if !retry || attempt >= p.Attempts || !replayable(req) {
+			if !retry || attempt >= p.Attempts || !replayable(req) || !idempotent(req.Method) && !unapplied(resp, err) {
 				return resp, annotate(req, resp, err, attempt)
 			}
 			if resp != nil {
@@ -63,6 +67,26 @@ func Retry(next http.RoundTripper, p RetryPolicy) http.RoundTripper {
 			backoff *= 2
 		}
 	})
+}
+
+// idempotent reports whether sending a request twice does what sending it
+// once does (RFC 9110, 9.2.2).
+func idempotent(method string) bool {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace, http.MethodPut, http.MethodDelete:
+		return true
+	}
+	return false
+}
+
+// unapplied reports a failure after which the server cannot have acted on
+// the request: no connection was made, or it refused to serve it.
+func unapplied(resp *http.Response, err error) bool {
+	if err != nil {
+		var op *net.OpError
+		return errors.As(err, &op) && op.Op == "dial"
+	}
+	return resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable
 }
 
 func replayable(req *http.Request) bool {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -36,7 +37,7 @@ func TestRetry(t *testing.T) {
 			var calls atomic.Int32
 			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				body, _ := io.ReadAll(r.Body)
-				if string(body) != "payload" && r.Method == http.MethodPost {
+				if string(body) != "payload" {
 					t.Errorf("retried body = %q", body)
 				}
 				n := int(calls.Add(1)) - 1
@@ -51,7 +52,8 @@ func TestRetry(t *testing.T) {
 			}))
 			defer srv.Close()
 			rt := Retry(http.DefaultTransport, fast)
-			req, _ := http.NewRequest(http.MethodPost, srv.URL, strings.NewReader("payload"))
+			// PUT is idempotent: its body is replayed on every retry.
+			req, _ := http.NewRequest(http.MethodPut, srv.URL, strings.NewReader("payload"))
 			resp, err := rt.RoundTrip(req)
 			if err != nil {
 				t.Fatal(err)
@@ -97,4 +99,84 @@ func TestRetryAfterParsing(t *testing.T) {
 	if d, ok := retryAfter(time.Now().Add(-time.Hour).UTC().Format(http.TimeFormat)); !ok || d != 0 {
 		t.Errorf("past date = %s %v", d, ok)
 	}
+}
+
+// TestRetryPOST: a POST (a notary publish) may have been applied when its
+// answer is lost, so it is sent again only when the server cannot have
+// acted on it.
+func TestRetryPOST(t *testing.T) {
+	t.Parallel()
+	fast := RetryPolicy{Attempts: 3, Base: time.Millisecond, Max: 20 * time.Millisecond}
+	cases := []struct {
+		name      string
+		first     func(w http.ResponseWriter) // the first answer; later ones are 200
+		wantCalls int32
+		wantErr   bool
+	}{
+		{name: "503 is retried", first: func(w http.ResponseWriter) { w.WriteHeader(503) }, wantCalls: 2},
+		{name: "429 is retried", first: func(w http.ResponseWriter) { w.Header().Set("Retry-After", "0"); w.WriteHeader(429) }, wantCalls: 2},
+		{name: "502 is not", first: func(w http.ResponseWriter) { w.WriteHeader(502) }, wantCalls: 1},
+		{name: "504 is not", first: func(w http.ResponseWriter) { w.WriteHeader(504) }, wantCalls: 1},
+		{name: "a reset after the request arrived is not", first: func(w http.ResponseWriter) {
+			conn, _, err := w.(http.Hijacker).Hijack()
+			if err != nil {
+				panic(err)
+			}
+			if tc, ok := conn.(*net.TCPConn); ok {
+				_ = tc.SetLinger(0)
+			}
+			conn.Close()
+		}, wantCalls: 1, wantErr: true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var calls atomic.Int32
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				_, _ = io.ReadAll(r.Body)
+				if calls.Add(1) == 1 {
+					tc.first(w)
+				}
+			}))
+			defer srv.Close()
+			req, _ := http.NewRequest(http.MethodPost, srv.URL, strings.NewReader("payload"))
+			resp, err := Retry(http.DefaultTransport, fast).RoundTrip(req)
+			if err == nil {
+				resp.Body.Close()
+			}
+			if (err != nil) != tc.wantErr || calls.Load() != tc.wantCalls {
+				t.Errorf("err %v after %d calls, want error %v after %d", err, calls.Load(), tc.wantErr, tc.wantCalls)
+			}
+		})
+	}
+	t.Run("connection refused is retried", func(t *testing.T) {
+		t.Parallel()
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := ln.Addr().String()
+		ln.Close() // refused until the server below listens there
+		var calls atomic.Int32
+		srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { calls.Add(1) })}
+		defer srv.Close()
+		rt := Retry(roundTripperFunc(func(req *http.Request) (*http.Response, error) {
+			resp, err := http.DefaultTransport.RoundTrip(req)
+			if err != nil && calls.Load() == 0 {
+				if ln, lerr := net.Listen("tcp", addr); lerr == nil {
+					go func() { _ = srv.Serve(ln) }()
+				}
+			}
+			return resp, err
+		}), fast)
+		req, _ := http.NewRequest(http.MethodPost, "http://"+addr, strings.NewReader("payload"))
+		resp, err := rt.RoundTrip(req)
+		if err != nil {
+			t.Fatalf("refused POST not retried: %v", err)
+		}
+		resp.Body.Close()
+		if calls.Load() != 1 {
+			t.Errorf("server saw %d POSTs, want 1", calls.Load())
+		}
+	})
 }

@@ -5,13 +5,13 @@
 package notary
 
 import (
-	"bytes"
 	"context"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
@@ -20,7 +20,6 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/docker/distribution/registry/client/auth"
@@ -28,7 +27,6 @@ import (
 	"github.com/docker/distribution/registry/client/transport"
 	"github.com/sirupsen/logrus"
 	"github.com/theupdateframework/notary/client"
-	"github.com/theupdateframework/notary/client/changelist"
 	store "github.com/theupdateframework/notary/storage"
 	"github.com/theupdateframework/notary/trustpinning"
 	"github.com/theupdateframework/notary/tuf"
@@ -73,6 +71,7 @@ type options struct {
 	warn        func(string)
 	retries     int
 	userAgent   string
+	log         *slog.Logger
 }
 
 // Option configures a Client.
@@ -138,6 +137,12 @@ func WithWarnings(fn func(string)) Option {
 	return func(o *options) error { o.warn = fn; return nil }
 }
 
+// WithLogger receives what a publish did beyond the plain case: a lost
+// race that was rebased, a lost answer. Default: dropped.
+func WithLogger(l *slog.Logger) Option {
+	return func(o *options) error { o.log = l; return nil }
+}
+
 // WithUserAgent sets the User-Agent header. Default "sign-step".
 func WithUserAgent(ua string) Option {
 	return func(o *options) error { o.userAgent = ua; return nil }
@@ -146,6 +151,7 @@ func WithUserAgent(ua string) Option {
 // New returns a Client.
 func New(opts ...Option) (*Client, error) {
 	o := options{transport: http.DefaultTransport, keys: &Keyring{}, retries: 5, userAgent: "sign-step", warn: func(string) {},
+		log:         slog.New(slog.DiscardHandler),
 		credentials: func(string) (string, string) { return "", "" }}
 	for _, opt := range opts {
 		if err := opt(&o); err != nil {
@@ -208,18 +214,20 @@ type Repo struct {
 	gun    data.GUN
 	server string
 
-	cs        *Keyring
-	remote    store.RemoteStore
-	cache     store.MetadataStore
-	pinning   trustpinning.TrustPinConfig
-	retries   int
-	tufRepo   *tuf.Repo
-	invalid   *tuf.Repo // roles that failed validation, e.g. expired delegations
-	reader    client.ReadOnly
-	delegs    []data.Role
-	released  map[string]sign.Descriptor
-	keys      *Keyring
-	conflicts *conflictSpy
+	cs       *Keyring
+	remote   *freshness
+	cache    store.MetadataStore
+	pinning  trustpinning.TrustPinConfig
+	retries  int
+	tufRepo  *tuf.Repo
+	invalid  *tuf.Repo // roles that failed validation, e.g. expired delegations
+	reader   client.ReadOnly
+	delegs   []data.Role
+	released map[string]sign.Descriptor
+	keys     *Keyring
+	posts    *postSpy
+	log      *slog.Logger
+	stale    error // why the trust data could not be read back after a publish
 }
 
 var _ sign.Trust = (*Client)(nil)
@@ -242,7 +250,7 @@ func (c *Client) open(ctx context.Context, gun string) (*Repo, error) {
 	server := c.ServerFor(gun)
 	host, _, _ := strings.Cut(gun, "/")
 	ctxRT := &contextTransport{ctx: ctx, base: c.opts.transport}
-	spy := &conflictSpy{next: ctxRT}
+	spy := &postSpy{next: ctxRT}
 	rt, err := authTransport(ctx, spy, server, gun, host, c.opts.credentials, c.opts.userAgent)
 	if err != nil {
 		return nil, err
@@ -255,8 +263,8 @@ func (c *Client) open(ctx context.Context, gun string) (*Repo, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Repo{gun: data.GUN(gun), server: server, remote: remote, cache: cache,
-		pinning: c.pinning(gun), retries: c.opts.retries, keys: c.opts.keys, conflicts: spy}, nil
+	return &Repo{gun: data.GUN(gun), server: server, remote: &freshness{RemoteStore: remote}, cache: cache,
+		pinning: c.pinning(gun), retries: c.opts.retries, keys: c.opts.keys, posts: spy, log: c.opts.log}, nil
 }
 
 // load fetches and verifies the current trust data.
@@ -391,41 +399,6 @@ func (r *Repo) Publish(ctx context.Context, changes sign.Changes) error {
 	})
 }
 
-// publish stages changes with stage on a fresh changelist and publishes,
-// retrying on version conflicts, then reloads the trust data.
-func (r *Repo) publish(ctx context.Context, stage func(client.Repository) error) error {
-	cs, err := r.keys.cryptoService(r.gun)
-	if err != nil {
-		return err
-	}
-	repo, err := client.NewRepository(r.gun, r.server, r.remote, r.cache, r.pinning, cs, changelist.NewMemChangelist())
-	if err != nil {
-		return err
-	}
-	if err := stage(repo); err != nil {
-		return err
-	}
-	backoff := 200 * time.Millisecond
-	for attempt := 0; ; attempt++ {
-		err = repo.Publish()
-		if err == nil || !r.conflicts.seen() || attempt >= r.retries {
-			break
-		}
-		// Another publisher won this version; the changelist is kept and the
-		// next Publish re-reads the metadata and re-applies it.
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%w (last failure: %v)", ctx.Err(), r.explain(err))
-		case <-time.After(jitter(backoff)):
-		}
-		backoff *= 2
-	}
-	if err != nil {
-		return r.explain(err)
-	}
-	return r.load()
-}
-
 func notaryTarget(t sign.Target) (*client.Target, error) {
 	h, err := hex.DecodeString(strings.TrimPrefix(t.Descriptor.Digest, "sha256:"))
 	if err != nil || len(h) != 32 || !strings.HasPrefix(t.Descriptor.Digest, "sha256:") {
@@ -534,11 +507,17 @@ func (r *Repo) Witnessable() []string {
 
 // Inspect implements sign.TrustRepo.
 func (r *Repo) Inspect(name, tag string) (inspect.Repository, error) {
+	if err := r.readBackErr(); err != nil {
+		return inspect.Repository{}, err
+	}
 	return TrustInfo(r.reader, name, tag)
 }
 
 // Metadata implements sign.TrustRepo from the verified metadata in memory.
 func (r *Repo) Metadata() ([]sign.RoleMeta, error) {
+	if err := r.readBackErr(); err != nil {
+		return nil, err
+	}
 	var out []sign.RoleMeta
 	names := append([]string{"root", "targets", "snapshot", "timestamp"}, delegationNames(r.delegs)...)
 	for _, name := range names {
@@ -590,32 +569,6 @@ func delegationNames(roles []data.Role) []string {
 	sort.Strings(names)
 	return names
 }
-
-// conflictSpy notices the server's answer to a publish that lost a race:
-// 400 with error code VERSION ("A newer version of metadata is already
-// available"). The notary client reduces it to "trust server rejected
-// operation", which also covers real validation failures.
-type conflictSpy struct {
-	next     http.RoundTripper
-	conflict atomic.Bool
-}
-
-func (s *conflictSpy) RoundTrip(req *http.Request) (*http.Response, error) {
-	resp, err := s.next.RoundTrip(req)
-	if err != nil || req.Method != http.MethodPost || resp.StatusCode != http.StatusBadRequest {
-		return resp, err
-	}
-	body, rerr := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-	resp.Body.Close()
-	resp.Body = io.NopCloser(bytes.NewReader(body))
-	if rerr == nil && bytes.Contains(body, []byte(`"code":"VERSION"`)) {
-		s.conflict.Store(true)
-	}
-	return resp, nil
-}
-
-// seen reports (and forgets) a version conflict since the last call.
-func (s *conflictSpy) seen() bool { return s.conflict.Swap(false) }
 
 // explain turns notary's errors into classed errors with docker's wording
 // where docker had one, naming the server.

@@ -29,6 +29,8 @@ type FaultProxy struct {
 	refuseTil time.Time
 	rewrite   func(path string, body []byte) []byte
 	requests  int
+	rules     []*Rule
+	seen      map[string]int // "METHOD path" → requests
 
 	ln     net.Listener
 	server *http.Server
@@ -128,14 +130,19 @@ func (p *FaultProxy) handler(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p.mu.Lock()
 		p.requests++
+		if p.seen == nil {
+			p.seen = map[string]int{}
+		}
+		p.seen[r.Method+" "+r.URL.Path]++
+		rule := p.match(r)
 		delay := p.delay
 		status := 0
-		if p.statusN > 0 {
+		if p.statusN > 0 && rule == nil {
 			p.statusN--
 			status = p.status
 		}
 		reset := false
-		if p.resetN > 0 {
+		if p.resetN > 0 && rule == nil {
 			p.resetN--
 			reset = true
 		}
@@ -152,6 +159,10 @@ func (p *FaultProxy) handler(next http.Handler) http.Handler {
 				w.Header().Set("Retry-After", "0")
 			}
 			http.Error(w, http.StatusText(status), status)
+			return
+		}
+		if rule != nil {
+			rule.apply(w, r, next)
 			return
 		}
 		if !reset {
@@ -182,6 +193,93 @@ func (p *FaultProxy) handler(next http.Handler) http.Handler {
 			}
 		}
 	})
+}
+
+// Rule aims a fault at requests by method and exact path, e.g. the
+// publish POST to /v2/<gun>/_trust/tuf/ (PublishPath). The request is
+// forwarded to the real server, which acts on it (unless Drop); Before
+// runs first, and Reset or Status replace the server's answer. A request
+// a rule takes is not counted against Fail and Reset.
+type Rule struct {
+	Method, Path string
+	Times        int    // the next Times matching requests; 0 means 1
+	Before       func() // runs before forwarding, e.g. another client publishes so this one loses the race for real
+	After        func() // runs after the server answered, before the client gets anything
+	Reset        bool   // the client gets no answer: its connection is reset
+	Status       int    // the client gets this status instead of the server's answer (e.g. 502)
+	Drop         bool   // the server never sees the request (with Reset or Status)
+}
+
+// On arms rule.
+func (p *FaultProxy) On(rule Rule) {
+	if rule.Times == 0 {
+		rule.Times = 1
+	}
+	p.mu.Lock()
+	p.rules = append(p.rules, &rule)
+	p.mu.Unlock()
+}
+
+// Count is how many requests with method and path the proxy has seen.
+func (p *FaultProxy) Count(method, path string) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.seen[method+" "+path]
+}
+
+// PublishPath is the path of gun's publish POST on notary.
+func PublishPath(gun string) string { return "/v2/" + gun + "/_trust/tuf/" }
+
+// match takes the first armed rule for r; p.mu is held.
+func (p *FaultProxy) match(r *http.Request) *Rule {
+	for _, rule := range p.rules {
+		if rule.Times > 0 && rule.Method == r.Method && rule.Path == r.URL.Path {
+			rule.Times--
+			return rule
+		}
+	}
+	return nil
+}
+
+func (rule *Rule) apply(w http.ResponseWriter, r *http.Request, next http.Handler) {
+	if rule.Before != nil {
+		rule.Before()
+	}
+	rec := &recorder{header: http.Header{}}
+	if !rule.Drop {
+		next.ServeHTTP(rec, r)
+	}
+	if rule.After != nil {
+		rule.After()
+	}
+	switch {
+	case rule.Reset:
+		hj, ok := w.(http.Hijacker)
+		if !ok {
+			panic("fault proxy: connection cannot be hijacked")
+		}
+		conn, _, err := hj.Hijack()
+		if err != nil {
+			return
+		}
+		if tc, ok := conn.(*tls.Conn); ok {
+			if nc, ok := tc.NetConn().(*net.TCPConn); ok {
+				_ = nc.SetLinger(0) // RST
+			}
+		}
+		conn.Close()
+	case rule.Status != 0:
+		http.Error(w, http.StatusText(rule.Status), rule.Status)
+	default:
+		for k, v := range rec.header {
+			w.Header()[k] = v
+		}
+		if rec.status == 0 {
+			rec.status = http.StatusOK
+		}
+		w.WriteHeader(rec.status)
+		_, _ = w.Write(rec.body.Bytes())
+	}
 }
 
 func (p *FaultProxy) modify(resp *http.Response) error {
