@@ -29,15 +29,22 @@ func (a *app) dockerConfigDir() string {
 	return ""
 }
 
-// transport builds one server kind's transport from its CA flags and
-// docker's tls/<host>/ directory.
-func (a *app) transport(ctx context.Context, caRefs []string) (http.RoundTripper, error) {
-	return a.transportWith(ctx, caRefs, nil)
+// registryTransport builds the registries' transport from --registry-ca and
+// docker's tls/<host>/ directory; their upload-start POSTs may be retried
+// like idempotent requests.
+func (a *app) registryTransport(ctx context.Context) (http.RoundTripper, error) {
+	p := a.retryPolicy()
+	p.SafeToRepeat = httpx.UploadStart
+	return a.transportPolicy(ctx, a.common.registryCA, nil, p)
 }
 
 // transportWith is transport with inner wrapping the traced transport,
 // inside the retries.
 func (a *app) transportWith(ctx context.Context, caRefs []string, inner func(http.RoundTripper) http.RoundTripper) (http.RoundTripper, error) {
+	return a.transportPolicy(ctx, caRefs, inner, a.retryPolicy())
+}
+
+func (a *app) transportPolicy(ctx context.Context, caRefs []string, inner func(http.RoundTripper) http.RoundTripper, policy httpx.RetryPolicy) (http.RoundTripper, error) {
 	cfg := httpx.TLSConfig{}
 	if dir := a.dockerConfigDir(); dir != "" {
 		cfg.CertsDir = filepath.Join(dir, "tls")
@@ -58,7 +65,7 @@ func (a *app) transportWith(ctx context.Context, caRefs []string, inner func(htt
 	if inner != nil {
 		traced = inner(traced)
 	}
-	return httpx.Retry(traced, a.retryPolicy()), nil
+	return httpx.Retry(traced, policy), nil
 }
 
 func (a *app) retryPolicy() httpx.RetryPolicy {
@@ -79,7 +86,7 @@ func (a *app) clientsFor(ctx context.Context, keys *notary.Keyring, route loginR
 	if err != nil {
 		return nil, nil, err
 	}
-	regRT, err := a.transport(ctx, a.common.registryCA)
+	regRT, err := a.registryTransport(ctx)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -19,6 +20,10 @@ type RetryPolicy struct {
 	Attempts int           // retries after the first try
 	Base     time.Duration // first backoff; doubled each retry, with jitter
 	Max      time.Duration // cap of one backoff (and of a Retry-After wait)
+	// SafeToRepeat marks requests that are not idempotent by method but
+	// that the caller knows can be sent twice (a registry's upload-start
+	// POST opens a new session; a lost one is only an orphan). Nil: none.
+	SafeToRepeat func(*http.Request) bool
 }
 
 // DefaultRetry is what sign-step uses unless --retries says otherwise.
@@ -49,7 +54,7 @@ func Retry(next http.RoundTripper, p RetryPolicy) http.RoundTripper {
 			}
 			resp, err := next.RoundTrip(req)
 			wait, retry := shouldRetry(resp, err, backoff, p.Max)
-			if !retry || attempt >= p.Attempts || !replayable(req) || !idempotent(req.Method) && !unapplied(resp, err) {
+			if !retry || attempt >= p.Attempts || !replayable(req) || !p.repeatable(req) && !unapplied(resp, err) {
 				return resp, annotate(req, resp, err, attempt)
 			}
 			if resp != nil {
@@ -67,6 +72,16 @@ func Retry(next http.RoundTripper, p RetryPolicy) http.RoundTripper {
 			backoff *= 2
 		}
 	})
+}
+
+func (p RetryPolicy) repeatable(req *http.Request) bool {
+	return idempotent(req.Method) || p.SafeToRepeat != nil && p.SafeToRepeat(req)
+}
+
+// UploadStart reports a registry's blob upload-start (or cross-repository
+// mount) POST, which can be repeated: each opens its own upload session.
+func UploadStart(req *http.Request) bool {
+	return req.Method == http.MethodPost && strings.HasSuffix(req.URL.Path, "/blobs/uploads/")
 }
 
 // idempotent reports whether sending a request twice does what sending it

@@ -180,3 +180,41 @@ func TestRetryPOST(t *testing.T) {
 		}
 	})
 }
+
+// A registry's upload-start POST only opens a session, so a policy that
+// names it safe retries it after a 502 like an idempotent request; every
+// other POST under the same policy is still sent once.
+func TestRetrySafeToRepeat(t *testing.T) {
+	t.Parallel()
+	policy := RetryPolicy{Attempts: 3, Base: time.Millisecond, Max: 20 * time.Millisecond, SafeToRepeat: UploadStart}
+	cases := []struct {
+		path      string
+		wantCalls int32
+	}{
+		{"/v2/team/app/blobs/uploads/", 2},
+		{"/v2/team/app/_trust/tuf/", 1},
+		{"/v2/team/app/blobs/uploads/abc", 1}, // a chunk of an open session is not
+	}
+	for _, tc := range cases {
+		t.Run(tc.path, func(t *testing.T) {
+			t.Parallel()
+			var calls atomic.Int32
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				_, _ = io.ReadAll(r.Body)
+				if calls.Add(1) == 1 {
+					w.WriteHeader(http.StatusBadGateway)
+				}
+			}))
+			defer srv.Close()
+			req, _ := http.NewRequest(http.MethodPost, srv.URL+tc.path, strings.NewReader("payload"))
+			resp, err := Retry(http.DefaultTransport, policy).RoundTrip(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if got := calls.Load(); got != tc.wantCalls {
+				t.Errorf("%d calls, want %d", got, tc.wantCalls)
+			}
+		})
+	}
+}
