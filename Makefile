@@ -52,6 +52,7 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzJSON$$' -fuzztime=$(FUZZTIME) ./internal/inspect/
 	$(GO) test -run='^$$' -fuzz='^FuzzPretty$$' -fuzztime=$(FUZZTIME) ./internal/inspect/
 	$(GO) test -run='^$$' -fuzz='^FuzzParseVaultSecrets$$' -fuzztime=$(FUZZTIME) ./internal/secrets/
+	$(GO) test -run='^$$' -fuzz='^FuzzRedact$$' -fuzztime=$(FUZZTIME) ./internal/redact/
 
 tools:
 	$(GO) run ./internal/testenv/buildtools
