@@ -55,9 +55,10 @@ type commonFlags struct {
 }
 
 // run executes one command line and returns the process exit code.
-func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) (code int) {
 	secrets := &redact.Set{}
 	a := &app{getenv: getenv, secrets: secrets, stdout: secrets.Writer(stdout), stderr: secrets.Writer(stderr), logLevel: &slog.LevelVar{}}
+	defer a.recoverPanic(ctx, &code)
 	a.setupCI(stdout, args) // before anything is printed: GitHub masks
 	a.log = slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: a.logLevel, ReplaceAttr: dropTime}))
 	root := a.rootCommand()
@@ -99,6 +100,9 @@ func (a *app) rootCommand() *cobra.Command {
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
 			if err := applyEnv(cmd, a.getenv); err != nil {
+				return err
+			}
+			if err := a.checkServerURLs(); err != nil {
 				return err
 			}
 			return a.setLogLevel(a.common.logLevel)

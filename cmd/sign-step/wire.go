@@ -88,7 +88,7 @@ func (a *app) keychain(ctx context.Context) (authn.Keychain, error) {
 	if dir == "" {
 		return authn.NewMultiKeychain(), nil
 	}
-	return registry.DockerConfigKeychain(dir)
+	return registry.DockerConfigKeychain(dir, registry.WithMask(a.secrets.Mask))
 }
 
 // clients builds the registry and notary adapters for one run.

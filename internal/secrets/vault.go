@@ -109,6 +109,10 @@ func NewVault(o VaultOptions) (*Vault, error) {
 		return nil, sign.Classedf(sign.ClassUsage, "a vault:// reference needs a Vault address: pass --vault-addr or set VAULT_ADDR")
 	}
 	u, err := url.Parse(o.Addr)
+	if strings.Contains(o.Addr, "@") || (err == nil && u.User != nil) {
+		// Every message naming Vault would print a password.
+		return nil, sign.Classedf(sign.ClassUsage, "a Vault address with credentials (user:password@) is refused and not shown: log in with a Vault auth method")
+	}
 	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
 		return nil, sign.Classedf(sign.ClassUsage, "invalid Vault address %q: want https://HOST[:PORT]", o.Addr)
 	}
