@@ -125,17 +125,17 @@ func TestSecretInputsNeverEchoed(t *testing.T) {
 					vars["GITHUB_STEP_SUMMARY"] = filepath.Join(t.TempDir(), "summary")
 				}
 				r := signStep(t, vars, c.args...)
-				if r.code != c.code || !strings.Contains(r.stderr, c.msg) {
-					t.Fatalf("exit %d, want %d with %q\nstderr: %s", r.code, c.code, c.msg, r.stderr)
-				}
-				if lines := strings.Count(r.stderr, "\n"); lines != 1 {
-					t.Errorf("stderr has %d lines, want one:\n%s", lines, r.stderr)
-				}
 				summary, _ := os.ReadFile(vars["GITHUB_STEP_SUMMARY"])
 				for where, out := range map[string]string{"stdout": r.stdout, "stderr": r.stderr, "summary": string(summary)} {
 					if s := leaked(out, c.secrets...); s != "" {
 						t.Errorf("%s shows %q:\n%s", where, s, out)
 					}
+				}
+				if r.code != c.code || !strings.Contains(r.stderr, c.msg) {
+					t.Fatalf("exit %d, want %d with %q\nstderr: %s", r.code, c.code, c.msg, r.stderr)
+				}
+				if lines := strings.Count(r.stderr, "\n"); lines != 1 {
+					t.Errorf("stderr has %d lines, want one:\n%s", lines, r.stderr)
 				}
 				if gh && !strings.Contains(r.stdout, "::error title=sign-step") {
 					t.Errorf("no annotation on GitHub:\n%s", r.stdout)
