@@ -219,32 +219,52 @@ func TestEscapedSecretNotShown(t *testing.T) {
 	key := encryptedKey(t, pass)
 	forms := []string{trickyPass, strings.ReplaceAll(trickyPass, "%", "%25"), strings.Trim(strconv.Quote(trickyPass), `"`), url.QueryEscape(trickyPass),
 		base64.StdEncoding.EncodeToString([]byte(trickyPass)), base64.StdEncoding.EncodeToString([]byte("ci:" + trickyPass))}
-	for _, gh := range []bool{false, true} {
-		t.Run(fmt.Sprintf("github=%v", gh), func(t *testing.T) {
-			t.Parallel()
-			vars := map[string]string{"SIGN_STEP_KEY": key, "SIGN_STEP_PASSPHRASE": pass, "SIGN_STEP_LOG_LEVEL": "debug",
-				"SIGN_STEP_REGISTRY_USERNAME": "ci", "SIGN_STEP_REGISTRY_PASSWORD": trickyPass,
-				"SIGN_STEP_NOTARY_SERVER": server, "SIGN_STEP_NOTARY_CA": caFile}
-			if gh {
-				vars["GITHUB_ACTIONS"] = "true"
-				vars["GITHUB_STEP_SUMMARY"] = filepath.Join(t.TempDir(), "summary")
-			}
-			r := signStep(t, vars, "sign", env.Repo("echo")+":v1")
-			if r.code != 6 || !strings.Contains(r.stderr, "wrong password ***") {
-				t.Fatalf("exit %d, want 6 with the server's echo, redacted\nstderr: %s", r.code, r.stderr)
-			}
-			summary, _ := os.ReadFile(vars["GITHUB_STEP_SUMMARY"])
-			for where, out := range map[string]string{"stdout": r.stdout, "stderr": r.stderr, "summary": string(summary)} {
-				for _, f := range forms {
-					if strings.Contains(leakable(out), f) {
-						t.Errorf("%s shows %q:\n%s", where, f, out)
+	// The password comes from the flags, or from docker's config.json as
+	// `docker login` writes it (registered when read).
+	home := t.TempDir()
+	dockerCfg := `{"auths": {"` + env.RegistryHost + `": {"auth": "` + base64.StdEncoding.EncodeToString([]byte("ci:"+trickyPass)) + `"}}}`
+	if err := os.MkdirAll(filepath.Join(home, ".docker"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(home, ".docker", "config.json"), []byte(dockerCfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name  string
+		creds map[string]string
+	}{
+		{"flags", map[string]string{"SIGN_STEP_REGISTRY_USERNAME": "ci", "SIGN_STEP_REGISTRY_PASSWORD": trickyPass}},
+		{"config.json", map[string]string{"HOME": home}},
+	} {
+		for _, gh := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s github=%v", c.name, gh), func(t *testing.T) {
+				t.Parallel()
+				vars := map[string]string{"SIGN_STEP_KEY": key, "SIGN_STEP_PASSPHRASE": pass, "SIGN_STEP_LOG_LEVEL": "debug",
+					"SIGN_STEP_NOTARY_SERVER": server, "SIGN_STEP_NOTARY_CA": caFile}
+				for k, v := range c.creds {
+					vars[k] = v
+				}
+				if gh {
+					vars["GITHUB_ACTIONS"] = "true"
+					vars["GITHUB_STEP_SUMMARY"] = filepath.Join(t.TempDir(), "summary")
+				}
+				r := signStep(t, vars, "sign", env.Repo("echo")+":v1")
+				summary, _ := os.ReadFile(vars["GITHUB_STEP_SUMMARY"])
+				for where, out := range map[string]string{"stdout": r.stdout, "stderr": r.stderr, "summary": string(summary)} {
+					for _, f := range forms {
+						if strings.Contains(leakable(out), f) {
+							t.Errorf("%s shows %q:\n%s", where, f, out)
+						}
 					}
 				}
-			}
-			if gh && !strings.Contains(r.stdout, "::error title=sign-step sign failed::") {
-				t.Errorf("no annotation:\n%s", r.stdout)
-			}
-		})
+				if r.code != 6 || !strings.Contains(r.stderr, "wrong password ***") {
+					t.Fatalf("exit %d, want 6 with the server's echo, redacted\nstderr: %s", r.code, r.stderr)
+				}
+				if gh && !strings.Contains(r.stdout, "::error title=sign-step sign failed::") {
+					t.Errorf("no annotation:\n%s", r.stdout)
+				}
+			})
+		}
 	}
 }
 

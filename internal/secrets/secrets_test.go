@@ -174,3 +174,17 @@ func TestVaultFieldMasksOnlyItsField(t *testing.T) {
 		})
 	}
 }
+
+// A Vault address with credentials is refused without printing them, also
+// when it does not parse.
+func TestNewVaultRefusesUserinfo(t *testing.T) {
+	t.Parallel()
+	for _, addr := range []string{"https://ci:S3cretVaultPw@vault:8200", "https://ci:S3cretVaultPw@vault:bad-port", "https://S3cretVaultPw@vault"} {
+		_, err := NewVault(VaultOptions{Addr: addr, Auth: VaultAuth{Token: "t"}})
+		if err == nil || sign.ClassOf(err) != sign.ClassUsage || !strings.Contains(err.Error(), "with credentials (user:password@) is refused") {
+			t.Errorf("%s: %v, want a usage error refusing credentials", addr, err)
+		} else if strings.Contains(err.Error(), "S3cretVaultPw") {
+			t.Errorf("%s: error shows the password: %v", addr, err)
+		}
+	}
+}
