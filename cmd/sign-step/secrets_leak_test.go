@@ -303,3 +303,43 @@ func TestPanicIsOneRedactedLine(t *testing.T) {
 		t.Error("the secret is shown")
 	}
 }
+
+// Only the Vault fields a run reads are masked: a registry: or username:
+// field next to the key must not turn references and artifacts into ***.
+func TestVaultUnusedFieldsNotMasked(t *testing.T) {
+	t.Parallel()
+	v := startVault(t)
+	repo := env.Repo("vault-fields")
+	s := dockerSigner(t, "ci", repo)
+	digest, _ := pushRandom(t, repo+":v1")
+	keyPEM, err := os.ReadFile(s.keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := "ci/" + vaultName("fields")
+	if err := v.PutKV2(path, map[string]any{"key": string(keyPEM), "passphrase": repoPass,
+		"registry": env.RegistryHost, "repository": strings.TrimPrefix(repo, env.RegistryHost+"/"), "signer": "ci"}); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "out")
+	r := signStep(t, map[string]string{"SIGN_STEP_VAULT_ADDR": v.Addr, "SIGN_STEP_VAULT_CA": v.CACertFile, "SIGN_STEP_VAULT_TOKEN": readPolicyToken(t, v),
+		"SIGN_STEP_VAULT_SECRETS": "secret/" + path + " key | KEY ; secret/" + path + " passphrase | PASSPHRASE"}, "sign", "--output-dir", out, repo+":v1")
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	if want := "signed " + repo + ":v1@" + digest; !strings.Contains(r.stdout, want) {
+		t.Errorf("stdout %q, want %q", r.stdout, want)
+	}
+	for _, f := range []string{"report.json", "trust-inspect.json"} {
+		b, err := os.ReadFile(filepath.Join(out, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(b), "***") || !strings.Contains(string(b), strings.TrimPrefix(repo, env.RegistryHost+"/")) {
+			t.Errorf("%s hides unused Vault fields:\n%s", f, b)
+		}
+	}
+	if s := leaked(r.stdout+r.stderr, repoPass); s != "" {
+		t.Errorf("output shows %q", s)
+	}
+}
