@@ -328,6 +328,16 @@ func FuzzRedact(f *testing.F) {
 		if out := s.String(base64.StdEncoding.EncodeToString([]byte(secret))); out != Replacement {
 			t.Fatalf("base64: %q", out)
 		}
+		// A second secret overlapping the first anywhere: neither shows.
+		other := suffix + prefix
+		if len(other) >= minLen && !strings.Contains(other, "*") {
+			s.Mask(other)
+			for _, in := range []string{prefix + secret + suffix + prefix, suffix + prefix + secret, secret + suffix + prefix + secret} {
+				if out := s.String(in); strings.Contains(out, secret) || strings.Contains(out, other) {
+					t.Fatalf("secrets %q and %q: Redact(%q) = %q", secret, other, in, out)
+				}
+			}
+		}
 	})
 }
 
@@ -368,6 +378,17 @@ func BenchmarkRedact(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
 			s.Redact(dirty)
+		}
+	})
+	// A run's real load: two keys and a CA certificate masked line by line
+	// (64-character base64 lines), passphrases and a token.
+	for k := 0; k < 40; k++ {
+		s.Mask(base64.StdEncoding.EncodeToString([]byte(fmt.Sprintf("key material line %02d of a PEM body", k))))
+	}
+	b.Run("clean line, 60 secrets with PEM lines", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			s.Redact(clean)
 		}
 	})
 }
