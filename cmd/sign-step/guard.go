@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/url"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strings"
 
@@ -77,4 +78,24 @@ func panicSite() string {
 			return ""
 		}
 	}
+}
+
+// urlQuery matches the query of an http(s) URL in a message, up to a space,
+// quote, bracket or fragment.
+var urlQuery = regexp.MustCompile(`(https?://[^\s"'<>()?#]*\?)([^\s"'<>()#]+)`)
+
+// hideQueries replaces the query values of every URL in s with ***, as the
+// debug trace does: presigned blob URLs (S3, GCS, R2) and token requests
+// carry credentials there, and libraries' errors print URLs whole.
+func hideQueries(s string) string {
+	return urlQuery.ReplaceAllStringFunc(s, func(m string) string {
+		base, query, _ := strings.Cut(m, "?")
+		params := strings.Split(query, "&")
+		for i, p := range params {
+			if k, _, ok := strings.Cut(p, "="); ok {
+				params[i] = k + "=***"
+			}
+		}
+		return base + "?" + strings.Join(params, "&")
+	})
 }

@@ -152,9 +152,10 @@ func dropTime(_ []string, attr slog.Attr) slog.Attr {
 	return attr
 }
 
-// oneLine keeps the error message on one line, as CI logs show it.
+// oneLine keeps the error message on one line, as CI logs show it, with
+// the query values of every URL in it hidden (hideQueries).
 func oneLine(s string) string {
-	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", " ")), " ")
+	return hideQueries(strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", " ")), " "))
 }
 
 func usageErrorf(format string, args ...any) error {

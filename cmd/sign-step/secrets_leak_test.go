@@ -343,3 +343,43 @@ func TestVaultUnusedFieldsNotMasked(t *testing.T) {
 		t.Errorf("output shows %q", s)
 	}
 }
+
+// A URL in an error keeps its query values hidden, as in the debug trace:
+// here a notary server sends clients to a token service whose URL carries
+// a signature, and that service is down.
+func TestErrorURLQueryHidden(t *testing.T) {
+	t.Parallel()
+	down := httptest.NewTLSServer(http.NotFoundHandler())
+	downURL := down.URL
+	down.Close()
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="`+downURL+`/token?sig=presigned-secret-123",service="notary"`)
+		w.WriteHeader(http.StatusUnauthorized)
+	}))
+	t.Cleanup(srv.Close)
+	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	pem := "-----BEGIN CERTIFICATE-----\n" + base64.StdEncoding.EncodeToString(srv.Certificate().Raw) + "\n-----END CERTIFICATE-----\n"
+	if err := os.WriteFile(caFile, []byte(pem), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	const pass = "key-pass-0123456789"
+	for _, gh := range []bool{false, true} {
+		t.Run(fmt.Sprintf("github=%v", gh), func(t *testing.T) {
+			t.Parallel()
+			vars := map[string]string{"SIGN_STEP_KEY": encryptedKey(t, pass), "SIGN_STEP_PASSPHRASE": pass, "SIGN_STEP_RETRIES": "0",
+				"SIGN_STEP_NOTARY_SERVER": srv.URL, "SIGN_STEP_NOTARY_CA": caFile}
+			if gh {
+				vars["GITHUB_ACTIONS"] = "true"
+				vars["GITHUB_STEP_SUMMARY"] = filepath.Join(t.TempDir(), "summary")
+			}
+			r := signStep(t, vars, "sign", env.Repo("query")+":v1")
+			summary, _ := os.ReadFile(vars["GITHUB_STEP_SUMMARY"])
+			if s := leaked(r.stdout+r.stderr+string(summary), "presigned-secret-123"); s != "" {
+				t.Errorf("output shows %q:\n%s\n%s\n%s", s, r.stdout, r.stderr, summary)
+			}
+			if r.code != 6 || !strings.Contains(r.stderr, "/token?") {
+				t.Errorf("exit %d, want 6 naming the token URL:\n%s", r.code, r.stderr)
+			}
+		})
+	}
+}
