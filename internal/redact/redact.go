@@ -114,9 +114,10 @@ func (w *writer) Write(p []byte) (int, error) {
 }
 
 // Forms returns v and every escaped or encoded form of it that Redact
-// hides, without duplicates. Each textual form (JSON, Go quoting, URL
-// encodings) is also given GitHub's workflow-command escaping, since an
-// annotation escapes a message after it was formatted.
+// hides, without duplicates. JSON and Go quoting are also applied twice (a
+// JSON document or log line quoted inside another), and each textual form
+// is also given GitHub's workflow-command escaping, since an annotation
+// escapes a message after it was formatted.
 func Forms(v string) []string {
 	seen := map[string]bool{}
 	var out []string
@@ -128,8 +129,11 @@ func Forms(v string) []string {
 	}
 	user := url.User(v).String()
 	pass := strings.TrimPrefix(url.UserPassword("", v).String(), ":")
-	text := []string{v, jsonString(v, true), jsonString(v, false), unquote(strconv.Quote(v)),
-		unquote(strconv.QuoteToASCII(v)), url.QueryEscape(v), url.PathEscape(v), user, pass}
+	js, q := jsonString(v, true), unquote(strconv.Quote(v))
+	text := []string{v, js, jsonString(v, false), q, unquote(strconv.QuoteToASCII(v)),
+		url.QueryEscape(v), url.PathEscape(v), user, pass,
+		// Escaped twice: a JSON document or log line quoted inside another.
+		jsonString(js, true), unquote(strconv.Quote(js)), jsonString(q, true), unquote(strconv.Quote(q))}
 	for _, t := range text {
 		add(t)
 		add(githubData(t))

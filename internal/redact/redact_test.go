@@ -98,6 +98,9 @@ func TestRedactEncodedForms(t *testing.T) {
 		{"base64 raw std", "abcd-ef", func(v string) string { return base64.RawStdEncoding.EncodeToString([]byte(v)) + "." }, "***."},
 		{"base64 raw url", "\xfb\xff\xfe-raw", func(v string) string { return base64.RawURLEncoding.EncodeToString([]byte(v)) }, "***"},
 		{"utf-8 untouched by json", "pässwörd", func(v string) string { return marshal(v) }, `"***"`},
+		{"json inside json", tricky, func(v string) string { return marshal(marshal(v)) }, `"\"***\""`},
+		{"json in a slog line", tricky, func(v string) string { return slogText(marshal(v)) }, "level=INFO msg=m v=\"\\\"***\\\"\" err=\"failed: \\\"***\\\"\"\n"},
+		{"%q of %q", tricky, func(v string) string { return fmt.Sprintf("%q", fmt.Sprintf("%q", v)) }, `"\"***\""`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
