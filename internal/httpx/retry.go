@@ -57,7 +57,7 @@ func Retry(next http.RoundTripper, p RetryPolicy) http.RoundTripper {
 			select {
 			case <-req.Context().Done():
 				t.Stop()
-				return nil, fmt.Errorf("%s %s: %w (last failure: %s)", req.Method, redactURL(req), req.Context().Err(), describe(resp, err))
+				return nil, fmt.Errorf("%s %s: %w (last failure: %s)", req.Method, req.URL.Redacted(), req.Context().Err(), describe(resp, err))
 			case <-t.C:
 			}
 			backoff *= 2
@@ -120,7 +120,7 @@ func annotate(req *http.Request, resp *http.Response, err error, attempt int) er
 	if err == nil || attempt == 0 {
 		return err
 	}
-	return fmt.Errorf("%w (after %d retries of %s %s)", err, attempt, req.Method, redactURL(req))
+	return fmt.Errorf("%w (after %d retries of %s %s)", err, attempt, req.Method, req.URL.Redacted())
 }
 
 func describe(resp *http.Response, err error) string {
@@ -146,10 +146,10 @@ func BufferBodies(next http.RoundTripper, limit int64) http.RoundTripper {
 		body, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
 		resp.Body.Close()
 		if err != nil {
-			return nil, fmt.Errorf("reading %s %s: %w", req.Method, redactURL(req), err)
+			return nil, fmt.Errorf("reading %s %s: %w", req.Method, req.URL.Redacted(), err)
 		}
 		if int64(len(body)) > limit {
-			return nil, fmt.Errorf("%s %s: response larger than %d bytes", req.Method, redactURL(req), limit)
+			return nil, fmt.Errorf("%s %s: response larger than %d bytes", req.Method, req.URL.Redacted(), limit)
 		}
 		resp.Body = io.NopCloser(bytes.NewReader(body))
 		return resp, nil
