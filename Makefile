@@ -63,6 +63,7 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzJSON$$' -fuzztime=$(FUZZTIME) ./internal/inspect/
 	$(GO) test -run='^$$' -fuzz='^FuzzPretty$$' -fuzztime=$(FUZZTIME) ./internal/inspect/
 	$(GO) test -run='^$$' -fuzz='^FuzzParseVaultSecrets$$' -fuzztime=$(FUZZTIME) ./internal/secrets/
+	$(GO) test -run='^$$' -fuzz='^FuzzRedact$$' -fuzztime=$(FUZZTIME) ./internal/redact/
 
 ## tools: build (or find cached) every server and judge the tests start: registry, notary-server,
 ## notary CLI and Vault, all from the Go module proxy into ~/.cache/sign-step/tools.

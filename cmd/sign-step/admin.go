@@ -28,7 +28,7 @@ func (a *app) oneKey(ctx context.Context, ref, passRef, what string) (*notary.Ke
 	if ref == "" {
 		return nil, usageErrorf("%s is required", what)
 	}
-	pem, origin, err := a.resolver().Resolve(ctx, ref, secrets.KeyOrPath)
+	pem, origin, err := a.resolver().ResolveFlag(ctx, flagLabel(what), ref, secrets.KeyOrPath)
 	if err != nil {
 		return nil, err
 	}
@@ -186,7 +186,7 @@ func (a *app) signerCommand() *cobra.Command {
 			if pubRef == "" {
 				return usageErrorf("--public-key is required")
 			}
-			pub, _, err := a.resolver().Resolve(ctx, pubRef, secrets.KeyOrPath)
+			pub, _, err := a.resolver().ResolveFlag(ctx, flagLabel("public-key"), pubRef, secrets.KeyOrPath)
 			if err != nil {
 				return err
 			}

@@ -56,9 +56,10 @@ type commonFlags struct {
 }
 
 // run executes one command line and returns the process exit code.
-func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) (code int) {
 	secrets := &redact.Set{}
 	a := &app{getenv: getenv, secrets: secrets, stdout: secrets.Writer(stdout), stderr: secrets.Writer(stderr), logLevel: &slog.LevelVar{}}
+	defer a.recoverPanic(ctx, &code)
 	a.setupCI(stdout, args) // before anything is printed: GitHub masks
 	a.log = slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: a.logLevel, ReplaceAttr: dropTime}))
 	root := a.rootCommand()
@@ -100,6 +101,9 @@ func (a *app) rootCommand() *cobra.Command {
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
 			if err := applyEnv(cmd, a.getenv); err != nil {
+				return err
+			}
+			if err := a.checkServerURLs(); err != nil {
 				return err
 			}
 			return a.setLogLevel(a.common.logLevel)
@@ -150,9 +154,10 @@ func dropTime(_ []string, attr slog.Attr) slog.Attr {
 	return attr
 }
 
-// oneLine keeps the error message on one line, as CI logs show it.
+// oneLine keeps the error message on one line, as CI logs show it, with
+// the query values of every URL in it hidden (httpx.RedactURLsIn).
 func oneLine(s string) string {
-	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", " ")), " ")
+	return httpx.RedactURLsIn(strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", " ")), " "))
 }
 
 func usageErrorf(format string, args ...any) error {

@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -216,6 +217,26 @@ func RedactURL(u *url.URL) string {
 		c.ForceQuery = false
 	}
 	return c.String()
+}
+
+// urlQuery matches the query of an http(s) URL in a message, up to a space,
+// quote, bracket or fragment.
+var urlQuery = regexp.MustCompile(`(https?://[^\s"'<>()?#]*\?)([^\s"'<>()#]+)`)
+
+// RedactURLsIn replaces the query values of every URL in s with ***, as RedactURL
+// does for one URL: presigned blob URLs (S3, GCS, R2) and token requests
+// carry credentials there, and libraries' errors print URLs whole.
+func RedactURLsIn(s string) string {
+	return urlQuery.ReplaceAllStringFunc(s, func(m string) string {
+		base, query, _ := strings.Cut(m, "?")
+		params := strings.Split(query, "&")
+		for i, p := range params {
+			if k, _, ok := strings.Cut(p, "="); ok {
+				params[i] = k + "=***"
+			}
+		}
+		return base + "?" + strings.Join(params, "&")
+	})
 }
 
 type roundTripperFunc func(*http.Request) (*http.Response, error)

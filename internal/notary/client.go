@@ -82,6 +82,10 @@ type Option func(*options) error
 func WithServer(u string) Option {
 	return func(o *options) error {
 		p, err := url.Parse(u)
+		if strings.Contains(u, "@") || (err == nil && p.User != nil) {
+			// Every message naming the server would print a password.
+			return sign.Classedf(sign.ClassUsage, "a trust server URL with credentials (user:password@) is refused and not shown")
+		}
 		if err != nil || p.Scheme != "https" || p.Host == "" {
 			return sign.Classedf(sign.ClassUsage, "valid https URL required for trust server, got %s", u)
 		}

@@ -88,7 +88,12 @@ func ParseKey(m KeyMaterial) (*Key, error) {
 	priv, err := utils.ParsePEMPrivateKey(pem.EncodeToMemory(block), pass)
 	if err != nil {
 		if encrypted {
-			return nil, sign.Classed(sign.ClassKey, &wrongPassphraseError{KeyError{Origin: m.Origin, Reason: "the passphrase does not decrypt this key (wrong passphrase)"}})
+			reason := "the passphrase does not decrypt this key (wrong passphrase)"
+			if t := strings.TrimRight(pass, " \t\r\n"); t != pass {
+				// The usual cause: a file or variable that ends with a line.
+				reason += fmt.Sprintf("; note that the passphrase ends with %d whitespace or newline characters (file:// and env:// drop only one line ending)", len(pass)-len(t))
+			}
+			return nil, sign.Classed(sign.ClassKey, &wrongPassphraseError{KeyError{Origin: m.Origin, Reason: reason}})
 		}
 		return nil, sign.Classed(sign.ClassKey, &KeyError{Origin: m.Origin, Reason: "malformed or unsupported private key: " + err.Error()})
 	}

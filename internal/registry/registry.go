@@ -6,6 +6,7 @@ package registry
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/http"
@@ -270,15 +271,32 @@ func explain(ref sign.Ref, err error) error {
 
 // DockerConfigKeychain reads docker's config.json (and its credential
 // helpers) from dir, as `docker login` left it.
-func DockerConfigKeychain(dir string) (authn.Keychain, error) {
+func DockerConfigKeychain(dir string, opts ...ConfigOption) (authn.Keychain, error) {
 	cf, err := config.Load(dir)
 	if err != nil {
 		return nil, sign.Classedf(sign.ClassUsage, "reading docker config in %s: %v", dir, err)
 	}
-	return &configKeychain{cf: cf}, nil
+	k := &configKeychain{cf: cf, mask: func(string) {}}
+	for _, o := range opts {
+		o(k)
+	}
+	return k, nil
 }
 
-type configKeychain struct{ cf *configfile.ConfigFile }
+// ConfigOption configures DockerConfigKeychain.
+type ConfigOption func(*configKeychain)
+
+// WithMask has every credential the keychain reads (password, identity
+// token, registry token, and the user:password and Basic values made of
+// them) given to mask before it is used, so output can hide it.
+func WithMask(mask func(string)) ConfigOption {
+	return func(k *configKeychain) { k.mask = mask }
+}
+
+type configKeychain struct {
+	cf   *configfile.ConfigFile
+	mask func(string)
+}
 
 func (k *configKeychain) Resolve(target authn.Resource) (authn.Authenticator, error) {
 	key := target.RegistryStr()
@@ -291,6 +309,13 @@ func (k *configKeychain) Resolve(target authn.Resource) (authn.Authenticator, er
 	}
 	if cfg.Username == "" && cfg.Password == "" && cfg.Auth == "" && cfg.IdentityToken == "" && cfg.RegistryToken == "" {
 		return authn.Anonymous, nil
+	}
+	for _, v := range []string{cfg.Password, cfg.Auth, cfg.IdentityToken, cfg.RegistryToken} {
+		k.mask(v)
+	}
+	if cfg.Password != "" {
+		k.mask(cfg.Username + ":" + cfg.Password)
+		k.mask(base64.StdEncoding.EncodeToString([]byte(cfg.Username + ":" + cfg.Password)))
 	}
 	return authn.FromConfig(authn.AuthConfig{Username: cfg.Username, Password: cfg.Password, Auth: cfg.Auth,
 		IdentityToken: cfg.IdentityToken, RegistryToken: cfg.RegistryToken}), nil

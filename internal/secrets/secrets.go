@@ -44,6 +44,16 @@ const (
 // Resolve returns the value ref names and a description of where it came
 // from that is safe to print (never the value).
 func (r *Resolver) Resolve(ctx context.Context, ref string, kind Kind) (sign.Secret, string, error) {
+	return r.ResolveFlag(ctx, "", ref, kind)
+}
+
+// ResolveFlag is Resolve for the value of flag (e.g. "--key"), which errors
+// about a bare value name instead of the value.
+//
+// A passphrase or password (Literal) read from file:// or env:// loses one
+// trailing "\n" or "\r\n", as `echo pass > f`, Jenkins' writeFile and
+// `docker login --password-stdin` expect; a bare value is taken as given.
+func (r *Resolver) ResolveFlag(ctx context.Context, flag, ref string, kind Kind) (sign.Secret, string, error) {
 	switch {
 	case strings.HasPrefix(ref, "env://"):
 		name := strings.TrimPrefix(ref, "env://")
@@ -51,9 +61,10 @@ func (r *Resolver) Resolve(ctx context.Context, ref string, kind Kind) (sign.Sec
 		if v == "" {
 			return nil, ref, sign.Classedf(sign.ClassSecrets, "resolving %s: environment variable %s is empty or unset", ref, name)
 		}
-		return r.keep(v), ref, nil
+		return r.literal(r.keep(v), kind), ref, nil
 	case strings.HasPrefix(ref, "file://"):
-		return r.file(strings.TrimPrefix(ref, "file://"), ref)
+		v, origin, err := r.file(strings.TrimPrefix(ref, "file://"), ref)
+		return r.literal(v, kind), origin, err
 	case strings.HasPrefix(ref, VaultScheme):
 		if r.Vault == nil {
 			return nil, ref, sign.Classedf(sign.ClassUsage, "resolving %s: no Vault is configured: pass --vault-addr (or set VAULT_ADDR) and --vault-method", ref)
@@ -69,7 +80,7 @@ func (r *Resolver) Resolve(ctx context.Context, ref string, kind Kind) (sign.Sec
 		// signing commands takes it (see Vault.TransitKey).
 		return nil, ref, sign.Classedf(sign.ClassSecrets, "resolving %s: a Vault Transit key never leaves Vault and has no PEM or value; vault-transit:// is accepted by --key (delegation signing key) only", ref)
 	case kind == KeyOrPath && !strings.HasPrefix(strings.TrimSpace(ref), "-----BEGIN"):
-		return r.file(ref, "file://"+ref)
+		return r.bare(flag, ref)
 	case kind == KeyOrPath:
 		return r.keep(ref), "inline PEM", nil
 	default:
@@ -77,12 +88,48 @@ func (r *Resolver) Resolve(ctx context.Context, ref string, kind Kind) (sign.Sec
 	}
 }
 
-func (r *Resolver) file(path, origin string) (sign.Secret, string, error) {
-	read := r.ReadFile
-	if read == nil {
-		read = os.ReadFile
+// bare reads a value that is neither PEM nor a reference as a file path. If
+// that fails, the value may well be the secret itself (a base64 PEM in
+// SIGN_STEP_KEY, a key body without its armor): it is masked and never
+// echoed. A path that reads is printed as file://PATH, as before.
+func (r *Resolver) bare(flag, ref string) (sign.Secret, string, error) {
+	b, err := r.read(ref)
+	if err != nil {
+		r.mask(ref)
+		if flag == "" {
+			flag = "a key or certificate value"
+		}
+		return nil, "the value of " + flag, sign.Classedf(sign.ClassSecrets,
+			"%s: not a PEM and not a readable file (%v); the value is not shown: give inline PEM (-----BEGIN ...), file://PATH or env://VAR",
+			flag, unwrapPath(err))
 	}
-	b, err := read(path)
+	r.mask(string(b))
+	return sign.Secret(b), "file://" + ref, nil
+}
+
+// literal drops the one line ending a file or variable usually ends with
+// from a passphrase or password.
+func (r *Resolver) literal(v sign.Secret, kind Kind) sign.Secret {
+	if kind != Literal || v == nil {
+		return v
+	}
+	s := string(v)
+	if t, ok := strings.CutSuffix(s, "\n"); ok {
+		s = strings.TrimSuffix(t, "\r")
+		r.mask(s)
+	}
+	return sign.Secret(s)
+}
+
+func (r *Resolver) read(path string) ([]byte, error) {
+	if r.ReadFile != nil {
+		return r.ReadFile(path)
+	}
+	return os.ReadFile(path)
+}
+
+func (r *Resolver) file(path, origin string) (sign.Secret, string, error) {
+	b, err := r.read(path)
 	if err != nil {
 		return nil, origin, sign.Classedf(sign.ClassSecrets, "resolving %s: %v", origin, unwrapPath(err))
 	}

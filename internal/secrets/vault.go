@@ -64,7 +64,9 @@ type VaultOptions struct {
 	// KeepToken leaves a token sign-step logged in for valid at Close
 	// (--vault-revoke-token=false). A token given with method token is never revoked.
 	KeepToken bool
-	// Masker learns every value read from Vault and the login token.
+	// Masker learns the login token and every field Read returns. Other
+	// fields of a secret read (registry: or username: fields) are not
+	// masked: they would turn references and artifacts into ***.
 	Masker Masker
 	// Creds resolves the credential references of Auth (it has no Vault).
 	Creds *Resolver
@@ -107,6 +109,10 @@ func NewVault(o VaultOptions) (*Vault, error) {
 		return nil, sign.Classedf(sign.ClassUsage, "a vault:// reference needs a Vault address: pass --vault-addr or set VAULT_ADDR")
 	}
 	u, err := url.Parse(o.Addr)
+	if strings.Contains(o.Addr, "@") || (err == nil && u.User != nil) {
+		// Every message naming Vault would print a password.
+		return nil, sign.Classedf(sign.ClassUsage, "a Vault address with credentials (user:password@) is refused and not shown: log in with a Vault auth method")
+	}
 	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
 		return nil, sign.Classedf(sign.ClassUsage, "invalid Vault address %q: want https://HOST[:PORT]", o.Addr)
 	}
@@ -156,8 +162,8 @@ func (a VaultAuth) check() error {
 	return sign.Classedf(sign.ClassUsage, "unknown --vault-method %q: want one of %s", a.Method, strings.Join(VaultMethods, ", "))
 }
 
-// Read returns the field a vault:// reference names. Every string value of
-// the secret read is masked before Read returns.
+// Read returns the field a vault:// reference names, masked (each line too)
+// before Read returns.
 func (v *Vault) Read(ctx context.Context, ref string) (sign.Secret, error) {
 	r, err := ParseVaultRef(ref)
 	if err != nil {
@@ -185,14 +191,21 @@ func (v *Vault) Read(ctx context.Context, ref string) (sign.Secret, error) {
 	if e.err != nil {
 		return nil, e.err
 	}
-	val, ok := e.data[r.Field]
+	return v.field(r, apiPath, e.data)
+}
+
+// field picks the field r names out of a secret read and masks it; only
+// that field: the others stay in memory and are never printed.
+func (v *Vault) field(r VaultRef, apiPath string, data map[string]any) (sign.Secret, error) {
+	val, ok := data[r.Field]
 	if !ok {
-		return nil, sign.Classedf(sign.ClassSecrets, "resolving %s: %s has no field %q (its fields: %s)", r, apiPath, r.Field, fieldNames(e.data))
+		return nil, sign.Classedf(sign.ClassSecrets, "resolving %s: %s has no field %q (its fields: %s)", r, apiPath, r.Field, fieldNames(data))
 	}
 	s := valueString(val)
 	if s == "" {
 		return nil, sign.Classedf(sign.ClassSecrets, "resolving %s: field %q of %s is empty", r, r.Field, apiPath)
 	}
+	v.mask(s)
 	return sign.Secret(s), nil
 }
 
@@ -418,7 +431,7 @@ func (v *Vault) mount(ctx context.Context, r VaultRef) (*mountInfo, error) {
 	return m, nil
 }
 
-// read fetches one secret and masks every value in it.
+// read fetches one secret. Nothing is masked here: Read masks the field it returns.
 func (v *Vault) read(ctx context.Context, r VaultRef, apiPath string, m *mountInfo) (map[string]any, error) {
 	var q map[string][]string
 	if r.Version > 0 {
@@ -453,9 +466,6 @@ func (v *Vault) read(ctx context.Context, r VaultRef, apiPath string, m *mountIn
 			where = fmt.Sprintf(" (KV v%d mount %s)", m.kv, m.path)
 		}
 		return nil, sign.Classedf(sign.ClassSecrets, "resolving %s: no secret at %s%s", r, apiPath, where)
-	}
-	for _, val := range data {
-		v.mask(valueString(val))
 	}
 	return data, nil
 }

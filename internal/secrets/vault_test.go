@@ -148,7 +148,7 @@ func TestVaultKVv1v2VersionsAndCache(t *testing.T) {
 	if err := v.PutKV2("ci/"+n, map[string]any{"key": "old-" + n, "passphrase": "pass-old-" + n}); err != nil {
 		t.Fatal(err)
 	}
-	if err := v.PutKV2("ci/"+n, map[string]any{"key": key, "passphrase": "pass-" + n, "other": "unrelated-" + n}); err != nil {
+	if err := v.PutKV2("ci/"+n, map[string]any{"key": key, "passphrase": "pass-" + n, "registry": "registry.example.com", "username": "ci-bot-" + n}); err != nil {
 		t.Fatal(err)
 	}
 	if err := v.PutKV1("ci/"+n, map[string]any{"passphrase": "kv1-" + n}); err != nil {
@@ -176,10 +176,16 @@ func TestVaultKVv1v2VersionsAndCache(t *testing.T) {
 			t.Errorf("%s = %q from %q, want %q", ref, got, origin, want)
 		}
 	}
-	// Every value of every secret read is masked, each line of a PEM too.
-	for _, s := range []string{key, "line-one-" + n, "line-two-" + n, "pass-" + n, "unrelated-" + n, "pass-old-" + n, "kv1-" + n} {
+	// Every field read is masked, each line of a PEM too; the fields not
+	// read are not (a registry: field would hide every reference).
+	for _, s := range []string{key, "line-one-" + n, "line-two-" + n, "pass-" + n, "pass-old-" + n, "kv1-" + n} {
 		if !m.has(s) {
 			t.Errorf("%q was not masked", s)
+		}
+	}
+	for _, s := range []string{"registry.example.com", "ci-bot-" + n} {
+		if m.has(s) {
+			t.Errorf("%q was masked, but no reference reads it", s)
 		}
 	}
 	// One read per path and version, one mount lookup per path as given.

@@ -1,0 +1,20 @@
+package httpx
+
+import "testing"
+
+func TestRedactURLsIn(t *testing.T) {
+	t.Parallel()
+	cases := []struct{ in, want string }{
+		{`Get "https://s3.example.com/b/sha256:ab?X-Amz-Credential=AKIA%2F123&X-Amz-Signature=deadbeef": EOF`,
+			`Get "https://s3.example.com/b/sha256:ab?X-Amz-Credential=***&X-Amz-Signature=***": EOF`},
+		{"token (https://auth.example.com/token?scope=repo:x:pull&account=ci) refused", "token (https://auth.example.com/token?scope=***&account=***) refused"},
+		{"http://h/p?flag#frag and https://h/q?a=1 end", "http://h/p?flag#frag and https://h/q?a=*** end"},
+		{"no url here? a=b", "no url here? a=b"},
+		{"https://notary.example.com:4443 without query", "https://notary.example.com:4443 without query"},
+	}
+	for _, c := range cases {
+		if got := RedactURLsIn(c.in); got != c.want {
+			t.Errorf("RedactURLsIn(%q)\n = %q\nwant %q", c.in, got, c.want)
+		}
+	}
+}
