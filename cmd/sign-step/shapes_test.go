@@ -515,3 +515,26 @@ func TestRevokeMatchesDocker(t *testing.T) {
 		})
 	}
 }
+
+// TestRevokeFailingMidwayReportsWhatWasRevoked: of two repositories, the
+// second's publish is refused. The first is revoked, and the run says so
+// before it fails.
+func TestRevokeFailingMidwayReportsWhatWasRevoked(t *testing.T) {
+	t.Parallel()
+	r1, r2 := env.Repo("revoked"), env.Repo("refused")
+	s := dockerSigner(t, "ci", r1, r2)
+	vars := map[string]string{"SIGN_STEP_KEY": s.keyFile, "SIGN_STEP_PASSPHRASE": repoPass}
+	pushRandom(t, r1+":v1")
+	pushRandom(t, r2+":v1")
+	mustRun(t, vars, "sign", r1+":v1", r2+":v1")
+	proxy := notaryProxy(t)
+	proxy.On(testenv.Rule{Method: http.MethodPost, Path: testenv.PublishPath(r2), Status: http.StatusBadRequest, Drop: true})
+	r := signStep(t, with(vars, "SIGN_STEP_NOTARY_SERVER", proxy.URL()), "revoke", r1+":v1", r2+":v1")
+	if r.code != 6 || strings.TrimSpace(r.stdout) != "revoked "+r1+":v1" || !strings.Contains(r.stderr, "1 of 2 repositories were not revoked") {
+		t.Errorf("exit %d, stdout %q, stderr %q; want 6, only %s:v1 reported revoked, and the count", r.code, r.stdout, r.stderr, r1)
+	}
+	if v := signStep(t, nil, "verify", r1+":v1"); v.code != 8 {
+		t.Errorf("verify of the revoked tag: exit %d", v.code)
+	}
+	mustRun(t, nil, "verify", r2+":v1")
+}
