@@ -52,10 +52,9 @@ func (r *Repo) CheckPublish() error {
 	if slices.Contains(ids, pub.ID()) {
 		return nil
 	}
-	sort := slices.Clone(ids)
-	slices.Sort(sort)
+	sorted := slices.Sorted(slices.Values(ids))
 	return sign.Classedf(sign.ClassKey, "%s signs its snapshot on the client (the notary CLI's `init` default), and neither the notary server nor our keys hold its snapshot key %s: pass that key with --key (the notary CLI keeps it in its trust dir, private/<ID>.key), or hand it to the server with `notary key rotate %s snapshot -r`",
-		r.gun, strings.Join(sort, ", "), r.gun)
+		r.gun, strings.Join(sorted, ", "), r.gun)
 }
 
 // neverSigned reports a delegation that is listed but was never signed
