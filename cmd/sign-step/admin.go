@@ -19,7 +19,7 @@ type keyFlags struct {
 }
 
 func (k *keyFlags) add(cmd *cobra.Command, what string) {
-	cmd.Flags().StringArrayVar(&k.keys, "key", nil, what+": inline PEM, env://VAR, file://PATH or a path; repeatable (default $SIGN_STEP_KEY)")
+	cmd.Flags().StringArrayVar(&k.keys, "key", nil, what+": inline PEM, env://VAR, file://PATH or a path; repeatable; add the snapshot key where the repository keeps it on the client, as notary init does (default $SIGN_STEP_KEY)")
 	cmd.Flags().StringVar(&k.passphrase, "passphrase", "", "passphrase of the keys: env://VAR, file://PATH or the value (default $DOCKER_CONTENT_TRUST_REPOSITORY_PASSPHRASE)")
 }
 

@@ -146,8 +146,17 @@ that key) without changing any target, moving its expiry 3 years forward. With
 				switch {
 				case r.Error != "":
 					status = "failed: " + r.Error
+				case len(r.Witnessed) == 0 && len(r.Skipped) == 0:
+					status = "nothing to re-sign"
 				case len(r.Witnessed) == 0:
 					status = "fresh (nothing due)"
+				}
+				switch {
+				case r.Error != "" || len(r.NeverSigned) == 0:
+				case status == "nothing to re-sign":
+					status += " (never signed into: " + strings.Join(r.NeverSigned, ",") + ")"
+				default:
+					status += " (never signed into, nothing to re-sign: " + strings.Join(r.NeverSigned, ",") + ")"
 				}
 				fmt.Fprintf(a.stdout, "%s %s\n", r.GUN, status)
 				for _, w := range r.Warnings {

@@ -153,6 +153,9 @@ func (c *Client) AddSigner(ctx context.Context, gun, name string, pubPEM []byte)
 	if err != nil {
 		return "", err
 	}
+	if err := r.CheckPublish(); err != nil {
+		return "", err
+	}
 	role := data.RoleName("targets/" + name)
 	err = r.publish(ctx, func(repo client.Repository) error { return addSignerKey(repo, role, pub) })
 	return id, r.needsTargetsKey(err)
@@ -190,6 +193,9 @@ func (c *Client) RemoveSigner(ctx context.Context, gun, name string) error {
 	if keyIDs == nil {
 		return sign.Classedf(sign.ClassUsage, "no signer %s in %s", name, gun)
 	}
+	if err := r.CheckPublish(); err != nil {
+		return err
+	}
 	return r.needsTargetsKey(r.publish(ctx, func(repo client.Repository) error {
 		if err := repo.RemoveDelegationKeys(ReleasesRole, releasesKeyIDs(r, keyIDs)); err != nil {
 			return err
@@ -224,16 +230,31 @@ func (c *Client) RotateSignerKey(ctx context.Context, gun, name string, newKey *
 	if !found {
 		return nil, sign.Classedf(sign.ClassUsage, "no signer %s in %s", name, gun)
 	}
-	// Publish 1: both roles list the new key and are re-signed by it.
+	if err := r.CheckPublish(); err != nil {
+		return nil, err
+	}
+	// Publish 1: both roles list the new key and are re-signed by it. A
+	// role never signed into has no metadata to re-sign: its first
+	// signature will be the new key's.
 	err = r.publish(ctx, func(repo client.Repository) error { return addSignerKey(repo, role, pub) })
 	if err != nil {
 		return nil, r.needsTargetsKey(err)
 	}
-	if err := r.publish(ctx, func(repo client.Repository) error {
-		_, err := repo.Witness(role, ReleasesRole)
-		return err
-	}); err != nil {
-		return nil, err
+	var witness []data.RoleName
+	for _, rn := range []data.RoleName{role, ReleasesRole} {
+		if r.neverSigned(rn) {
+			r.log.Info("never signed into: nothing to re-sign", "gun", gun, "role", rn.String())
+			continue
+		}
+		witness = append(witness, rn)
+	}
+	if len(witness) > 0 {
+		if err := r.publish(ctx, func(repo client.Repository) error {
+			_, err := repo.Witness(witness...)
+			return err
+		}); err != nil {
+			return nil, err
+		}
 	}
 	if len(old) == 0 {
 		return nil, nil

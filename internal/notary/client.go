@@ -342,6 +342,9 @@ func (r *Repo) SignableRoles(tag string) ([]string, []string, error) {
 	if len(roles) == 0 {
 		return nil, nil, r.noRole()
 	}
+	if err := r.unusable(roles); err != nil {
+		return nil, nil, err
+	}
 	return roles, keyIDs, nil
 }
 
@@ -470,23 +473,26 @@ func (r *Repo) SignedBy(tag string) (map[string]sign.Descriptor, error) {
 	return out, nil
 }
 
-// Tags implements sign.TrustRepo.
+// Tags implements sign.TrustRepo with docker's revoke-all listing:
+// ListTargets over targets/releases and targets, whose walk takes in every
+// child role of targets.
 func (r *Repo) Tags() []string {
-	tags := make([]string, 0, len(r.released))
-	for t := range r.released {
-		tags = append(tags, t)
+	// A walk in memory over what load has already listed: it cannot fail.
+	listed, _ := r.reader.ListTargets(ReleasesRole, data.CanonicalTargetsRole)
+	tags := make([]string, 0, len(listed))
+	for _, t := range listed {
+		tags = append(tags, t.Name)
 	}
 	sort.Strings(tags)
 	return tags
 }
 
 // Witnessable implements sign.TrustRepo.
-func (r *Repo) Witnessable() []string {
+func (r *Repo) Witnessable() (roles, neverSigned []string) {
 	ours := map[string]bool{}
 	for _, id := range r.keys.IDs() {
 		ours[id] = true
 	}
-	var roles []string
 	if role, err := r.tufRepo.GetBaseRole(data.CanonicalTargetsRole); err == nil {
 		for _, id := range role.ListKeyIDs() {
 			if r.holds(id, ours) {
@@ -501,12 +507,16 @@ func (r *Repo) Witnessable() []string {
 		}
 		for _, id := range d.KeyIDs {
 			if ours[id] {
-				roles = append(roles, d.Name.String())
+				if r.neverSigned(d.Name) {
+					neverSigned = append(neverSigned, d.Name.String())
+				} else {
+					roles = append(roles, d.Name.String())
+				}
 				break
 			}
 		}
 	}
-	return roles
+	return roles, neverSigned
 }
 
 // Inspect implements sign.TrustRepo.

@@ -169,11 +169,14 @@ func (r *Repo) holdsUpdate(files map[string][]byte) (bool, error) {
 }
 
 // notARace explains a VERSION rejection after which the server's trust
-// data did not move: no other publisher won, so rebasing cannot help. This
-// is where a role that cannot be updated in place (an expired delegation,
-// issue #11) gets named; for now it lists what was sent against what the
-// server holds.
+// data did not move: no other publisher won, so rebasing cannot help. A
+// role that expired since it was checked (notary starts it over at
+// version 1) is named with what to do; otherwise it lists what was sent
+// against what the server holds.
 func (r *Repo) notARace(post *postAttempt) error {
+	if err := r.expiredSent(post.files); err != nil {
+		return fmt.Errorf("notary server %s refused the update as outdated (VERSION): %w", r.server, err)
+	}
 	var roles []string
 	for _, role := range sortedRoles(post.files) {
 		have, valid := r.serverVersion(role)

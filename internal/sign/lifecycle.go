@@ -189,33 +189,24 @@ type RevokeRequest struct {
 	All  bool // a repository ref revokes every tag (--yes)
 }
 
-// Revoke removes tags from every role our keys can sign (docker's `trust
-// revoke`), one publish per repository. It returns the revoked refs.
+// Revoke removes tags from every role our keys can sign, as docker's
+// `trust revoke` does: a tag is found in targets/releases, targets or any
+// of its child roles (so also one only a signer's own role holds), and a
+// repository ref takes all of those. Everything is checked before the
+// first publish; then each repository gets one publish. It returns the
+// refs revoked, which after a failed publish are those of the
+// repositories that were published.
 func (s *Signer) Revoke(ctx context.Context, req RevokeRequest) ([]string, error) {
 	refs, plans, err := s.groupRefs(ctx, req.Refs, true)
 	if err != nil {
 		return nil, err
 	}
-	var revoked []string
 	changes := make([]Changes, len(plans))
+	revoked := make([][]string, len(plans))
 	for pi, p := range plans {
-		var tags []string
-		for _, i := range p.refs {
-			if refs[i].Tag == "" {
-				if !req.All {
-					return nil, Classedf(ClassUsage, "%s names every tag of the repository: pass --yes to revoke them all", refs[i].Name())
-				}
-				all := p.repo.Tags()
-				if len(all) == 0 {
-					return nil, Classedf(ClassVerify, "no signed tags to remove in %s", p.gun)
-				}
-				tags = append(tags, all...)
-				continue
-			}
-			if _, err := p.repo.Lookup(refs[i].Tag); err != nil {
-				return nil, fmt.Errorf("revoking %s: %w", refs[i], err)
-			}
-			tags = append(tags, refs[i].Tag)
+		tags, err := revokedTags(p, refs, req.All)
+		if err != nil {
+			return nil, err
 		}
 		for _, tag := range tags {
 			roles, _, err := p.repo.SignableRoles(tag)
@@ -223,16 +214,91 @@ func (s *Signer) Revoke(ctx context.Context, req RevokeRequest) ([]string, error
 				return nil, fmt.Errorf("revoking %s:%s: %w", p.gun, tag, err)
 			}
 			changes[pi].Remove = append(changes[pi].Remove, Target{Tag: tag, Roles: roles})
-			revoked = append(revoked, p.gun+":"+tag)
+			revoked[pi] = append(revoked[pi], p.gun+":"+tag)
+		}
+		if err := p.repo.CheckPublish(); err != nil {
+			return nil, err
 		}
 	}
-	for pi, p := range plans {
-		if err := p.repo.Publish(ctx, changes[pi]); err != nil {
-			return nil, fmt.Errorf("publishing revocation for %s: %w", p.gun, err)
+	published := make([]bool, len(plans))
+	err = forEach(ctx, len(plans), s.concurrency(), func(i int) error {
+		p := plans[i]
+		if err := p.repo.Publish(ctx, changes[i]); err != nil {
+			return fmt.Errorf("publishing revocation for %s: %w", p.gun, err)
 		}
-		s.log().Info("revoked", "gun", p.gun, "tags", len(changes[pi].Remove))
+		published[i] = true
+		s.log().Info("revoked", "gun", p.gun, "tags", len(changes[i].Remove))
+		s.warnStillSigned(p, changes[i].Remove)
+		return nil
+	})
+	var out []string
+	failed := 0
+	for i := range plans {
+		if published[i] {
+			out = append(out, revoked[i]...)
+		} else {
+			failed++
+		}
 	}
-	return revoked, nil
+	if err != nil && len(plans) > 1 {
+		err = fmt.Errorf("%d of %d repositories were not revoked (the others were): %w", failed, len(plans), err)
+	}
+	return out, err
+}
+
+// revokedTags is what p's refs name: each tag, which must be listed in the
+// trust data (docker's GetTargetByName over targets/releases and targets,
+// without the trusted-pull filter), or every listed tag for a repository
+// ref. A tag named twice is revoked once.
+func revokedTags(p *repoPlan, refs []Ref, all bool) ([]string, error) {
+	listed := p.repo.Tags()
+	known := map[string]bool{}
+	for _, t := range listed {
+		known[t] = true
+	}
+	var tags []string
+	seen := map[string]bool{}
+	add := func(tag string) {
+		if !seen[tag] {
+			seen[tag] = true
+			tags = append(tags, tag)
+		}
+	}
+	for _, i := range p.refs {
+		if refs[i].Tag == "" {
+			if !all {
+				return nil, Classedf(ClassUsage, "%s names every tag of the repository: pass --yes to revoke them all", refs[i].Name())
+			}
+			if len(listed) == 0 {
+				return nil, Classedf(ClassVerify, "no signed tags to remove in %s", p.gun)
+			}
+			for _, t := range listed {
+				add(t)
+			}
+			continue
+		}
+		if !known[refs[i].Tag] {
+			return nil, Classed(ClassVerify, fmt.Errorf("revoking %s: %w", refs[i], &NoTrustError{Ref: refs[i].Tag, Message: "No valid trust data for " + refs[i].Tag}))
+		}
+		add(refs[i].Tag)
+	}
+	return tags, nil
+}
+
+// warnStillSigned warns about revoked tags that a trusted pull still
+// resolves, read from the trust data the publish reloaded: they stay in a
+// role our keys cannot sign. (docker says nothing; the tag is not revoked
+// for its users.)
+func (s *Signer) warnStillSigned(p *repoPlan, removed []Target) {
+	for _, t := range removed {
+		d, err := p.repo.Lookup(t.Tag)
+		if err != nil {
+			continue
+		}
+		by, _ := p.repo.SignedBy(t.Tag)
+		s.log().Warn("revoked tag still resolves for a trusted pull: it stays signed in a role our keys cannot sign",
+			"ref", p.gun+":"+t.Tag, "digest", d.Digest, "signers", strings.Join(sortedKeys(by), ","))
+	}
 }
 
 // ResignRequest is one run of `sign-step resign`.
@@ -246,13 +312,16 @@ type ResignRequest struct {
 
 // ResignResult is one repository's outcome.
 type ResignResult struct {
-	GUN       string     `json:"gun"`
-	Witnessed []string   `json:"witnessed"`
-	Skipped   []string   `json:"skipped,omitempty"` // still valid long enough
-	Before    []RoleMeta `json:"before"`
-	After     []RoleMeta `json:"after,omitempty"`
-	Warnings  []string   `json:"warnings,omitempty"`
-	Error     string     `json:"error,omitempty"`
+	GUN       string   `json:"gun"`
+	Witnessed []string `json:"witnessed"`
+	Skipped   []string `json:"skipped,omitempty"` // still valid long enough
+	// NeverSigned are roles our keys hold that were never signed into: no
+	// metadata, so nothing to re-sign (and nothing that can expire).
+	NeverSigned []string   `json:"neverSigned,omitempty"`
+	Before      []RoleMeta `json:"before"`
+	After       []RoleMeta `json:"after,omitempty"`
+	Warnings    []string   `json:"warnings,omitempty"`
+	Error       string     `json:"error,omitempty"`
 }
 
 // Shard reports whether gun belongs to worker shard of n: a stable hash, so
@@ -323,8 +392,9 @@ func (s *Signer) resignOne(ctx context.Context, gun string, req ResignRequest) R
 	for _, m := range res.Before {
 		expires[m.Role] = m.Expires
 	}
-	roles := repo.Witnessable()
-	if len(roles) == 0 {
+	roles, neverSigned := repo.Witnessable()
+	res.NeverSigned = neverSigned
+	if len(roles) == 0 && len(neverSigned) == 0 {
 		return fail(Classedf(ClassSigner, "none of our keys can re-sign a role of %s", gun))
 	}
 	for _, role := range roles {
@@ -333,6 +403,11 @@ func (s *Signer) resignOne(ctx context.Context, gun string, req ResignRequest) R
 			continue
 		}
 		res.Witnessed = append(res.Witnessed, role)
+	}
+	if len(res.Witnessed) > 0 {
+		if err := repo.CheckPublish(); err != nil {
+			return fail(err)
+		}
 	}
 	if len(res.Witnessed) > 0 && !req.DryRun {
 		if err := repo.Publish(ctx, Changes{Witness: res.Witnessed}); err != nil {
@@ -351,7 +426,7 @@ func (s *Signer) resignOne(ctx context.Context, gun string, req ResignRequest) R
 			res.Warnings = append(res.Warnings, fmt.Sprintf("%s: %s expires %s", gun, m.Role, m.Expires.Format(time.RFC3339)))
 		}
 	}
-	s.log().Info("resigned", "gun", gun, "witnessed", strings.Join(res.Witnessed, ","), "skipped", strings.Join(res.Skipped, ","))
+	s.log().Info("resigned", "gun", gun, "witnessed", strings.Join(res.Witnessed, ","), "skipped", strings.Join(res.Skipped, ","), "neverSigned", strings.Join(res.NeverSigned, ","))
 	return res
 }
 

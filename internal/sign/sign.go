@@ -72,11 +72,18 @@ type TrustRepo interface {
 	// SignedBy returns, per signer (delegation name without "targets/"),
 	// what that signer recorded for tag.
 	SignedBy(tag string) (map[string]Descriptor, error)
-	// Tags lists the released tags.
+	// Tags lists every tag `docker trust revoke REPO` removes: those in
+	// targets/releases, targets and its child roles, whether or not a
+	// trusted pull accepts them (Lookup tells).
 	Tags() []string
 	// Witnessable lists the roles our keys can re-sign: direct delegations
 	// of targets listing one of our keys, and targets when we hold its key.
-	Witnessable() []string
+	// Those of them that were never signed into (a signer added, nothing
+	// signed yet) have no metadata to re-sign: they come as neverSigned.
+	Witnessable() (roles, neverSigned []string)
+	// CheckPublish reports, before anything changes, whether a publish can
+	// be completed: someone (we or the server) must hold the snapshot key.
+	CheckPublish() error
 	// Publish applies changes in one publish.
 	Publish(ctx context.Context, changes Changes) error
 	// Inspect reads what `docker trust inspect` shows for name (and tag, if set).
@@ -170,6 +177,9 @@ func (s *Signer) Sign(ctx context.Context, req SignRequest) (*Report, error) {
 				return nil, fmt.Errorf("checking signing roles for %s: %w", refs[i], err)
 			}
 			rep.Refs[i].Roles, rep.Refs[i].KeyIDs = roles, keyIDs
+		}
+		if err := p.repo.CheckPublish(); err != nil {
+			return nil, err
 		}
 	}
 	s.log().Info("keys accepted", "repositories", len(plans), "tags", len(refs))

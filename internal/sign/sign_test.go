@@ -65,6 +65,8 @@ type fakeTrust struct {
 	released  map[string]map[string]Descriptor
 	signedBy  map[string]map[string]map[string]Descriptor
 	otherRole map[string]map[string]bool
+	// unpublishable: GUN → why a publish cannot be completed (CheckPublish)
+	unpublishable map[string]error
 }
 
 func (f *fakeTrust) Open(_ context.Context, gun string) (TrustRepo, error) {
@@ -102,8 +104,9 @@ func (r *fakeRepo) Lookup(tag string) (Descriptor, error) {
 func (r *fakeRepo) SignedBy(tag string) (map[string]Descriptor, error) {
 	return r.t.signedBy[r.gun][tag], nil
 }
-func (r *fakeRepo) Tags() []string        { return sortedKeys(r.t.released[r.gun]) }
-func (r *fakeRepo) Witnessable() []string { return nil }
+func (r *fakeRepo) Tags() []string                    { return sortedKeys(r.t.released[r.gun]) }
+func (r *fakeRepo) Witnessable() ([]string, []string) { return nil, nil }
+func (r *fakeRepo) CheckPublish() error               { return r.t.unpublishable[r.gun] }
 func (r *fakeRepo) Publish(_ context.Context, c Changes) error {
 	ts := c.Add
 	r.t.mu.Lock()
@@ -134,6 +137,7 @@ func TestSign(t *testing.T) {
 		dryRun        bool
 		noRole        string
 		missing       string
+		noSnapshotKey string // GUN whose snapshot key nobody holds
 		wantClass     Class
 		wantErr       string
 		wantPublishes map[string]int // GUN → tags in its single publish
@@ -145,6 +149,8 @@ func TestSign(t *testing.T) {
 			wantClass: ClassRegistry, wantErr: `tag "nope" not found`},
 		{name: "key without role publishes and pushes nothing", refs: []string{"r.io/a:1", "r.io/b:1"}, source: "layout", noRole: "r.io/b",
 			wantClass: ClassSigner, wantErr: "signers are alice (a1)"},
+		{name: "snapshot key held by nobody pushes and publishes nothing", refs: []string{"r.io/a:1", "r.io/b:1"}, source: "layout", noSnapshotKey: "r.io/b",
+			wantClass: ClassKey, wantErr: "notary key rotate r.io/b snapshot -r"},
 		{name: "uninitialized repository", refs: []string{"r.io/a:1", "r.io/b:1"}, missing: "r.io/b",
 			wantClass: ClassNotary, wantErr: "does not exist"},
 		{name: "digest reference", refs: []string{"r.io/a@" + digestOf(1)}, wantClass: ClassUsage, wantErr: "digest reference cannot be signed"},
@@ -161,7 +167,8 @@ func TestSign(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			reg := &fakeRegistry{tags: tags}
-			trust := &fakeTrust{noRole: map[string]bool{tc.noRole: true}, missing: map[string]bool{tc.missing: true}}
+			trust := &fakeTrust{noRole: map[string]bool{tc.noRole: true}, missing: map[string]bool{tc.missing: true},
+				unpublishable: map[string]error{tc.noSnapshotKey: Classedf(ClassKey, "no snapshot key: pass it with --key, or `notary key rotate %s snapshot -r`", tc.noSnapshotKey)}}
 			s := &Signer{Registry: reg, Trust: trust, Concurrency: 2}
 			rep, err := s.Sign(context.Background(), SignRequest{Refs: tc.refs, Source: tc.source, DryRun: tc.dryRun})
 			if tc.wantErr != "" {

@@ -1,0 +1,121 @@
+package notary
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/theupdateframework/notary/tuf/data"
+
+	"github.com/sign-step/sign-step/internal/sign"
+)
+
+// This file handles the repository shapes other clients leave: a snapshot
+// key kept on the client (the notary CLI's `init`), delegations that were
+// added but never signed into, and delegations that have expired.
+
+// CheckPublish implements sign.TrustRepo. Every publish changes the
+// snapshot, so someone must sign it: we, with a snapshot key given with
+// --key, or the server. Without either, notary's client leaves the
+// snapshot out and the server refuses the update, after everything else
+// the run did (a --source push, other repositories' publishes).
+//
+// Whether the server holds the key is asked as the notary CLI asks it
+// (GET …/snapshot.key) and compared with root.json's snapshot role. A
+// server that does not hold it creates a new pending key in answer, which
+// signs nothing until a rotation. A server lying that it holds the key only
+// fails later, at the publish, as before: this check is no security boundary.
+func (r *Repo) CheckPublish() error {
+	role, err := r.tufRepo.GetBaseRole(data.CanonicalSnapshotRole)
+	if err != nil {
+		return r.explain(err)
+	}
+	ids := role.ListKeyIDs()
+	ours := map[string]bool{}
+	for _, id := range r.keys.IDs() {
+		ours[id] = true
+	}
+	for _, id := range ids {
+		if r.holds(id, ours) {
+			return nil
+		}
+	}
+	raw, err := r.remote.GetKey(data.CanonicalSnapshotRole)
+	if err != nil {
+		return fmt.Errorf("asking notary server %s whether it holds the snapshot key of %s: %w", r.server, r.gun, r.explain(err))
+	}
+	pub, err := data.UnmarshalPublicKey(raw)
+	if err != nil {
+		return sign.Classedf(sign.ClassNotary, "notary server %s answered with an unreadable snapshot key for %s: %v", r.server, r.gun, err)
+	}
+	if slices.Contains(ids, pub.ID()) {
+		return nil
+	}
+	sorted := slices.Sorted(slices.Values(ids))
+	return sign.Classedf(sign.ClassKey, "%s signs its snapshot on the client (the notary CLI's `init` default), and neither the notary server nor our keys hold its snapshot key %s: pass that key with --key (the notary CLI keeps it in its trust dir, private/<ID>.key), or hand it to the server with `notary key rotate %s snapshot -r`",
+		r.gun, strings.Join(sorted, ", "), r.gun)
+}
+
+// neverSigned reports a delegation that is listed but was never signed
+// into: `signer add` writes only the parent's entry, and the role's own
+// metadata comes with its first target. The snapshot has no entry for it
+// and there is nothing to re-sign (notary's Witness calls it "not known").
+func (r *Repo) neverSigned(role data.RoleName) bool {
+	if _, ok := r.tufRepo.Targets[role]; ok {
+		return false
+	}
+	if r.invalid != nil {
+		if _, ok := r.invalid.Targets[role]; ok {
+			return false
+		}
+	}
+	if r.tufRepo.Snapshot != nil {
+		if _, ok := r.tufRepo.Snapshot.Signed.Meta[role.String()]; ok {
+			return false
+		}
+	}
+	return true
+}
+
+// unusable refuses roles we would sign into that failed validation
+// (notary keeps them aside, in r.invalid). notary would start such a role
+// over, empty, at version 1: the server refuses that as outdated, and a
+// server that accepted it would lose every other tag of the role.
+func (r *Repo) unusable(roles []string) error {
+	if r.invalid == nil {
+		return nil
+	}
+	for _, name := range roles {
+		role := data.RoleName(name)
+		bad, ok := r.invalid.Targets[role]
+		if _, valid := r.tufRepo.Targets[role]; !ok || bad == nil || valid {
+			continue
+		}
+		if expires := bad.Signed.Expires; expires.Before(time.Now()) {
+			return r.expiredRole(role, expires)
+		}
+		return sign.Classedf(sign.ClassNotary, "%s of %s does not verify (too few valid signatures), so nothing can be signed into it: re-sign it with its key (`sign-step resign %s`)", role, r.gun, r.gun)
+	}
+	return nil
+}
+
+func (r *Repo) expiredRole(role data.RoleName, expires time.Time) error {
+	return sign.Classedf(sign.ClassNotary, "%s of %s expired %s, and nothing can be signed into an expired role: re-sign it first with `sign-step resign %s` (with a key of that role), then sign again",
+		role, r.gun, expires.UTC().Format(time.RFC3339), r.gun)
+}
+
+// expiredSent is the first role of a rejected publish that the server's
+// trust data holds expired: notary started it over at version 1, which is
+// why the server refused the update as outdated.
+func (r *Repo) expiredSent(files map[string][]byte) error {
+	if r.invalid == nil {
+		return nil
+	}
+	for _, role := range sortedRoles(files) {
+		if bad, ok := r.invalid.Targets[data.RoleName(role)]; ok && bad != nil && bad.Signed.Expires.Before(time.Now()) {
+			return r.expiredRole(data.RoleName(role), bad.Signed.Expires)
+		}
+	}
+	return nil
+}
