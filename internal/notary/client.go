@@ -56,8 +56,9 @@ type Credentials func(registryHost string) (username, password string)
 
 // Client opens notary repositories.
 type Client struct {
-	opts options
-	tofu sync.Once
+	opts   options
+	tofu   sync.Once
+	warned onceWarnings // root expiry warnings (root.go)
 }
 
 type options struct {
@@ -228,6 +229,7 @@ type Repo struct {
 	posts    *postSpy
 	log      *slog.Logger
 	stale    error // why the trust data could not be read back after a publish
+	warn     func(string)
 }
 
 var _ sign.Trust = (*Client)(nil)
@@ -264,7 +266,8 @@ func (c *Client) open(ctx context.Context, gun string) (*Repo, error) {
 		return nil, err
 	}
 	return &Repo{gun: data.GUN(gun), server: server, remote: &freshness{RemoteStore: remote}, cache: cache,
-		pinning: c.pinning(gun), retries: c.opts.retries, keys: c.opts.keys, posts: spy, log: c.opts.log}, nil
+		pinning: c.pinning(gun), retries: c.opts.retries, keys: c.opts.keys, posts: spy, log: c.opts.log,
+		warn: func(msg string) { c.warned.warn(c.opts.warn, msg) }}, nil
 }
 
 // load fetches and verifies the current trust data.
@@ -280,6 +283,9 @@ func (r *Repo) load() error {
 		return r.explain(err)
 	}
 	r.tufRepo, r.invalid, r.reader = repo, invalid, client.NewReadOnly(repo)
+	if err := r.checkRoot(); err != nil {
+		return err
+	}
 	if r.delegs, err = r.reader.GetDelegationRoles(); err != nil {
 		return r.explain(err)
 	}
