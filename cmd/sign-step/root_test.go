@@ -1,0 +1,317 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/crane"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/theupdateframework/notary/client"
+	"github.com/theupdateframework/notary/cryptoservice"
+	store "github.com/theupdateframework/notary/storage"
+	"github.com/theupdateframework/notary/trustmanager"
+	"github.com/theupdateframework/notary/tuf/data"
+	"github.com/theupdateframework/notary/tuf/signed"
+	"github.com/theupdateframework/notary/tuf/utils"
+
+	"github.com/sign-step/sign-step/internal/testenv"
+)
+
+// expireRootAt re-signs gun's root.json with its real root key so that it
+// expires at expires, and uploads it, as docker left roots made in 2016 or
+// 2017 (root.json expires 10 years after it was last signed).
+func expireRootAt(t *testing.T, gun, rootKeyFile string, expires time.Time) {
+	t.Helper()
+	pemBytes, err := os.ReadFile(rootKeyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	priv, err := utils.ParsePEMPrivateKey(pemBytes, rootPass)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ks := trustmanager.NewKeyMemoryStore(func(string, string, bool, int) (string, bool, error) { return "", false, nil })
+	if err := ks.AddKey(trustmanager.KeyInfo{Role: data.CanonicalRootRole}, priv); err != nil {
+		t.Fatal(err)
+	}
+	remote, err := store.NewNotaryServerStore(env.NotaryURL, data.GUN(gun), env.Transport())
+	if err != nil {
+		t.Fatal(err)
+	}
+	repo, _, err := client.LoadTUFRepo(client.TUFLoadOptions{GUN: data.GUN(gun), CryptoService: cryptoservice.NewCryptoService(ks), RemoteStore: remote})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sgn, err := repo.SignRoot(expires, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := json.Marshal(sgn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.SetMulti(map[string][]byte{data.CanonicalRootRole.String(): body}); err != nil {
+		t.Fatalf("uploading root.json expiring %s: %v", expires, err)
+	}
+}
+
+// serverRoot is the root.json the notary server serves for gun, unverified.
+func serverRoot(t *testing.T, gun string) (*data.Signed, *data.SignedRoot) {
+	t.Helper()
+	remote, err := store.NewNotaryServerStore(env.NotaryURL, data.GUN(gun), env.Transport())
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := remote.GetSized(data.CanonicalRootRole.String(), -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s data.Signed
+	if err := json.Unmarshal(raw, &s); err != nil {
+		t.Fatal(err)
+	}
+	root, err := data.RootFromSigned(&s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &s, root
+}
+
+// dockerRootID is the "Root" key ID docker trust inspect shows for repo.
+func dockerRootID(t *testing.T, d *testenv.CLI, repo string) (string, []string) {
+	t.Helper()
+	out, _, err := d.Run("trust", "inspect", repo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []struct {
+		SignedTags         []struct{ SignedTag string }
+		AdministrativeKeys []struct {
+			Name string
+			Keys []struct{ ID string }
+		}
+	}
+	if err := json.Unmarshal([]byte(out), &got); err != nil || len(got) != 1 {
+		t.Fatalf("docker trust inspect: %v\n%s", err, out)
+	}
+	var id string
+	for _, k := range got[0].AdministrativeKeys {
+		if k.Name == "Root" && len(k.Keys) == 1 {
+			id = k.Keys[0].ID
+		}
+	}
+	var tags []string
+	for _, s := range got[0].SignedTags {
+		tags = append(tags, s.SignedTag)
+	}
+	return id, tags
+}
+
+// ociLayout writes a random image as an OCI layout, for sign --source.
+func ociLayout(t *testing.T) string {
+	t.Helper()
+	img, err := random.Image(256, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if _, err := layout.Write(dir, mutate.AppendManifests(empty.Index, mutate.IndexAddendum{Add: img})); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+var renewedIDs = regexp.MustCompile(`root key ID \(docker trust inspect "Root", --pin-root\): ([0-9a-f]{64}) -> ([0-9a-f]{64})`)
+
+// TestRootRenew: a repository whose root.json expires within notary's
+// 6-month re-sign window refuses every publish without the root key, with
+// the real reason and nothing pushed; root renew (a new certificate for the
+// same key, or a rotation to a new root key) makes publishing work again,
+// and docker and the notary CLI, which trusted the old root, accept the new.
+func TestRootRenew(t *testing.T) {
+	t.Parallel()
+	for _, rotate := range []bool{false, true} {
+		name := "renew"
+		if rotate {
+			name = "rotate"
+		}
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			a := setupWithSignStep(t, "root-"+name)
+			signVars := with(a.vars, "SIGN_STEP_KEY", a.signerKey)
+			pushRandom(t, a.repo+":v1")
+			mustRun(t, signVars, "sign", a.repo+":v1")
+			// docker and the notary CLI trust the first root they see and keep it.
+			pass := testenv.Passphrases{Root: rootPass, Repository: repoPass}
+			docker := env.Docker(t, pass)
+			oldID, _ := dockerRootID(t, docker, a.repo)
+			notaryCLI := env.Notary(t, pass)
+			if _, _, err := notaryCLI.Run("list", a.repo); err != nil {
+				t.Fatal(err)
+			}
+
+			_, oldRoot := serverRoot(t, a.repo)
+			expireRootAt(t, a.repo, a.rootKey, time.Now().AddDate(0, 5, 0))
+			src := ociLayout(t)
+			refusals := []struct {
+				args []string
+				code int
+				out  func(result) string
+			}{
+				{[]string{"sign", "--source", src, a.repo + ":v2"}, 3, func(r result) string { return r.stderr }},
+				{[]string{"sign", "--dry-run", a.repo + ":v1"}, 3, func(r result) string { return r.stderr }},
+				{[]string{"revoke", a.repo + ":v1"}, 3, func(r result) string { return r.stderr }},
+				// resign reports each repository and exits 6 when one failed.
+				{[]string{"resign", a.repo}, 6, func(r result) string { return r.stdout }},
+			}
+			for _, rf := range refusals {
+				r := signStep(t, signVars, rf.args...)
+				if msg := rf.out(r); r.code != rf.code || !strings.Contains(msg, "re-signs root in every publish") || !strings.Contains(msg, "sign-step root renew "+a.repo+" --root-key K") {
+					t.Errorf("%s with root.json inside the 6-month window: exit %d\n%s%s", rf.args[0], r.code, r.stdout, r.stderr)
+				}
+			}
+			if _, err := crane.Head(a.repo+":v2", crane.WithTransport(env.Transport())); err == nil {
+				t.Errorf("the refused sign --source pushed %s:v2", a.repo)
+			}
+			// Admin verbs used to blame the targets key.
+			bobKey, bobPub := filepath.Join(a.dir, "bob.key"), filepath.Join(a.dir, "bob.pub")
+			mustRun(t, a.vars, "key", "generate", "bob", "--out", bobKey, "--pub-out", bobPub)
+			r := signStep(t, a.vars, "signer", "add", "bob", "--public-key", bobPub, "--key", a.targetsKey, a.repo)
+			if r.code != 3 || strings.Contains(r.stderr, "targets) key") || !strings.Contains(r.stderr, "root renew") || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {
+				t.Errorf("signer add with root.json inside the window: exit %d, %q", r.code, r.stderr)
+			}
+
+			args := []string{"root", "renew", a.repo, "--root-key", a.rootKey}
+			newRootFile := filepath.Join(a.dir, "new-root.key")
+			if rotate {
+				args = append(args, "--new-root-key-out", newRootFile)
+			}
+			r = mustRun(t, a.vars, args...)
+			m := renewedIDs.FindStringSubmatch(r.stdout)
+			if m == nil || m[1] != oldID || m[2] == oldID {
+				t.Fatalf("root renew output (old root ID %s):\n%s", oldID, r.stdout)
+			}
+			newID := m[2]
+			t.Logf("root renew:\n%s", r.stdout)
+			if !strings.Contains(r.stdout, "--pin-root "+oldID+" no longer matches "+a.repo+": pin "+newID) {
+				t.Errorf("root renew does not tell --pin-root users what changed:\n%s", r.stdout)
+			}
+			// TUF: the new root.json verifies with the old root key (under
+			// the ID old clients know) and with the new one.
+			signedRoot, newRoot := serverRoot(t, a.repo)
+			for _, k := range []struct {
+				id   string
+				keys map[string]data.PublicKey
+			}{{oldID, oldRoot.Signed.Keys}, {newID, newRoot.Signed.Keys}} {
+				if err := signed.VerifySignatures(signedRoot, data.BaseRole{Name: data.CanonicalRootRole, Threshold: 1, Keys: map[string]data.PublicKey{k.id: k.keys[k.id]}}); err != nil {
+					t.Errorf("new root.json (version %d) is not signed by root key %s: %v", newRoot.Signed.Version, k.id, err)
+				}
+			}
+			if rotate {
+				if fi, err := os.Stat(newRootFile); err != nil || fi.Mode().Perm() != 0o600 {
+					t.Fatalf("new root key file: %v %v", fi, err)
+				}
+			}
+
+			// Publishing works again, and root is far from expiry in report.json.
+			out := t.TempDir()
+			mustRun(t, with(signVars, "SIGN_STEP_OUTPUT_DIR", out), "sign", "--source", src, a.repo+":v2")
+			var rep struct {
+				Repositories []struct {
+					Metadata []struct {
+						Role    string
+						Version int
+						Expires time.Time
+					}
+				}
+			}
+			b, _ := os.ReadFile(filepath.Join(out, "report.json"))
+			if err := json.Unmarshal(b, &rep); err != nil || len(rep.Repositories) != 1 {
+				t.Fatalf("report.json: %v\n%s", err, b)
+			}
+			seen := map[string]bool{}
+			for _, m := range rep.Repositories[0].Metadata {
+				if m.Role == "root" || m.Role == "root-certificate" {
+					seen[m.Role] = true
+					if left := time.Until(m.Expires); left < 9*365*24*time.Hour {
+						t.Errorf("after renew, %s expires %s", m.Role, m.Expires)
+					}
+				}
+			}
+			if !seen["root"] || !seen["root-certificate"] {
+				t.Errorf("report.json lacks root expiries: %s", b)
+			}
+
+			// The clients that trusted the old root accept the new one.
+			id, tags := dockerRootID(t, docker, a.repo)
+			if id != newID || strings.Join(tags, ",") != "v1,v2" {
+				t.Errorf("docker (trusted the old root) sees root %s and tags %v, want %s and v1,v2", id, tags, newID)
+			}
+			list, _, err := notaryCLI.Run("list", a.repo)
+			if err != nil {
+				t.Fatalf("the notary CLI (trusted the old root) cannot read the repository: %v", err)
+			}
+			t.Logf("notary list:\n%s", list)
+			if !regexp.MustCompile(`(?m)^v1\s`).MatchString(list) || !regexp.MustCompile(`(?m)^v2\s`).MatchString(list) {
+				t.Errorf("notary list after root renew:\n%s", list)
+			}
+
+			// --pin-root: the old ID is refused (the certificate changed), the new one passes.
+			if r := signStep(t, nil, "verify", "--pin-root", oldID, a.repo+":v2"); r.code != 8 || !strings.Contains(r.stderr, "trust data mismatch") ||
+				!strings.Contains(r.stderr, "unable to match any certificates to trust_pinning config") {
+				t.Errorf("verify --pin-root OLD after root renew: exit %d, %q", r.code, r.stderr)
+			}
+			mustRun(t, nil, "verify", "--pin-root", newID, a.repo+":v2")
+			mustRun(t, nil, "verify", "--pin-root", oldID, "--pin-root", newID, a.repo+":v2")
+
+			if rotate {
+				// The old root key no longer is the root; the new one renews.
+				if r := signStep(t, a.vars, "root", "renew", a.repo, "--root-key", a.rootKey); r.code != 3 || !strings.Contains(r.stderr, "is not the root key of "+a.repo) {
+					t.Errorf("root renew with the replaced root key: exit %d, %q", r.code, r.stderr)
+				}
+				if r := signStep(t, a.vars, "root", "renew", a.repo, "--root-key", a.rootKey, "--new-root-key", newRootFile); r.code != 2 || !strings.Contains(r.stderr, "already the new root key") {
+					t.Errorf("repeated rotation: exit %d, %q", r.code, r.stderr)
+				}
+				mustRun(t, a.vars, "root", "renew", a.repo, "--root-key", newRootFile)
+				if _, tags := dockerRootID(t, docker, a.repo); strings.Join(tags, ",") != "v1,v2" {
+					t.Errorf("docker after a second renewal sees %v", tags)
+				}
+			}
+		})
+	}
+}
+
+// TestRootNearExpiryWarns: from 7 months out (before notary's window) a
+// publish works and warns, on stderr and as a GitHub ::warning:: annotation.
+func TestRootNearExpiryWarns(t *testing.T) {
+	t.Parallel()
+	a := setupWithSignStep(t, "root-warn")
+	pushRandom(t, a.repo+":v1")
+	expires := time.Now().AddDate(0, 6, 14)
+	expireRootAt(t, a.repo, a.rootKey, expires)
+	want := a.repo + ": root.json expires " + expires.UTC().Format(time.DateOnly)
+
+	r := mustRun(t, with(a.vars, "SIGN_STEP_KEY", a.signerKey), "sign", a.repo+":v1")
+	if strings.Count(r.stderr, want) != 1 || !strings.Contains(r.stderr, "sign-step root renew "+a.repo+" --root-key K") {
+		t.Errorf("sign 6.5 months before root expiry: want one warning with %q:\n%s", want, r.stderr)
+	}
+	pem, err := os.ReadFile(a.signerKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gh := runAsGitHubAction(t, map[string]string{
+		"command": "sign", "tags": a.repo + ":v1", "key": string(pem), "passphrase": repoPass,
+		"notary-server": env.NotaryURL, "notary-ca": env.CACertFile, "registry-ca": env.CACertFile,
+	}, nil)
+	if gh.code != 0 || !strings.Contains(gh.log, "::warning title=sign-step sign::"+want) {
+		t.Errorf("action: exit %d, want a ::warning:: with %q:\n%s", gh.code, want, gh.log)
+	}
+}
