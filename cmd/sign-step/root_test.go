@@ -184,9 +184,25 @@ func TestRootRenew(t *testing.T) {
 			// Admin verbs used to blame the targets key.
 			bobKey, bobPub := filepath.Join(a.dir, "bob.key"), filepath.Join(a.dir, "bob.pub")
 			mustRun(t, a.vars, "key", "generate", "bob", "--out", bobKey, "--pub-out", bobPub)
-			r := signStep(t, a.vars, "signer", "add", "bob", "--public-key", bobPub, "--key", a.targetsKey, a.repo)
-			if r.code != 3 || strings.Contains(r.stderr, "targets) key") || !strings.Contains(r.stderr, "root renew") || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {
-				t.Errorf("signer add with root.json inside the window: exit %d, %q", r.code, r.stderr)
+			for _, args := range [][]string{
+				{"signer", "add", "bob", "--public-key", bobPub, "--key", a.targetsKey, a.repo},
+				{"signer", "remove", "ci", "--key", a.targetsKey, a.repo},
+				{"key", "rotate", "ci", a.repo, "--new-key", bobKey, "--key", a.targetsKey},
+			} {
+				r := signStep(t, a.vars, args...)
+				if r.code != 3 || strings.Contains(r.stderr, "targets) key") || !strings.Contains(r.stderr, "root renew") || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 {
+					t.Errorf("%s %s with root.json inside the window: exit %d, %q", args[0], args[1], r.code, r.stderr)
+				}
+			}
+			// Commands that publish nothing work, and say what is coming.
+			for _, args := range [][]string{
+				{"verify", a.repo + ":v1"},
+				{"init", a.repo, "--root-key", a.rootKey, "--targets-key", a.targetsKey},
+			} {
+				r := mustRun(t, a.vars, args...)
+				if !strings.Contains(r.stderr, "every publish without the root key fails") || !strings.Contains(r.stderr, "sign-step root renew "+a.repo) {
+					t.Errorf("%s with root.json inside the window: no warning:\n%s", args[0], r.stderr)
+				}
 			}
 
 			args := []string{"root", "renew", a.repo, "--root-key", a.rootKey}
@@ -194,7 +210,7 @@ func TestRootRenew(t *testing.T) {
 			if rotate {
 				args = append(args, "--new-root-key-out", newRootFile)
 			}
-			r = mustRun(t, a.vars, args...)
+			r := mustRun(t, a.vars, args...)
 			m := renewedIDs.FindStringSubmatch(r.stdout)
 			if m == nil || m[1] != oldID || m[2] == oldID {
 				t.Fatalf("root renew output (old root ID %s):\n%s", oldID, r.stdout)
