@@ -216,7 +216,6 @@ func TestRootRenew(t *testing.T) {
 				t.Fatalf("root renew output (old root ID %s):\n%s", oldID, r.stdout)
 			}
 			newID := m[2]
-			t.Logf("root renew:\n%s", r.stdout)
 			if !strings.Contains(r.stdout, "--pin-root "+oldID+" no longer matches "+a.repo+": pin "+newID) {
 				t.Errorf("root renew does not tell --pin-root users what changed:\n%s", r.stdout)
 			}
@@ -275,7 +274,6 @@ func TestRootRenew(t *testing.T) {
 			if err != nil {
 				t.Fatalf("the notary CLI (trusted the old root) cannot read the repository: %v", err)
 			}
-			t.Logf("notary list:\n%s", list)
 			if !regexp.MustCompile(`(?m)^v1\s`).MatchString(list) || !regexp.MustCompile(`(?m)^v2\s`).MatchString(list) {
 				t.Errorf("notary list after root renew:\n%s", list)
 			}
@@ -288,6 +286,20 @@ func TestRootRenew(t *testing.T) {
 			mustRun(t, nil, "verify", "--pin-root", newID, a.repo+":v2")
 			mustRun(t, nil, "verify", "--pin-root", oldID, "--pin-root", newID, a.repo+":v2")
 
+			if !rotate {
+				// A renewal run pinned to the current root: the pin checks the
+				// root it starts from; the new one is trusted because the
+				// pinned one signed it (notary pins only the first root seen).
+				r := mustRun(t, with(a.vars, "SIGN_STEP_PIN_ROOT", newID), "root", "renew", a.repo, "--root-key", a.rootKey)
+				m := renewedIDs.FindStringSubmatch(r.stdout)
+				if m == nil || m[1] != newID {
+					t.Fatalf("root renew --pin-root CURRENT:\n%s%s", r.stdout, r.stderr)
+				}
+				mustRun(t, nil, "verify", "--pin-root", m[2], a.repo+":v2")
+				if r := signStep(t, nil, "verify", "--pin-root", newID, a.repo+":v2"); r.code != 8 {
+					t.Errorf("verify pinned to the replaced root: exit %d, %q", r.code, r.stderr)
+				}
+			}
 			if rotate {
 				// The old root key no longer is the root; the new one renews.
 				if r := signStep(t, a.vars, "root", "renew", a.repo, "--root-key", a.rootKey); r.code != 3 || !strings.Contains(r.stderr, "is not the root key of "+a.repo) {
@@ -305,29 +317,101 @@ func TestRootRenew(t *testing.T) {
 	}
 }
 
-// TestRootNearExpiryWarns: from 7 months out (before notary's window) a
-// publish works and warns, on stderr and as a GitHub ::warning:: annotation.
-func TestRootNearExpiryWarns(t *testing.T) {
-	t.Parallel()
-	a := setupWithSignStep(t, "root-warn")
-	pushRandom(t, a.repo+":v1")
-	expires := time.Now().AddDate(0, 6, 14)
-	expireRootAt(t, a.repo, a.rootKey, expires)
-	want := a.repo + ": root.json expires " + expires.UTC().Format(time.DateOnly)
-
-	r := mustRun(t, with(a.vars, "SIGN_STEP_KEY", a.signerKey), "sign", a.repo+":v1")
-	if strings.Count(r.stderr, want) != 1 || !strings.Contains(r.stderr, "sign-step root renew "+a.repo+" --root-key K") {
-		t.Errorf("sign 6.5 months before root expiry: want one warning with %q:\n%s", want, r.stderr)
-	}
-	pem, err := os.ReadFile(a.signerKey)
+// shortRootCert gives gun's root a certificate for the same root key that
+// expires at notAfter, signed as notary signs a root key change: a root
+// whose root.json was re-signed (by docker, which renews root.json but not
+// the certificate) and whose certificate is now the nearer end.
+func shortRootCert(t *testing.T, gun, rootKeyFile string, notAfter time.Time) {
+	t.Helper()
+	pemBytes, err := os.ReadFile(rootKeyFile)
 	if err != nil {
 		t.Fatal(err)
 	}
-	gh := runAsGitHubAction(t, map[string]string{
-		"command": "sign", "tags": a.repo + ":v1", "key": string(pem), "passphrase": repoPass,
-		"notary-server": env.NotaryURL, "notary-ca": env.CACertFile, "registry-ca": env.CACertFile,
-	}, nil)
-	if gh.code != 0 || !strings.Contains(gh.log, "::warning title=sign-step sign::"+want) {
-		t.Errorf("action: exit %d, want a ::warning:: with %q:\n%s", gh.code, want, gh.log)
+	priv, err := utils.ParsePEMPrivateKey(pemBytes, rootPass)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ks := trustmanager.NewKeyMemoryStore(func(string, string, bool, int) (string, bool, error) { return "", false, nil })
+	if err := ks.AddKey(trustmanager.KeyInfo{Role: data.CanonicalRootRole}, priv); err != nil {
+		t.Fatal(err)
+	}
+	remote, err := store.NewNotaryServerStore(env.NotaryURL, data.GUN(gun), env.Transport())
+	if err != nil {
+		t.Fatal(err)
+	}
+	repo, _, err := client.LoadTUFRepo(client.TUFLoadOptions{GUN: data.GUN(gun), CryptoService: cryptoservice.NewCryptoService(ks), RemoteStore: remote})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := cryptoservice.GenerateCertificate(priv, data.GUN(gun), time.Now().Add(-time.Hour), notAfter)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := repo.ReplaceBaseKeys(data.CanonicalRootRole, utils.CertToKey(cert)); err != nil {
+		t.Fatal(err)
+	}
+	sgn, err := repo.SignRoot(time.Now().AddDate(10, 0, 0), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := json.Marshal(sgn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.SetMulti(map[string][]byte{data.CanonicalRootRole.String(): body}); err != nil {
+		t.Fatalf("uploading a root with a certificate expiring %s: %v", notAfter, err)
+	}
+}
+
+// TestRootNearExpiryWarns: from 7 months out (before notary's window for
+// root.json; for the certificate, before clients reject the root) a
+// publish works and warns, on stderr and as a GitHub ::warning::
+// annotation; after root renew the warning is gone.
+func TestRootNearExpiryWarns(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name string
+		age  func(t *testing.T, a admin) string // makes the root old, returns the warning
+	}{
+		{"root.json", func(t *testing.T, a admin) string {
+			expires := time.Now().AddDate(0, 6, 14)
+			expireRootAt(t, a.repo, a.rootKey, expires)
+			return a.repo + ": root.json expires " + expires.UTC().Format(time.DateOnly)
+		}},
+		{"certificate", func(t *testing.T, a admin) string {
+			notAfter := time.Now().AddDate(0, 3, 0)
+			shortRootCert(t, a.repo, a.rootKey, notAfter)
+			return a.repo + ": its root certificate expires " + notAfter.UTC().Format(time.DateOnly) + " (then docker and every notary client reject the repository)"
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			a := setupWithSignStep(t, "root-warn-"+tc.name)
+			pushRandom(t, a.repo+":v1")
+			want := tc.age(t, a)
+			signVars := with(a.vars, "SIGN_STEP_KEY", a.signerKey)
+
+			r := mustRun(t, signVars, "sign", a.repo+":v1")
+			if strings.Count(r.stderr, want) != 1 || !strings.Contains(r.stderr, "sign-step root renew "+a.repo+" --root-key K") {
+				t.Errorf("sign with an old root: want one warning with %q:\n%s", want, r.stderr)
+			}
+			pem, err := os.ReadFile(a.signerKey)
+			if err != nil {
+				t.Fatal(err)
+			}
+			gh := runAsGitHubAction(t, map[string]string{
+				"command": "sign", "tags": a.repo + ":v1", "key": string(pem), "passphrase": repoPass,
+				"notary-server": env.NotaryURL, "notary-ca": env.CACertFile, "registry-ca": env.CACertFile,
+			}, nil)
+			if gh.code != 0 || !strings.Contains(gh.log, "::warning title=sign-step sign::"+want) {
+				t.Errorf("action: exit %d, want a ::warning:: with %q:\n%s", gh.code, want, gh.log)
+			}
+
+			mustRun(t, a.vars, "root", "renew", a.repo, "--root-key", a.rootKey)
+			if r := mustRun(t, signVars, "sign", a.repo+":v1"); strings.Contains(r.stderr, "root renew") {
+				t.Errorf("sign after root renew still warns:\n%s", r.stderr)
+			}
+		})
 	}
 }
