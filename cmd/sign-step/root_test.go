@@ -158,6 +158,8 @@ func TestRootRenew(t *testing.T) {
 				t.Fatal(err)
 			}
 
+			cache := t.TempDir() // sign-step's own trust cache, as CI keeps it
+			mustRun(t, nil, "verify", "--trust-cache", cache, a.repo+":v1")
 			_, oldRoot := serverRoot(t, a.repo)
 			expireRootAt(t, a.repo, a.rootKey, time.Now().AddDate(0, 5, 0))
 			src := ociLayout(t)
@@ -277,6 +279,8 @@ func TestRootRenew(t *testing.T) {
 			if !regexp.MustCompile(`(?m)^v1\s`).MatchString(list) || !regexp.MustCompile(`(?m)^v2\s`).MatchString(list) {
 				t.Errorf("notary list after root renew:\n%s", list)
 			}
+
+			mustRun(t, nil, "verify", "--trust-cache", cache, a.repo+":v2")
 
 			// --pin-root: the old ID is refused (the certificate changed), the new one passes.
 			if r := signStep(t, nil, "verify", "--pin-root", oldID, a.repo+":v2"); r.code != 8 || !strings.Contains(r.stderr, "trust data mismatch") ||

@@ -58,7 +58,7 @@ type Credentials func(registryHost string) (username, password string)
 type Client struct {
 	opts   options
 	tofu   sync.Once
-	warned onceWarnings // root expiry warnings (root.go)
+	warned onceWarnings // serializes and dedupes warnings (root.go)
 }
 
 type options struct {
@@ -159,7 +159,9 @@ func New(opts ...Option) (*Client, error) {
 			return nil, err
 		}
 	}
-	return &Client{opts: o}, nil
+	c := &Client{opts: o}
+	c.opts.warn = c.warned.wrap(o.warn) // repositories load concurrently
+	return c, nil
 }
 
 // cacheFor is the metadata cache of gun: on disk under the trust cache, in
@@ -267,7 +269,7 @@ func (c *Client) open(ctx context.Context, gun string) (*Repo, error) {
 	}
 	return &Repo{gun: data.GUN(gun), server: server, remote: &freshness{RemoteStore: remote}, cache: cache,
 		pinning: c.pinning(gun), retries: c.opts.retries, keys: c.opts.keys, posts: spy, log: c.opts.log,
-		warn: func(msg string) { c.warned.warn(c.opts.warn, msg) }}, nil
+		warn: c.opts.warn}, nil
 }
 
 // load fetches and verifies the current trust data.

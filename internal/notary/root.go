@@ -97,24 +97,26 @@ func (r *Repo) checkRoot() error {
 	return err
 }
 
-// onceWarnings passes each distinct warning on once; repositories are
-// loaded concurrently and more than once per run.
+// onceWarnings passes each distinct warning on once, one at a time:
+// repositories are loaded concurrently, and more than once per run.
 type onceWarnings struct {
 	mu   sync.Mutex
 	seen map[string]bool
 }
 
-func (o *onceWarnings) warn(next func(string), msg string) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if o.seen[msg] {
-		return
+func (o *onceWarnings) wrap(next func(string)) func(string) {
+	return func(msg string) {
+		o.mu.Lock()
+		defer o.mu.Unlock()
+		if o.seen[msg] {
+			return
+		}
+		if o.seen == nil {
+			o.seen = map[string]bool{}
+		}
+		o.seen[msg] = true
+		next(msg)
 	}
-	if o.seen == nil {
-		o.seen = map[string]bool{}
-	}
-	o.seen[msg] = true
-	next(msg)
 }
 
 // RootRenewal is what root renew did.
