@@ -14,6 +14,7 @@ import (
 
 // rootFlags are root renew's flags.
 type rootFlags struct {
+	keyFlags                      // other keys the publish needs
 	rootKey, rootPassphrase       string
 	newRootKey, newRootPassphrase string
 	newRootKeyOut                 string
@@ -49,6 +50,7 @@ certificate's: it changes with every renewal, even for the same key. Both IDs ar
 	fl.StringVar(&f.newRootKey, "new-root-key", "", "rotate root to this private key (default: keep the root key, renew its certificate)")
 	fl.StringVar(&f.newRootPassphrase, "new-root-passphrase", "", "its passphrase, and the one a generated key is encrypted with (default: --root-passphrase)")
 	fl.StringVar(&f.newRootKeyOut, "new-root-key-out", "", "rotate root to a new key generated into this new file, encrypted (mode 0600); refused if the file exists")
+	f.keyFlags.add(renew, "other keys the publish needs, e.g. the snapshot key of a repository whose snapshot key is not on the server (the notary CLI's init keeps it)")
 	cmd.AddCommand(renew)
 	return cmd
 }
@@ -102,7 +104,13 @@ func (a *app) runRootRenew(ctx context.Context, f rootFlags, repo string) error 
 			return nil
 		}
 	}
-	_, trust, err := a.clients(ctx, &notary.Keyring{}, repo)
+	others := &notary.Keyring{}
+	if len(f.keys) > 0 {
+		if others, err = a.loadKeys(ctx, f.keys, f.passphrase, ""); err != nil {
+			return err
+		}
+	}
+	_, trust, err := a.clients(ctx, others, repo)
 	if err != nil {
 		return err
 	}

@@ -27,20 +27,28 @@ import (
 
 // expireRootAt re-signs gun's root.json with its real root key so that it
 // expires at expires, and uploads it, as docker left roots made in 2016 or
-// 2017 (root.json expires 10 years after it was last signed).
-func expireRootAt(t *testing.T, gun, rootKeyFile string, expires time.Time) {
+// 2017 (root.json expires 10 years after it was last signed). A snapshot
+// key among extra (decrypted with repoPass) signs a new snapshot too, as a
+// repository whose snapshot key the client holds needs.
+func expireRootAt(t *testing.T, gun, rootKeyFile string, expires time.Time, extra ...string) {
 	t.Helper()
-	pemBytes, err := os.ReadFile(rootKeyFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	priv, err := utils.ParsePEMPrivateKey(pemBytes, rootPass)
-	if err != nil {
-		t.Fatal(err)
-	}
 	ks := trustmanager.NewKeyMemoryStore(func(string, string, bool, int) (string, bool, error) { return "", false, nil })
-	if err := ks.AddKey(trustmanager.KeyInfo{Role: data.CanonicalRootRole}, priv); err != nil {
-		t.Fatal(err)
+	addKey := func(file, pass string, role data.RoleName) {
+		pemBytes, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		priv, err := utils.ParsePEMPrivateKey(pemBytes, pass)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := ks.AddKey(trustmanager.KeyInfo{Role: role, Gun: data.GUN(gun)}, priv); err != nil {
+			t.Fatal(err)
+		}
+	}
+	addKey(rootKeyFile, rootPass, data.CanonicalRootRole)
+	for _, f := range extra {
+		addKey(f, repoPass, data.CanonicalSnapshotRole)
 	}
 	remote, err := store.NewNotaryServerStore(env.NotaryURL, data.GUN(gun), env.Transport())
 	if err != nil {
@@ -54,11 +62,20 @@ func expireRootAt(t *testing.T, gun, rootKeyFile string, expires time.Time) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	body, err := json.Marshal(sgn)
-	if err != nil {
+	files := map[string][]byte{}
+	if files[data.CanonicalRootRole.String()], err = json.Marshal(sgn); err != nil {
 		t.Fatal(err)
 	}
-	if err := remote.SetMulti(map[string][]byte{data.CanonicalRootRole.String(): body}); err != nil {
+	if len(extra) > 0 {
+		snap, err := repo.SignSnapshot(time.Now().AddDate(3, 0, 0))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if files[data.CanonicalSnapshotRole.String()], err = json.Marshal(snap); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := remote.SetMulti(files); err != nil {
 		t.Fatalf("uploading root.json expiring %s: %v", expires, err)
 	}
 }
@@ -417,5 +434,67 @@ func TestRootNearExpiryWarns(t *testing.T) {
 				t.Errorf("sign after root renew still warns:\n%s", r.stderr)
 			}
 		})
+	}
+}
+
+// notaryCLIKeys are the private key files the notary CLI keeps in its
+// trust dir, by the role in their PEM header.
+func notaryCLIKeys(t *testing.T, n *testenv.CLI) map[string]string {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join(n.ConfigDir, "private", "*.key"))
+	keys := map[string]string{}
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m := regexp.MustCompile(`(?m)^role: (\S+)$`).FindSubmatch(b); m != nil {
+			keys[string(m[1])] = f
+		}
+	}
+	for _, role := range []string{"root", "targets", "snapshot"} {
+		if keys[role] == "" {
+			t.Fatalf("the notary CLI kept no %s key in %v", role, files)
+		}
+	}
+	return keys
+}
+
+// TestRootRenewNotaryCLIRepository: a repository the notary CLI made (its
+// init keeps the snapshot key on the client) is renewed with the snapshot
+// key passed as --key, and the notary CLI that made it follows the rotation.
+func TestRootRenewNotaryCLIRepository(t *testing.T) {
+	t.Parallel()
+	pass := testenv.Passphrases{Root: rootPass, Repository: repoPass}
+	n := env.Notary(t, pass)
+	gun := env.Repo("root-notary-cli")
+	if _, _, err := n.Run("init", gun, "-p"); err != nil {
+		t.Fatal(err)
+	}
+	keys := notaryCLIKeys(t, n)
+	vars := map[string]string{"DOCKER_CONTENT_TRUST_ROOT_PASSPHRASE": rootPass, "DOCKER_CONTENT_TRUST_REPOSITORY_PASSPHRASE": repoPass}
+	signArgs := func(tag string) []string {
+		return []string{"sign", "--key", keys["targets"], "--key", keys["snapshot"], gun + ":" + tag}
+	}
+	pushRandom(t, gun+":v1")
+	pushRandom(t, gun+":v2")
+	mustRun(t, vars, signArgs("v1")...)
+
+	expireRootAt(t, gun, keys["root"], time.Now().AddDate(0, 5, 0), keys["snapshot"])
+	if r := signStep(t, vars, signArgs("v2")...); r.code != 3 || !strings.Contains(r.stderr, "sign-step root renew "+gun) {
+		t.Fatalf("sign with root.json inside the window: exit %d, %q", r.code, r.stderr)
+	}
+	newRoot := filepath.Join(t.TempDir(), "root.key")
+	mustRun(t, vars, "root", "renew", gun, "--root-key", keys["root"], "--key", keys["snapshot"], "--new-root-key-out", newRoot)
+	mustRun(t, vars, signArgs("v2")...)
+	list, _, err := n.Run("list", gun)
+	if err != nil {
+		t.Fatalf("the notary CLI that made the repository cannot read it after the rotation: %v", err)
+	}
+	if !regexp.MustCompile(`(?m)^v1\s`).MatchString(list) || !regexp.MustCompile(`(?m)^v2\s`).MatchString(list) {
+		t.Errorf("notary list after the rotation:\n%s", list)
+	}
+	if _, tags := dockerRootID(t, env.Docker(t, pass), gun); strings.Join(tags, ",") != "v1,v2" {
+		t.Errorf("docker sees tags %v, want v1,v2", tags)
 	}
 }

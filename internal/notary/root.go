@@ -154,6 +154,7 @@ func GenerateRootKey(passphrase sign.Secret) (*Key, sign.Secret, error) {
 // root.json is signed by the old root and the new one, so that clients
 // that trusted the old root accept the new one. beforePublish runs once
 // everything is checked, just before the publish (to save a generated key).
+// The Client's keys are added to the publish (a client-held snapshot key).
 func (c *Client) RenewRoot(ctx context.Context, gun string, oldRoot, newRoot *Key, beforePublish func() error) (*RootRenewal, error) {
 	r, err := c.open(ctx, gun)
 	if err != nil {
@@ -165,6 +166,9 @@ func (c *Client) RenewRoot(ctx context.Context, gun string, oldRoot, newRoot *Ke
 		target = newRoot
 		kr.keys = append(kr.keys, &Key{priv: newRoot.priv, role: data.CanonicalRootRole})
 	}
+	// The client's keys are what else the publish needs: a snapshot key the
+	// client holds (the notary CLI's init keeps it).
+	kr.keys = append(kr.keys, r.keys.keys...)
 	r.keys, r.warn = kr, nil // this run is the renewal: no advice to renew
 	if err := r.load(); err != nil {
 		return nil, err
