@@ -498,3 +498,43 @@ func TestRootRenewNotaryCLIRepository(t *testing.T) {
 		t.Errorf("docker sees tags %v, want v1,v2", tags)
 	}
 }
+
+// TestRootRenewDockerRepository: a repository docker made (`docker trust
+// signer add`, root key in docker's trust dir) is renewed with docker's
+// root key file; docker then reads it and publishes into it again.
+func TestRootRenewDockerRepository(t *testing.T) {
+	t.Parallel()
+	repo := env.Repo("root-docker")
+	s := dockerSigner(t, "ci", repo)
+	var rootKey string
+	files, _ := filepath.Glob(filepath.Join(s.docker.ConfigDir, "trust", "private", "*.key"))
+	for _, f := range files {
+		if b, err := os.ReadFile(f); err == nil && strings.Contains(string(b), "role: root\n") {
+			rootKey = f
+		}
+	}
+	if rootKey == "" {
+		t.Fatalf("docker kept no root key in %v", files)
+	}
+	vars := map[string]string{"SIGN_STEP_KEY": s.keyFile, "DOCKER_CONTENT_TRUST_REPOSITORY_PASSPHRASE": repoPass, "DOCKER_CONTENT_TRUST_ROOT_PASSPHRASE": rootPass}
+	pushRandom(t, repo+":v1")
+	pushRandom(t, repo+":v2")
+	mustRun(t, vars, "sign", repo+":v1")
+	oldID, _ := dockerRootID(t, s.docker, repo)
+
+	expireRootAt(t, repo, rootKey, time.Now().AddDate(0, 5, 0))
+	if r := signStep(t, vars, "sign", repo+":v2"); r.code != 3 || !strings.Contains(r.stderr, "sign-step root renew "+repo) {
+		t.Fatalf("sign with root.json inside the window: exit %d, %q", r.code, r.stderr)
+	}
+	r := mustRun(t, vars, "root", "renew", repo, "--root-key", rootKey)
+	m := renewedIDs.FindStringSubmatch(r.stdout)
+	if m == nil || m[1] != oldID {
+		t.Fatalf("root renew of a docker repository (root %s):\n%s", oldID, r.stdout)
+	}
+	mustRun(t, vars, "sign", repo+":v2")
+	if id, tags := dockerRootID(t, s.docker, repo); id != m[2] || strings.Join(tags, ",") != "v1,v2" {
+		t.Errorf("docker sees root %s and tags %v, want %s and v1,v2", id, tags, m[2])
+	}
+	// docker publishes onto the renewed root (signer add needs its targets key only).
+	addDockerSigner(t, s.docker, "bob", repo)
+}
