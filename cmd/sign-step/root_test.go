@@ -538,3 +538,40 @@ func TestRootRenewDockerRepository(t *testing.T) {
 	// docker publishes onto the renewed root (signer add needs its targets key only).
 	addDockerSigner(t, s.docker, "bob", repo)
 }
+
+// TestRootRenewBadInput: each mistake is one line with its exit code, and
+// root.json stays as it was.
+func TestRootRenewBadInput(t *testing.T) {
+	t.Parallel()
+	a := setupWithSignStep(t, "root-bad")
+	_, before := serverRoot(t, a.repo)
+	taken := filepath.Join(a.dir, "taken.key")
+	if err := os.WriteFile(taken, []byte("keep me"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{a.repo}, 2, "--root-key is required"},
+		{[]string{a.repo + ":v1", "--root-key", a.rootKey}, 2, "give a repository, not a tag"},
+		{[]string{a.repo, "--root-key", a.targetsKey, "--root-passphrase", repoPass}, 3, "is not the root key of " + a.repo},
+		{[]string{a.repo, "--root-key", a.rootKey, "--new-root-key-out", taken}, 2, "already exists"},
+		{[]string{a.repo, "--root-key", a.rootKey, "--new-root-key", a.rootKey}, 2, "--new-root-key is the current root key"},
+		{[]string{a.repo, "--root-key", a.rootKey, "--new-root-key", a.signerKey, "--new-root-key-out", filepath.Join(a.dir, "x.key")}, 2, "exclude each other"},
+		{[]string{a.repo, "--root-key", a.rootKey, "--root-passphrase", "not-the-root-pass"}, 3, "wrong passphrase"},
+	}
+	for _, tc := range cases {
+		r := signStep(t, a.vars, append([]string{"root", "renew"}, tc.args...)...)
+		if r.code != tc.code || !strings.Contains(r.stderr, tc.want) || strings.Count(strings.TrimSpace(r.stderr), "\n") != 0 || r.stdout != "" {
+			t.Errorf("root renew %v: exit %d, stdout %q, stderr %q; want exit %d with %q", tc.args, r.code, r.stdout, r.stderr, tc.code, tc.want)
+		}
+	}
+	if _, after := serverRoot(t, a.repo); after.Signed.Version != before.Signed.Version {
+		t.Errorf("root.json went from version %d to %d", before.Signed.Version, after.Signed.Version)
+	}
+	if b, _ := os.ReadFile(taken); string(b) != "keep me" {
+		t.Errorf("an existing --new-root-key-out file was overwritten")
+	}
+}

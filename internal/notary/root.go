@@ -189,8 +189,7 @@ func (c *Client) RenewRoot(ctx context.Context, gun string, oldRoot, newRoot *Ke
 	if err != nil {
 		return nil, err
 	}
-	// What was published, as sent: the read back below may fail (a
-	// --pin-root of the old ID refuses the new root, as it should).
+	// Reported as sent: the publish stands even if the read back fails.
 	root, err := rootOf(sent)
 	if err != nil {
 		return nil, fmt.Errorf("reading the root.json sent: %w", err)
