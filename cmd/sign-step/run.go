@@ -127,6 +127,7 @@ func (a *app) rootCommand() *cobra.Command {
 	a.addVaultFlags(pf)
 	root.AddCommand(a.signCommand(), a.inspectCommand(), a.verifyCommand(), a.revokeCommand(), a.resignCommand(),
 		a.initCommand(), a.signerCommand(), a.keyCommand())
+	root.AddCommand(a.rootCommandGroup())
 	return root
 }
 

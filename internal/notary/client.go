@@ -56,8 +56,9 @@ type Credentials func(registryHost string) (username, password string)
 
 // Client opens notary repositories.
 type Client struct {
-	opts options
-	tofu sync.Once
+	opts   options
+	tofu   sync.Once
+	warned onceWarnings // serializes and dedupes warnings (root.go)
 }
 
 type options struct {
@@ -162,7 +163,9 @@ func New(opts ...Option) (*Client, error) {
 			return nil, err
 		}
 	}
-	return &Client{opts: o}, nil
+	c := &Client{opts: o}
+	c.opts.warn = c.warned.wrap(o.warn) // repositories load concurrently
+	return c, nil
 }
 
 // cacheFor is the metadata cache of gun: on disk under the trust cache, in
@@ -232,6 +235,7 @@ type Repo struct {
 	posts    *postSpy
 	log      *slog.Logger
 	stale    error // why the trust data could not be read back after a publish
+	warn     func(string)
 }
 
 var _ sign.Trust = (*Client)(nil)
@@ -268,7 +272,8 @@ func (c *Client) open(ctx context.Context, gun string) (*Repo, error) {
 		return nil, err
 	}
 	return &Repo{gun: data.GUN(gun), server: server, remote: &freshness{RemoteStore: remote}, cache: cache,
-		pinning: c.pinning(gun), retries: c.opts.retries, keys: c.opts.keys, posts: spy, log: c.opts.log}, nil
+		pinning: c.pinning(gun), retries: c.opts.retries, keys: c.opts.keys, posts: spy, log: c.opts.log,
+		warn: c.opts.warn}, nil
 }
 
 // load fetches and verifies the current trust data.
@@ -284,6 +289,9 @@ func (r *Repo) load() error {
 		return r.explain(err)
 	}
 	r.tufRepo, r.invalid, r.reader = repo, invalid, client.NewReadOnly(repo)
+	if err := r.checkRoot(); err != nil {
+		return err
+	}
 	if r.delegs, err = r.reader.GetDelegationRoles(); err != nil {
 		return r.explain(err)
 	}
