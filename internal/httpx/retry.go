@@ -43,6 +43,7 @@ func Retry(next http.RoundTripper, p RetryPolicy) http.RoundTripper {
 	}
 	return roundTripperFunc(func(req *http.Request) (*http.Response, error) {
 		backoff := p.Base
+		last := "" // the previous attempt's failure, for an error that ends at the deadline
 		for attempt := 0; ; attempt++ {
 			if attempt > 0 && req.Body != nil && req.Body != http.NoBody {
 				body, err := req.GetBody()
@@ -55,8 +56,14 @@ func Retry(next http.RoundTripper, p RetryPolicy) http.RoundTripper {
 			resp, err := next.RoundTrip(req)
 			wait, retry := shouldRetry(resp, err, backoff, p.Max)
 			if !retry || attempt >= p.Attempts || !replayable(req) || !p.repeatable(req) && !unapplied(resp, err) {
+				if err != nil && last != "" && req.Context().Err() != nil {
+					// The deadline struck inside this attempt: its own error says only
+					// that, so name what kept failing before it.
+					return resp, fmt.Errorf("%w (after %d retries of %s %s; last failure: %s)", err, attempt, req.Method, RedactURL(req.URL), last)
+				}
 				return resp, annotate(req, resp, err, attempt)
 			}
+			last = describe(resp, err)
 			if resp != nil {
 				// Drain so the connection is reused.
 				_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
