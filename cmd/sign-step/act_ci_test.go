@@ -348,7 +348,7 @@ func TestActionUnderAct(t *testing.T) {
 			log := r.log()
 
 			// Offline and in host mode: no clone, no docker, no stand-in ran.
-			for _, bad := range []string{"git clone", "ACT-STANDIN-RAN", "docker pull", "Cannot connect to the Docker daemon"} {
+			for _, bad := range []string{"git clone", "ACT-STANDIN-RAN", "docker pull", "Cannot connect to the Docker daemon", "failed to connect to the docker API"} {
 				if strings.Contains(r.out, bad) {
 					t.Errorf("act log has %q:\n%s", bad, r.out)
 				}

@@ -22,8 +22,7 @@ func BuildAct(ctx context.Context) (string, error) {
 		return "", err
 	}
 	dir, err := cached(strings.TrimSpace(goVersion), "act", actVersion, []byte(actModule), func(out string) error {
-		// GOFLAGS=-mod=mod keeps a surrounding go.mod or vendor dir from interfering.
-		_, err := goCmd(ctx, out, []string{"GOBIN=" + out, "GOFLAGS=-mod=mod"}, "install", actModule+"@"+actVersion)
+		_, err := goCmd(ctx, out, []string{"GOBIN=" + out}, "install", actModule+"@"+actVersion)
 		return err
 	})
 	if err != nil {
