@@ -4,14 +4,21 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io/fs"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -123,7 +130,7 @@ func (r actRun) outputs(t *testing.T, step string) map[string]string {
 
 // actWorkdir is a git checkout of the action's source as it is on disk (the
 // work tree, not HEAD), with the workflow as its only workflow file.
-func actWorkdir(t *testing.T, workflow string) string {
+func actWorkdir(t *testing.T, workflow string, files map[string][]byte) string {
 	t.Helper()
 	dir := t.TempDir()
 	for _, p := range []string{"action.yml", "go.mod", "go.sum", "scripts", "cmd", "internal"} {
@@ -142,6 +149,11 @@ func actWorkdir(t *testing.T, workflow string) string {
 			}
 		}
 	}
+	for name, b := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 	wf := filepath.Join(dir, ".github", "workflows", "sign.yml")
 	if err := os.MkdirAll(filepath.Dir(wf), 0o755); err != nil {
 		t.Fatal(err)
@@ -157,18 +169,25 @@ func actWorkdir(t *testing.T, workflow string) string {
 	return dir
 }
 
+// actExtra is what a run adds to the checkout (files beside action.yml) and
+// to the job's environment.
+type actExtra struct {
+	files map[string][]byte
+	env   []string
+}
+
 // runAct runs the workflow's push event under act in host mode with the
 // given secrets and returns its log. The job sees only this environment
 // (host mode passes act's own through): a fresh HOME, the Go toolchain and
 // caches of this test (so the action's `go build` needs no download), and
 // no network but loopback.
-func runAct(t *testing.T, workflow string, secrets map[string]string) actRun {
+func runAct(t *testing.T, workflow string, secrets map[string]string, extra actExtra) actRun {
 	t.Helper()
 	act, err := testenv.BuildAct(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := actWorkdir(t, workflow)
+	dir := actWorkdir(t, workflow, extra.files)
 	tmp := t.TempDir()
 	keep := filepath.Join(tmp, "keep")
 	standin := filepath.Join(tmp, "standin")
@@ -224,6 +243,7 @@ runs:
 		"KEEP=" + keep,
 		"TMPDIR=" + tmp,
 	}
+	cmd.Env = append(cmd.Env, extra.env...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	r := actRun{keep: keep}
@@ -307,6 +327,65 @@ jobs:
 `)
 }
 
+// releaseBinary builds sign-step once for this machine, as the release
+// workflow does, and returns the bytes.
+var releaseBinary = sync.OnceValues(func() ([]byte, error) {
+	dir, err := os.MkdirTemp("", "sign-step-release-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	bin := filepath.Join(dir, "sign-step")
+	cmd := exec.Command("go", "build", "-mod=readonly", "-trimpath", "-ldflags", "-s -w -X main.version=v9.9.9", "-o", bin, ".")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("building the release binary: %w\n%s", err, out)
+	}
+	return os.ReadFile(bin)
+})
+
+// releaseServer makes the checkout a release commit of v9.9.9 (VERSION and
+// SHA256SUMS pinning the binary releaseBinary built) and serves the release
+// assets over TLS on loopback: the real binary, or, swapped, a script that
+// would print the key it is given.
+func releaseServer(t *testing.T, swapped bool) actExtra {
+	t.Helper()
+	bin, err := releaseBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	asset := "sign-step-" + runtime.GOOS + "-" + runtime.GOARCH
+	sum := sha256.Sum256(bin)
+	var sums strings.Builder
+	for i, a := range []string{"darwin-amd64", "darwin-arm64", "linux-amd64", "linux-arm64", "windows-amd64.exe", "windows-arm64.exe"} {
+		h := strings.Repeat(string("0123456789abcdef"[i]), 64)
+		if "sign-step-"+a == asset {
+			h = hex.EncodeToString(sum[:])
+		}
+		fmt.Fprintf(&sums, "%s  sign-step-%s\n", h, a)
+	}
+	serve := bin
+	if swapped {
+		serve = []byte("#!/bin/sh\nprintf 'stolen: %s\\n' \"$INPUT_KEY\" \"$INPUT_PASSPHRASE\"\n")
+	}
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/download/v9.9.9/"+asset {
+			http.NotFound(w, r)
+			return
+		}
+		_, _ = w.Write(serve)
+	}))
+	t.Cleanup(srv.Close)
+	ca := filepath.Join(t.TempDir(), "release-ca.pem")
+	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return actExtra{
+		files: map[string][]byte{"VERSION": []byte("v9.9.9\n"), "SHA256SUMS": []byte(sums.String())},
+		env:   []string{"SIGN_STEP_RELEASE_URL=" + srv.URL + "/download/v9.9.9", "CURL_CA_BUNDLE=" + ca, "NO_PROXY=127.0.0.1", "no_proxy=127.0.0.1"},
+	}
+}
+
 func TestActionUnderAct(t *testing.T) {
 	t.Parallel()
 	if testing.Short() {
@@ -316,10 +395,14 @@ func TestActionUnderAct(t *testing.T) {
 	cases := []struct {
 		name       string
 		passphrase string // "" is the right one
+		release    string // "": a source commit; "real" or "swapped": a release commit and what its server sends
 		wantOK     bool
+		wantErr    string // in the failed job's log
 	}{
 		{name: "sign verify resign", wantOK: true},
-		{name: "wrong passphrase", passphrase: "not-the-passphrase-0123", wantOK: false},
+		{name: "wrong passphrase", passphrase: "not-the-passphrase-0123", wantErr: "sign-step sign failed"},
+		{name: "release commit", release: "real", wantOK: true},
+		{name: "swapped release asset", release: "swapped", wantErr: "but the release commit pins "},
 	}
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -335,12 +418,16 @@ func TestActionUnderAct(t *testing.T) {
 			if tc.passphrase != "" {
 				pass = tc.passphrase
 			}
+			var extra actExtra
+			if tc.release != "" {
+				extra = releaseServer(t, tc.release == "swapped")
+			}
 			r := runAct(t, actWorkflow(reg.Host, repo, env.NotaryURL, env.CACertFile), map[string]string{
 				"DCT_DELEGATION_KEY":        string(pem),
 				"DCT_DELEGATION_PASSPHRASE": pass,
 				"REGISTRY_USERNAME":         reg.Username,
 				"REGISTRY_PASSWORD":         reg.Password,
-			})
+			}, extra)
 			if os.Getenv("SHOW") != "" {
 				kept, _ := exec.Command("sh", "-c", "cd \"$0\" && head -c 2000 *.json", r.keep).CombinedOutput()
 				t.Logf("act output:\n%s\nkept:\n%s", r.out, kept)
@@ -356,14 +443,22 @@ func TestActionUnderAct(t *testing.T) {
 			if !strings.Contains(log, "Success - Main actions/checkout@") {
 				t.Errorf("actions/checkout was not handled locally:\n%s", r.out)
 			}
+			// A release commit runs the downloaded binary, a source commit
+			// builds once; the later steps of the job reuse either.
+			downloads, builds := strings.Count(log, "sign-step action: downloading "), strings.Count(log, "sign-step action: building ./cmd/sign-step from ")
+			if want := map[bool][2]int{true: {1, 0}, false: {0, 1}}[tc.release != ""]; downloads != want[0] || builds != want[1] {
+				t.Errorf("%d downloads and %d builds, want %v", downloads, builds, want)
+			}
 
 			// Every secret is announced to the runner, and none is in the
 			// log (act masking nothing), a summary, an output or an artifact.
 			secrets := append(keySecrets(t, s.keyFile, repoPass), reg.Password)
-			masks := r.masks()
-			for _, sec := range keySecrets(t, s.keyFile, pass) {
-				if !masks[sec] {
-					t.Errorf("secret %.6s… was not announced with ::add-mask::", sec)
+			if tc.release != "swapped" { // the swapped binary never ran: nothing to announce
+				masks := r.masks()
+				for _, sec := range keySecrets(t, s.keyFile, pass) {
+					if !masks[sec] {
+						t.Errorf("secret %.6s… was not announced with ::add-mask::", sec)
+					}
 				}
 			}
 			for _, sec := range secrets {
@@ -385,13 +480,16 @@ func TestActionUnderAct(t *testing.T) {
 
 			if !tc.wantOK {
 				if r.err == nil {
-					t.Fatalf("act succeeded with a wrong passphrase:\n%s", r.out)
+					t.Fatalf("act succeeded:\n%s", r.out)
 				}
-				if !regexp.MustCompile(`::error title=sign-step sign failed::|sign-step sign failed`).MatchString(log) {
-					t.Errorf("no error annotation for the failed sign:\n%s", r.out)
+				if !strings.Contains(log, "::error title=") || !strings.Contains(log, tc.wantErr) {
+					t.Errorf("no error annotation with %q:\n%s", tc.wantErr, r.out)
 				}
-				if sig, _, err := s.inspect(t, repo+":v1"); err == nil && strings.Contains(sig, digest) {
-					t.Errorf("a failed sign published %s:\n%s", digest, sig)
+				if strings.Contains(log, "stolen: ") {
+					t.Error("the swapped binary ran")
+				}
+				if sig, _, err := s.inspect(t, repo+":v1"); err == nil && strings.Contains(sig, strings.TrimPrefix(digest, "sha256:")) {
+					t.Errorf("a failed job published %s:\n%s", digest, sig)
 				}
 				return
 			}
@@ -428,10 +526,7 @@ func TestActionUnderAct(t *testing.T) {
 			if l := r.stepLog("resign"); !strings.Contains(l, repo+" resigned targets/ci,targets/releases") {
 				t.Errorf("resign did not re-sign targets/ci and targets/releases:\n%s", l)
 			}
-			// Built from source once; the later steps of the job reuse it.
-			if n := strings.Count(log, "sign-step action: building ./cmd/sign-step from "); n != 1 {
-				t.Errorf("sign-step was built %d times in the job, want 1", n)
-			}
+
 			sums := strings.Join(r.summaries(), "\n")
 			for _, w := range []string{"| tag | digest | roles | signer key ID | result |", "| `" + repo + ":v1` | `" + digest[:19] + "`"} {
 				if !strings.Contains(sums, w) {
