@@ -1,11 +1,10 @@
 # sign-step's container image: a static binary and a CA bundle on scratch.
 #
-#   docker build --target nonroot -t sign-step .   # non-root image (GitLab, Jenkins, Kubernetes)
+#   docker build -t sign-step .                        # the last stage: non-root (GitLab, Jenkins, Kubernetes)
 #   docker build --target shell -t sign-step:shell .   # with a busybox shell, for GitLab script: and Jenkins sh steps
-#   docker build -t sign-step:action .             # the last stage: the GitHub Action's image (root)
 #
-# The last stage is the action's because a Docker action with `image: Dockerfile`
-# is built by the runner without --target (action.yml on main does that). The
+# The GitHub Action does not use this image: it is a composite action that runs
+# the release binary or builds from source on the runner (action.yml). The
 # build needs BuildKit (the default `docker build` with buildx): the legacy
 # builder has no $BUILDPLATFORM.
 #
@@ -39,17 +38,12 @@ COPY --from=build /out/sign-step /sign-step
 USER 65532:65532
 ENTRYPOINT ["/sign-step"]
 
-# The image for everything but the GitHub Action: the same two files, run as
-# an unprivileged user (the release publishes it as ghcr.io/OWNER/sign-step:VERSION).
+# The image: the same two files, run as an unprivileged user (the release
+# publishes it as ghcr.io/OWNER/sign-step:VERSION). Last, so a plain
+# `docker build .` builds it.
 FROM scratch AS nonroot
 COPY --from=build /etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
 COPY --from=build /out/sign-step /sign-step
 USER 65532:65532
 ENTRYPOINT ["/sign-step"]
 
-# GitHub runs Docker actions as root (a USER cannot write the workspace or the
-# runner's file commands), so the action's image, last, has no USER.
-FROM scratch AS action
-COPY --from=build /etc/ssl/certs/ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
-COPY --from=build /out/sign-step /sign-step
-ENTRYPOINT ["/sign-step"]

@@ -7,7 +7,7 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 LDFLAGS   := -s -w -X main.version=$(VERSION)
 FUZZTIME  ?= 10s
 
-.PHONY: build test unit fuzz vet tools demo bench clean actionlint pin-action-image
+.PHONY: build test unit fuzz vet tools act test-action demo bench clean actionlint pin-action-release
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/sign-step
@@ -45,17 +45,18 @@ $(ACTIONLINT):
 actionlint: $(ACTIONLINT)
 	$(ACTIONLINT) examples/workflows/*.yml $(wildcard .github/workflows/*.yml)
 	@set -e; t=$$(mktemp -d); trap 'rm -rf "$$t"' EXIT; \
-	mkdir -p "$$t/.github/workflows"; git -C "$$t" init -q; cp action.yml Dockerfile "$$t/"; \
+	mkdir -p "$$t/.github/workflows"; git -C "$$t" init -q; cp action.yml "$$t/"; \
 	for f in examples/workflows/*.yml $(wildcard .github/workflows/*.yml); do \
 	  sed -E -e 's#uses: sign-step/sign-step@v1#uses: ./#' -e 's|@[0-9a-f]{40} # (v[0-9]+)[.0-9]*$$|@\1|' "$$f" > "$$t/.github/workflows/$${f%%/*}-$${f##*/}"; done; \
 	cd "$$t" && $(ACTIONLINT) && echo "actionlint: action.yml and examples/workflows clean"
 
-## pin-action-image: point action.yml's runs.image at IMAGE, which must be
-## REGISTRY/REPOSITORY@sha256:<64 hex> (a tag is refused); the release workflow
-## runs it on the release commit.
-pin-action-image:
-	@test -n "$(IMAGE)" || { echo "usage: make pin-action-image IMAGE=ghcr.io/OWNER/sign-step@sha256:<64 hex>"; exit 2; }
-	sh scripts/pin-action-image.sh action.yml '$(IMAGE)'
+## pin-action-release: make this checkout the action's release commit for
+## RELEASE (vX.Y.Z): VERSION and a copy of SUMS (the release's SHA256SUMS,
+## one sum for each of the six binaries, or nothing is written). The release
+## workflow runs scripts/pin-action-release.sh on the release commit.
+pin-action-release:
+	@test -n "$(RELEASE)" -a -n "$(SUMS)" || { echo "usage: make pin-action-release RELEASE=vX.Y.Z SUMS=path/to/SHA256SUMS"; exit 2; }
+	sh scripts/pin-action-release.sh . '$(RELEASE)' '$(SUMS)'
 
 fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzParseRef$$' -fuzztime=$(FUZZTIME) ./internal/sign/
@@ -66,10 +67,18 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzRedact$$' -fuzztime=$(FUZZTIME) ./internal/redact/
 
 ## tools: build (or find cached) every server and judge the tests start: registry, notary-server,
-## notary CLI and Vault, all from the Go module proxy into ~/.cache/sign-step/tools.
-tools:
+## notary CLI, Vault and nektos/act, all from the Go module proxy into ~/.cache/sign-step/tools.
+tools: act
 	$(GO) run ./internal/testenv/buildtools
 	$(GO) run ./internal/testenv/vaultenv/buildvault
+
+## act: nektos/act (pinned in internal/testenv/act.go), the runner the action tests use; prints its path.
+act:
+	$(GO) run ./internal/testenv/buildact
+
+## test-action: the composite action under act in host mode (sign, verify, resign on the test servers).
+test-action: act
+	$(GO) test -count=1 -run 'TestActionUnderAct|TestActionScript|TestActionRunsPinned|TestActionInputsAsEnv|TestPinActionReleaseScript' ./cmd/sign-step
 
 ## demo: a local registry + notary-server, a signer, two tags pushed from an OCI layout and signed.
 demo: build

@@ -170,8 +170,8 @@ func (a *app) actionArgs(root *cobra.Command) ([]string, error) {
 			args = append(args, "--"+in.name+"="+val)
 		}
 	}
-	// A container action sees the runner's workspace, not RUNNER_TEMP: keep
-	// the artifacts where later steps find them under the same relative path.
+	// Keep the artifacts in the workspace, where later steps (and
+	// upload-artifact) find them under the same relative path.
 	if ws := a.getenv("GITHUB_WORKSPACE"); ws != "" && gh.Input("output-dir") == "" && a.getenv(envName("output-dir")) == "" && lookupFlag(cmd, "output-dir") != nil {
 		args = append(args, "--output-dir="+filepath.Join(ws, "sign-step"))
 	}

@@ -19,150 +19,226 @@ var (
 	shaPinned = regexp.MustCompile(`^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+(/[^@\s]+)?@[0-9a-f]{40} # v\d+\.\d+\.\d+$`)
 )
 
-// actionImageOK is the rule for action.yml's runs.image: the runner builds
-// the Dockerfile from the action's checkout, or pulls an image by digest.
-func actionImageOK(image string) bool {
-	if image == "Dockerfile" {
-		return true
-	}
-	ref, ok := strings.CutPrefix(image, "docker://")
-	return ok && digestRef.MatchString(ref)
-}
-
-// runsImage is the image: key under action.yml's top-level runs: map.
-func runsImage(t *testing.T, yml string) string {
+// actionRuns is action.yml's top-level runs: map, line by line.
+func actionRuns(t *testing.T, yml string) []string {
 	t.Helper()
-	var section, image string
-	n := 0
+	var section string
+	var runs []string
 	for _, line := range strings.Split(yml, "\n") {
 		if line != "" && line[0] != ' ' && line[0] != '#' {
 			section = strings.TrimSpace(line)
 			continue
 		}
-		if v, ok := strings.CutPrefix(line, "  image:"); ok && section == "runs:" {
-			image = strings.Trim(strings.TrimSpace(v), `"'`)
-			n++
+		if section == "runs:" {
+			runs = append(runs, line)
 		}
 	}
-	if n != 1 {
-		t.Fatalf("action.yml has %d runs.image lines, want 1", n)
+	if len(runs) == 0 {
+		t.Fatal("action.yml has no runs: map")
 	}
-	return image
+	return runs
 }
 
-// TestActionImagePinned: action.yml never names its image by tag alone.
-func TestActionImagePinned(t *testing.T) {
+// actionRunsProblems is what is wrong with a runs: map: it must be a
+// composite action, every remote action pinned by commit, and no run:
+// script may hold an expression (a ${{ }} is pasted into the script before
+// the shell sees it: script injection); values go through env:.
+func actionRunsProblems(runs []string) []string {
+	var problems []string
+	uses := regexp.MustCompile(`^\s*(?:-\s+)?uses:\s*(.*?)\s*$`)
+	run := regexp.MustCompile(`^(\s*)(?:-\s+)?run:(.*)$`)
+	composite := false
+	inRun := -1 // indentation of the run: key whose block we are in
+	for _, line := range runs {
+		indent := len(line) - len(strings.TrimLeft(line, " "))
+		if inRun >= 0 && (strings.TrimSpace(line) == "" || indent > inRun) {
+			if strings.Contains(line, "${{") {
+				problems = append(problems, "expression in a run: script: "+strings.TrimSpace(line))
+			}
+			continue
+		}
+		inRun = -1
+		switch {
+		case strings.TrimSpace(line) == "using: composite":
+			composite = true
+		case strings.HasPrefix(strings.TrimSpace(line), "image:"):
+			problems = append(problems, "runs.image: the action runs on the runner, not in a container")
+		}
+		if m := uses.FindStringSubmatch(line); m != nil && !shaPinned.MatchString(m[1]) {
+			problems = append(problems, "uses: "+m[1]+": want owner/repo@<40-hex commit> # vX.Y.Z")
+		}
+		if m := run.FindStringSubmatch(line); m != nil {
+			if strings.Contains(m[2], "${{") {
+				problems = append(problems, "expression in a run: script: "+strings.TrimSpace(line))
+			}
+			inRun = len(m[1])
+			if strings.HasPrefix(strings.TrimSpace(line), "- ") {
+				inRun += 2
+			}
+		}
+	}
+	if !composite {
+		problems = append(problems, "runs.using is not composite")
+	}
+	return problems
+}
+
+// TestActionRunsPinned: what runs with the consumer's key is fixed by the
+// commit they pin. action.yml is a composite action whose remote actions
+// are pinned by commit and whose scripts take values only from env:; the
+// commit is either a source commit (no VERSION, no SHA256SUMS: the action
+// builds ./cmd/sign-step from itself) or a release commit holding both, with
+// a pinned sum for every binary.
+func TestActionRunsPinned(t *testing.T) {
 	t.Parallel()
 	b, err := os.ReadFile(filepath.Join(repoRoot, "action.yml"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	image := runsImage(t, string(b))
-	if !actionImageOK(image) {
-		t.Fatalf("action.yml runs.image %q: want Dockerfile or docker://REGISTRY/REPOSITORY@sha256:<64 hex>, never a tag", image)
+	for _, p := range actionRunsProblems(actionRuns(t, string(b))) {
+		t.Error("action.yml: " + p)
 	}
-	// The runner builds the last stage, with no --target: it must be the
-	// action's (root) image, not the non-root one.
-	if stages := parseDockerfile(t); image == "Dockerfile" && stages[len(stages)-1].name != "action" {
-		t.Fatalf("action.yml builds the Dockerfile's last stage %q, want the action stage", stages[len(stages)-1].name)
+	_, verr := os.Stat(filepath.Join(repoRoot, "VERSION"))
+	_, serr := os.Stat(filepath.Join(repoRoot, "SHA256SUMS"))
+	switch {
+	case verr != nil && serr != nil: // a source commit
+	case verr == nil && serr == nil: // a release commit: the release's own check
+		out, err := exec.Command("sh", filepath.Join(repoRoot, "scripts", "pin-action-release.sh"), t.TempDir(),
+			strings.TrimSpace(readFile(t, filepath.Join(repoRoot, "VERSION"))), filepath.Join(repoRoot, "SHA256SUMS")).CombinedOutput()
+		if err != nil {
+			t.Errorf("release commit: %s", out)
+		}
+	default:
+		t.Error("VERSION and SHA256SUMS: a release commit has both, a source commit neither")
 	}
 
-	hex := strings.Repeat("0123456789abcdef", 4)
+	// The rule itself, on shapes it must refuse.
+	sha := strings.Repeat("0123456789", 4)
 	cases := []struct {
-		image string
-		ok    bool
+		name string
+		runs string
+		ok   bool
 	}{
-		{"Dockerfile", true},
-		{"docker://ghcr.io/sign-step/sign-step@sha256:" + hex, true},
-		{"docker://ghcr.io/sign-step/sign-step:v1.2.3@sha256:" + hex, true}, // the digest wins
-		{"docker://ghcr.io/sign-step/sign-step:v0.1.0-action", false},
-		{"docker://ghcr.io/sign-step/sign-step", false},
-		{"docker://ghcr.io/sign-step/sign-step@sha256:" + hex[:63], false},
-		{"docker://ghcr.io/sign-step/sign-step@sha256:" + strings.ToUpper(hex), false},
-		{"ghcr.io/sign-step/sign-step@sha256:" + hex, false}, // the runner wants docker://
-		{"Dockerfile.action", false},                         // runners build it, actionlint refuses it
+		{"composite", "  using: composite\n  steps:\n    - uses: actions/setup-go@" + sha + " # v7.0.0\n    - shell: bash\n      env:\n        X: ${{ inputs.x }}\n      run: echo \"$X\"", true},
+		{"block script from env", "  using: composite\n  steps:\n    - shell: bash\n      run: |\n        echo \"$X\"\n      env:\n        X: ${{ inputs.x }}", true},
+		{"docker image", "  using: docker\n  image: Dockerfile", false},
+		{"image by digest", "  using: docker\n  image: docker://ghcr.io/o/s@sha256:" + strings.Repeat("ab", 32), false},
+		{"action by tag", "  using: composite\n  steps:\n    - uses: actions/setup-go@v7", false},
+		{"action by branch", "  using: composite\n  steps:\n    - uses: actions/cache@main # v5.0.5", false},
+		{"expression in run", "  using: composite\n  steps:\n    - shell: bash\n      run: echo ${{ inputs.tags }}", false},
+		{"expression in block run", "  using: composite\n  steps:\n    - shell: bash\n      run: |\n        set -e\n        echo \"${{ inputs.tags }}\"", false},
 	}
 	for _, tc := range cases {
-		if got := actionImageOK(tc.image); got != tc.ok {
-			t.Errorf("actionImageOK(%q) = %v, want %v", tc.image, got, tc.ok)
+		if p := actionRunsProblems(strings.Split(tc.runs, "\n")); (len(p) == 0) != tc.ok {
+			t.Errorf("%s: problems %q, want ok=%v", tc.name, p, tc.ok)
 		}
 	}
 }
 
-// TestPinActionImageScript runs the release's rewrite on copies of action.yml:
-// a digest replaces runs.image and nothing else; anything else is refused and
-// leaves the file as it was.
-func TestPinActionImageScript(t *testing.T) {
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// TestActionInputsAsEnv: a composite action gets no INPUT_* variables by
+// itself, so the step that runs sign-step maps every input, and only the
+// inputs, exactly as a container action gets them (INPUT_<NAME>, upper case,
+// hyphens kept): action mode reads nothing else. Every output is that step's.
+func TestActionInputsAsEnv(t *testing.T) {
 	t.Parallel()
-	orig, err := os.ReadFile(filepath.Join(repoRoot, "action.yml"))
+	yml := readFile(t, filepath.Join(repoRoot, "action.yml"))
+	meta := parseActionYML(t)
+	mapped := map[string]string{}
+	env := regexp.MustCompile(`^\s+(INPUT_[A-Z0-9_-]+):\s*(.*?)\s*$`)
+	for _, line := range actionRuns(t, yml) {
+		if m := env.FindStringSubmatch(line); m != nil {
+			if _, dup := mapped[m[1]]; dup {
+				t.Errorf("%s is set twice", m[1])
+			}
+			mapped[m[1]] = m[2]
+		}
+	}
+	for name := range meta.inputs {
+		key := "INPUT_" + strings.ToUpper(name)
+		if want := "${{ inputs." + name + " }}"; mapped[key] != want {
+			t.Errorf("%s: %q, want %q", key, mapped[key], want)
+		}
+		delete(mapped, key)
+	}
+	for k := range mapped {
+		t.Errorf("%s is not an input", k)
+	}
+	for _, name := range meta.outputs {
+		if want := "    value: ${{ steps.run.outputs." + name + " }}\n"; !strings.Contains(yml, "\n  "+name+":\n") || !strings.Contains(yml, want) {
+			t.Errorf("output %s: want %q", name, strings.TrimSpace(want))
+		}
+	}
+}
+
+// TestPinActionReleaseScript runs the release's pin on a copy of the checkout:
+// the six binaries' sums, well formed, make VERSION and SHA256SUMS; anything
+// else is refused with nothing written.
+func TestPinActionReleaseScript(t *testing.T) {
+	t.Parallel()
+	script, err := filepath.Abs(filepath.Join(repoRoot, "scripts", "pin-action-release.sh"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	script, err := filepath.Abs(filepath.Join(repoRoot, "scripts", "pin-action-image.sh"))
-	if err != nil {
-		t.Fatal(err)
+	assets := []string{"sign-step-darwin-amd64", "sign-step-darwin-arm64", "sign-step-linux-amd64", "sign-step-linux-arm64", "sign-step-windows-amd64.exe", "sign-step-windows-arm64.exe"}
+	sums := func(names ...string) string {
+		var b strings.Builder
+		for i, n := range names {
+			b.WriteString(strings.Repeat(string("0123456789abcdef"[i]), 64) + "  " + n + "\n")
+		}
+		return b.String()
 	}
-	hex := strings.Repeat("89abcdef", 8)
-	noRuns := strings.Replace(string(orig), "\nruns:\n", "\nruns_:\n", 1) // image: is no longer under runs:
+	good := sums(assets...)
 	cases := []struct {
-		name, image, want string // want: the new runs.image, "" when refused
-		yml               string // the file to rewrite, action.yml if empty
+		name, version, sums string
+		existing            bool // the checkout is already a release commit
+		ok                  bool
 	}{
-		{"digest", "ghcr.io/sign-step/sign-step@sha256:" + hex, "docker://ghcr.io/sign-step/sign-step@sha256:" + hex, ""},
-		{"docker:// prefix", "docker://ghcr.io/o/sign-step@sha256:" + hex, "docker://ghcr.io/o/sign-step@sha256:" + hex, ""},
-		{"registry port", "registry.example.com:5000/team/sign-step@sha256:" + hex, "docker://registry.example.com:5000/team/sign-step@sha256:" + hex, ""},
-		{"tag", "ghcr.io/sign-step/sign-step:v1.2.3-action", "", ""},
-		{"tag and digest", "ghcr.io/sign-step/sign-step:v1@sha256:" + hex, "", ""},
-		{"short digest", "ghcr.io/sign-step/sign-step@sha256:" + hex[:40], "", ""},
-		{"upper-case digest", "ghcr.io/sign-step/sign-step@sha256:" + strings.ToUpper(hex), "", ""},
-		{"no repository", "sha256:" + hex, "", ""},
-		{"sed metacharacters", "ghcr.io/a#b/sign-step@sha256:" + hex, "", ""},
-		{"empty", "", "", ""},
-		{"no runs.image", "ghcr.io/sign-step/sign-step@sha256:" + hex, "", noRuns},
+		{"release", "v1.2.3", good, false, true},
+		{"pre-release", "v1.2.3-rc.1", good, false, true},
+		{"no v", "1.2.3", good, false, false},
+		{"tag-like version", "v1", good, false, false},
+		{"missing binary", "v1.2.3", sums(assets[:5]...), false, false},
+		{"extra file", "v1.2.3", good + strings.Repeat("f", 64) + "  install.sh\n", false, false},
+		{"duplicate", "v1.2.3", good + strings.Repeat("f", 64) + "  sign-step-linux-amd64\n", false, false},
+		{"short sum", "v1.2.3", strings.Replace(good, strings.Repeat("0", 64), strings.Repeat("0", 63), 1), false, false},
+		{"upper-case sum", "v1.2.3", strings.Replace(good, strings.Repeat("0", 64), strings.Repeat("A", 64), 1), false, false},
+		{"path in name", "v1.2.3", strings.Replace(good, "  sign-step-linux-arm64", "  ../sign-step-linux-arm64", 1), false, false},
+		{"binary mode marker", "v1.2.3", strings.Replace(good, "  sign-step-linux-arm64", " *sign-step-linux-arm64", 1), false, false},
+		{"empty", "v1.2.3", "", false, false},
+		{"already a release commit", "v1.2.3", good, true, false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			if tc.yml == "" {
-				tc.yml = string(orig)
-			}
-			file := filepath.Join(t.TempDir(), "action.yml")
-			if err := os.WriteFile(file, []byte(tc.yml), 0o644); err != nil {
+			dir, in := t.TempDir(), filepath.Join(t.TempDir(), "SHA256SUMS")
+			if err := os.WriteFile(in, []byte(tc.sums), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			out, err := exec.Command("sh", script, file, tc.image).CombinedOutput()
-			got, rerr := os.ReadFile(file)
-			if rerr != nil {
-				t.Fatal(rerr)
-			}
-			if tc.want == "" {
-				if err == nil {
-					t.Fatalf("%q accepted:\n%s", tc.image, out)
-				}
-				if string(got) != tc.yml {
-					t.Fatalf("refused %q but changed action.yml", tc.image)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatalf("%q: %v\n%s", tc.image, err, out)
-			}
-			if img := runsImage(t, string(got)); img != tc.want || !actionImageOK(img) {
-				t.Fatalf("runs.image %q, want %q", img, tc.want)
-			}
-			// Only that line changed: inputs, outputs and comments are intact.
-			ol, gl := strings.Split(string(orig), "\n"), strings.Split(string(got), "\n")
-			if len(ol) != len(gl) {
-				t.Fatalf("%d lines, was %d", len(gl), len(ol))
-			}
-			changed := 0
-			for i := range ol {
-				if ol[i] != gl[i] {
-					changed++
+			if tc.existing {
+				if err := os.WriteFile(filepath.Join(dir, "VERSION"), []byte("v1.0.0\n"), 0o644); err != nil {
+					t.Fatal(err)
 				}
 			}
-			if changed != 1 {
-				t.Fatalf("%d lines changed, want 1", changed)
+			out, err := exec.Command("sh", script, dir, tc.version, in).CombinedOutput()
+			if (err == nil) != tc.ok {
+				t.Fatalf("ok=%v, want %v:\n%s", err == nil, tc.ok, out)
+			}
+			v, verr := os.ReadFile(filepath.Join(dir, "VERSION"))
+			s, serr := os.ReadFile(filepath.Join(dir, "SHA256SUMS"))
+			switch {
+			case tc.ok && (string(v) != tc.version+"\n" || string(s) != tc.sums):
+				t.Errorf("VERSION %q (%v), SHA256SUMS %q (%v)", v, verr, s, serr)
+			case !tc.ok && (serr == nil || (verr == nil) != tc.existing):
+				t.Errorf("refused but wrote files: VERSION %v, SHA256SUMS %v", verr, serr)
 			}
 		})
 	}
