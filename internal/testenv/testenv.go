@@ -39,6 +39,7 @@ type Env struct {
 	Auth         *AuthRegistry // second registry with basic auth; nil unless WithAuthRegistry
 
 	servers   []*server
+	prod      productionSlot // WithProductionNotary, ProductionNotary (production.go)
 	mu        sync.Mutex
 	installed []string // engine cert dirs to remove on Close; guarded by mu
 }
@@ -53,7 +54,10 @@ type AuthRegistry struct {
 // Option configures Start.
 type Option func(*options)
 
-type options struct{ authRegistry bool }
+type options struct {
+	authRegistry bool
+	production   bool // WithProductionNotary (production.go)
+}
 
 // WithAuthRegistry also starts a registry with htpasswd auth and generated credentials (Env.Auth).
 func WithAuthRegistry() Option { return func(o *options) { o.authRegistry = true } }
@@ -116,6 +120,11 @@ func Start(ctx context.Context, opts ...Option) (_ *Env, err error) {
 	e.NotaryURL = "https://" + notaryAddr
 	if o.authRegistry {
 		if e.Auth, err = e.startAuthRegistry(ctx, client, tools.Registry); err != nil {
+			return nil, err
+		}
+	}
+	if o.production {
+		if err := e.startProductionOption(ctx); err != nil {
 			return nil, err
 		}
 	}
@@ -211,7 +220,7 @@ func notarySpec(bin, dir string) serverSpec {
 
 // Close stops the servers, removes installed engine certificates and deletes Dir.
 func (e *Env) Close() error {
-	var errs []error
+	errs := []error{e.prod.close()}
 	for _, s := range e.servers {
 		// A server that died during the tests explains their failures.
 		select {
