@@ -108,6 +108,7 @@ func TestProductionNotary(t *testing.T) {
 		if err := p.StartSigner(t.Context()); err != nil {
 			t.Fatal(err)
 		}
+		t.Logf("notary-server restarts so far to reconnect to notary-signer: %d", p.ServerRestarts())
 		if r := mustRun(t, vars, "verify", repo+":v1"); strings.TrimSpace(r.stdout) != repo+"@"+old {
 			t.Errorf("after the failed publish verify printed %q, want %s@%s", r.stdout, repo, old)
 		}

@@ -22,10 +22,11 @@ func (r *Repo) signerFailure(err error) error {
 		return nil
 	}
 	state := "failed"
-	if strings.Contains(v.Msg, "code = 14 ") || strings.Contains(v.Msg, "code = Unavailable ") {
+	// Unavailable, or a broken connection (grpc-go 1.0.5 reports a reset as Internal).
+	if strings.Contains(v.Msg, "code = 14 ") || strings.Contains(v.Msg, "code = Unavailable ") || strings.Contains(v.Msg, "desc = connection error:") {
 		state = "is unreachable"
 	}
 	return sign.Classedf(sign.ClassNotary,
-		"notary server %s could not sign the update of %s: its signing service (notary-signer) %s (%s); the server stored nothing: retry when notary-signer works",
+		"notary server %s could not sign the update of %s: its signing service (notary-signer) %s (%s); the server stored nothing: retry once notary-server signs again (its /_notary_server/health checks the signer)",
 		r.server, r.gun, state, v.Msg)
 }

@@ -21,6 +21,7 @@ func TestExplainSignerFailure(t *testing.T) {
 	}{
 		{"signer down (grpc 1.0)", validation.ErrValidation{Msg: "rpc error: code = 14 desc = grpc: the connection is unavailable"}, "notary-signer) is unreachable"},
 		{"signer down (newer grpc)", fmt.Errorf("publishing: %w", validation.ErrValidation{Msg: "rpc error: code = Unavailable desc = connection refused"}), "notary-signer) is unreachable"},
+		{"connection reset (grpc 1.0)", validation.ErrValidation{Msg: `rpc error: code = 13 desc = connection error: desc = "transport: read tcp 127.0.0.1:1->127.0.0.1:2: read: connection reset by peer"`}, "notary-signer) is unreachable"},
 		{"signer fails", validation.ErrValidation{Msg: "rpc error: code = 2 desc = failed to decrypt key"}, "notary-signer) failed (rpc error: code = 2"},
 		{"other validation error", validation.ErrValidation{Msg: "no pre-existing root"}, ""},
 		{"bad targets", validation.ErrBadTargets{Msg: "rpc error: lookalike"}, ""},

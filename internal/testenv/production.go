@@ -45,6 +45,8 @@ type ProductionNotary struct {
 	signerEnv   []string
 	signerTLS   *tls.Config // a client notary-server's certificate, for readiness dials
 	notary      *server
+	notaryBin   string
+	restarts    int // of notary-server by StartSigner
 	signerMu    sync.Mutex
 	signer      *server // nil while stopped; guarded by signerMu
 	probeClient *http.Client
@@ -226,10 +228,10 @@ func startProductionNotary(ctx context.Context, e *Env) (_ *ProductionNotary, er
 	if err != nil {
 		return nil, err
 	}
-	p.notary, p.URL = s, "https://"+addr
+	p.notary, p.URL, p.notaryBin = s, "https://"+addr, tools.NotaryServer
 	p.probeClient = client
 	// Health is green before the signer was ever asked; a key request is not.
-	if err := p.waitSigning(ctx); err != nil {
+	if err := p.waitSigning(ctx, time.Minute); err != nil {
 		return nil, err
 	}
 	return p, nil
@@ -307,8 +309,55 @@ func (p *ProductionNotary) StopSigner() {
 
 // StartSigner starts notary-signer again on its address and waits until it
 // accepts a mutual-TLS connection and, once notary-server is up, until
-// notary-server signs through it again (gRPC reconnects with a backoff).
+// notary-server signs through it again.
+//
+// notary-server 0.7.0 (grpc-go 1.0.5) does not always reconnect: when the
+// signer died with data in flight, its connection fails with the same
+// "connection reset by peer" for minutes on end. A deployment's health
+// check (/_notary_server/health reports "Trust operational") then restarts
+// notary-server; so does StartSigner, on the same address, if signing does
+// not resume within a few seconds. ServerRestarts counts these.
 func (p *ProductionNotary) StartSigner(ctx context.Context) error {
+	if err := p.spawnSigner(ctx); err != nil || p.notary == nil {
+		return err
+	}
+	if p.waitSigning(ctx, 5*time.Second) == nil {
+		return nil
+	}
+	if err := p.restartNotary(ctx); err != nil {
+		return err
+	}
+	return p.waitSigning(ctx, time.Minute)
+}
+
+// ServerRestarts reports how often StartSigner restarted notary-server.
+func (p *ProductionNotary) ServerRestarts() int {
+	p.signerMu.Lock()
+	defer p.signerMu.Unlock()
+	return p.restarts
+}
+
+// restartNotary stops notary-server and starts it again with its config,
+// on its address (clients keep p.URL).
+func (p *ProductionNotary) restartNotary(ctx context.Context) error {
+	p.notary.stop()
+	p.signerMu.Lock()
+	p.restarts++
+	n := p.restarts
+	p.signerMu.Unlock()
+	s, err := spawn(p.dir, fmt.Sprintf("notary-server.restart-%d", n), p.notaryBin,
+		[]string{"-config", filepath.Join(p.dir, "notary-server.json"), "-logf", "logfmt"})
+	if err != nil {
+		return err
+	}
+	p.notary = s
+	if err := s.waitReady(ctx, p.probeClient, p.URL+"/_notary_server/health", func(status int) bool { return status == http.StatusOK }); err != nil {
+		return fmt.Errorf("testenv: restart notary-server on %s: %w\n--- %s (tail) ---\n%s", p.URL, err, s.log, s.logTail())
+	}
+	return nil
+}
+
+func (p *ProductionNotary) spawnSigner(ctx context.Context) error {
 	p.signerMu.Lock()
 	defer p.signerMu.Unlock()
 	if p.signer != nil {
@@ -323,10 +372,7 @@ func (p *ProductionNotary) StartSigner(ctx context.Context) error {
 		return fmt.Errorf("testenv: start notary-signer on %s: %w\n--- %s (tail) ---\n%s", p.SignerAddr, err, s.log, s.logTail())
 	}
 	p.signer = s
-	if p.notary == nil {
-		return nil
-	}
-	return p.waitSigning(ctx)
+	return nil
 }
 
 func (p *ProductionNotary) waitSigner(ctx context.Context, s *server) error {
@@ -352,8 +398,8 @@ func (p *ProductionNotary) waitSigner(ctx context.Context, s *server) error {
 // waitSigning asks notary-server for a timestamp key of a probe repository
 // until it answers 200: notary-server, notary-signer and its database all
 // work. Each answer creates one key in the signer's database for the probe.
-func (p *ProductionNotary) waitSigning(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+func (p *ProductionNotary) waitSigning(ctx context.Context, timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	probe := p.URL + "/v2/testenv.invalid/probe/_trust/tuf/timestamp.key"
 	for {
