@@ -4,10 +4,13 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"net"
 	"os"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sign-step/sign-step/internal/testenv"
 )
 
 // TestProductionNotaryBoundaries checks that the production topology is
@@ -114,4 +117,38 @@ func TestProductionNotaryBoundaries(t *testing.T) {
 			t.Errorf("signer keys in PostgreSQL: %q %v", got, err)
 		}
 	})
+}
+
+// TestWithProductionNotaryCloses starts a second Env with the option and
+// checks that Close stops every process of the topology and removes its files.
+func TestWithProductionNotaryCloses(t *testing.T) {
+	t.Parallel()
+	e, err := testenv.Start(t.Context(), testenv.WithProductionNotary())
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := e.ProductionNotary(t) // the one Start made, not a new one
+	if again := e.ProductionNotary(t); again != p {
+		t.Fatal("ProductionNotary started a second topology")
+	}
+	addrs := []string{strings.TrimPrefix(p.URL, "https://"), p.SignerAddr, p.DBAddr}
+	for _, a := range addrs {
+		c, err := net.DialTimeout("tcp", a, 5*time.Second)
+		if err != nil {
+			t.Fatalf("%s not listening before Close: %v", a, err)
+		}
+		c.Close()
+	}
+	if err := e.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range addrs {
+		if c, err := net.DialTimeout("tcp", a, 5*time.Second); err == nil {
+			c.Close()
+			t.Errorf("%s still listening after Close", a)
+		}
+	}
+	if _, err := os.Stat(e.Dir); !os.IsNotExist(err) {
+		t.Errorf("%s still exists after Close: %v", e.Dir, err)
+	}
 }
