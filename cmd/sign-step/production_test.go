@@ -40,15 +40,8 @@ func TestProductionNotary(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var got inspected
-		if err := json.Unmarshal([]byte(out), &got); err != nil {
-			t.Fatalf("docker trust inspect: %v\n%s", err, out)
-		}
-		if len(got) != 1 || len(got[0].SignedTags) != 1 {
-			t.Fatalf("docker sees:\n%s", out)
-		}
-		if st := got[0].SignedTags[0]; st.SignedTag != "v1" || "sha256:"+st.Digest != digest || strings.Join(st.Signers, ",") != "ci" {
-			t.Errorf("docker sees %s at %s by %v, want v1 at %s by ci", st.SignedTag, st.Digest, st.Signers, digest)
+		if got := signedTags(t, out); len(got) != 1 || got["v1"] != digest+" by ci" {
+			t.Errorf("docker sees %v, want only v1 at %s by ci:\n%s", got, digest, out)
 		}
 		if r := mustRun(t, vars, "verify", "--signer", "ci", repo+":v1"); strings.TrimSpace(r.stdout) != repo+"@"+digest {
 			t.Errorf("verify printed %q, want %s@%s", r.stdout, repo, digest)
@@ -69,6 +62,23 @@ func TestProductionNotary(t *testing.T) {
 		}
 		if keys != "snapshot,timestamp" {
 			t.Errorf("notary-signer holds %q keys for %s, want snapshot,timestamp", keys, repo)
+		}
+	})
+
+	t.Run("docker signer add; sign-step signs", func(t *testing.T) {
+		// docker initializes the repository: notary-server creates its
+		// timestamp and snapshot keys in notary-signer.
+		d := p.Docker(t, testenv.Passphrases{Root: rootPass, Repository: repoPass})
+		repo := env.Repo("prod-docker")
+		s := addDockerSigner(t, d, "ci", repo)
+		digest, _ := pushRandom(t, repo+":v1")
+		mustRun(t, with(vars, "SIGN_STEP_KEY", s.keyFile), "sign", repo+":v1")
+		out, _, err := s.inspect(t, repo+":v1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := signedTags(t, out); got["v1"] != digest+" by ci" {
+			t.Errorf("docker sees v1 as %q, want %s by ci:\n%s", got["v1"], digest, out)
 		}
 	})
 
@@ -121,8 +131,8 @@ func TestProductionNotary(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !strings.Contains(out, strings.TrimPrefix(moved, "sha256:")) {
-			t.Errorf("after recovery docker does not see v1 at %s:\n%s", moved, out)
+		if got := signedTags(t, out); got["v1"] != moved+" by ci" {
+			t.Errorf("after recovery docker sees v1 as %q, want %s by ci:\n%s", got["v1"], moved, out)
 		}
 	})
 }
@@ -166,4 +176,20 @@ func trustRows(t *testing.T, p *testenv.ProductionNotary, repo string) string {
 		t.Fatalf("no trust data for %s in notary-server's database", repo)
 	}
 	return rows
+}
+
+// signedTags maps each tag `docker trust inspect` prints to "DIGEST by SIGNERS".
+func signedTags(t *testing.T, out string) map[string]string {
+	t.Helper()
+	var got inspected
+	if err := json.Unmarshal([]byte(out), &got); err != nil {
+		t.Fatalf("docker trust inspect: %v\n%s", err, out)
+	}
+	tags := map[string]string{}
+	for _, r := range got {
+		for _, st := range r.SignedTags {
+			tags[st.SignedTag] = "sha256:" + st.Digest + " by " + strings.Join(st.Signers, ",")
+		}
+	}
+	return tags
 }
