@@ -43,12 +43,12 @@ type ProductionNotary struct {
 	signerBin   string
 	signerArgs  []string
 	signerEnv   []string
-	signerTLS   *tls.Config // a client notary-server's certificate, for readiness dials
+	signerTLS   *tls.Config // notary-server's client certificate, for readiness dials
 	notary      *server
 	notaryBin   string
-	restarts    int // of notary-server by StartSigner
 	signerMu    sync.Mutex
 	signer      *server // nil while stopped; guarded by signerMu
+	restarts    int     // of notary-server by StartSigner; guarded by signerMu
 	probeClient *http.Client
 }
 
@@ -68,12 +68,10 @@ func WithProductionNotary() Option { return func(o *options) { o.production = tr
 
 // startProductionOption is Start's part for WithProductionNotary.
 func (e *Env) startProductionOption(ctx context.Context) error {
-	_, err := e.startProduction(ctx)
-	var missing *PostgresUnavailableError
-	if errors.As(err, &missing) && !inCI(os.Getenv) {
-		return nil // remembered: ProductionNotary(t) skips with it
+	if _, err := e.startProduction(ctx); err != nil && !skipUnavailable(err, os.Getenv) {
+		return err
 	}
-	return err
+	return nil // a missing PostgreSQL is remembered: ProductionNotary(t) skips with it
 }
 
 // ProductionNotary returns the Env's ProductionNotary, starting it on first
@@ -124,7 +122,7 @@ func (s *productionSlot) close() error {
 		return nil
 	}
 	err := s.p.close()
-	s.p = nil
+	s.p, s.err = nil, errors.New("testenv: the production notary was closed with its Env")
 	return err
 }
 
