@@ -1,5 +1,5 @@
 # sign-step: every target works on a fresh machine with Go and the module
-# proxy; tools (registry, notary-server, notary, vault) are built from the
+# proxy; tools (registry, notary-server, notary-signer, notary, vault) are built from the
 # proxy and cached under ~/.cache/sign-step/tools.
 GO        ?= go
 BIN       ?= bin/sign-step
@@ -67,7 +67,7 @@ fuzz:
 	$(GO) test -run='^$$' -fuzz='^FuzzRedact$$' -fuzztime=$(FUZZTIME) ./internal/redact/
 
 ## tools: build (or find cached) every server and judge the tests start: registry, notary-server,
-## notary CLI, Vault and nektos/act, all from the Go module proxy into ~/.cache/sign-step/tools.
+## notary-signer, notary CLI, Vault and nektos/act, all from the Go module proxy into ~/.cache/sign-step/tools.
 tools: act
 	$(GO) run ./internal/testenv/buildtools
 	$(GO) run ./internal/testenv/vaultenv/buildvault

@@ -643,6 +643,9 @@ func (r *Repo) explain(err error) error {
 	if errors.As(err, &inv) {
 		return sign.Classedf(sign.ClassNotary, "notary server %s rejected the update: %v", r.server, err)
 	}
+	if e := r.signerFailure(err); e != nil {
+		return e
+	}
 	return sign.Classedf(sign.ClassNotary, "trust data for %s from %s: %w", r.gun, r.server, err)
 }
 

@@ -43,6 +43,7 @@ type Env struct {
 
 	servers   []*server
 	closers   []func() error // in-process servers (token service)
+	prod      productionSlot // WithProductionNotary, ProductionNotary (production.go)
 	mu        sync.Mutex
 	installed []string // engine cert dirs to remove on Close; guarded by mu
 }
@@ -57,7 +58,11 @@ type AuthRegistry struct {
 // Option configures Start.
 type Option func(*options)
 
-type options struct{ authRegistry, tokenRegistry bool }
+type options struct {
+	authRegistry  bool
+	tokenRegistry bool
+	production    bool // WithProductionNotary (production.go)
+}
 
 // WithAuthRegistry also starts a registry with htpasswd auth and generated credentials (Env.Auth).
 func WithAuthRegistry() Option { return func(o *options) { o.authRegistry = true } }
@@ -125,6 +130,11 @@ func Start(ctx context.Context, opts ...Option) (_ *Env, err error) {
 	}
 	if o.tokenRegistry {
 		if e.Token, err = e.startTokenRegistry(ctx, client, tools); err != nil {
+			return nil, err
+		}
+	}
+	if o.production {
+		if err := e.startProductionOption(ctx); err != nil {
 			return nil, err
 		}
 	}
@@ -220,7 +230,7 @@ func notarySpec(bin, dir string) serverSpec {
 
 // Close stops the servers, removes installed engine certificates and deletes Dir.
 func (e *Env) Close() error {
-	var errs []error
+	errs := []error{e.prod.close()}
 	for _, s := range e.servers {
 		// A server that died during the tests explains their failures.
 		select {

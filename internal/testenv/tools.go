@@ -34,11 +34,20 @@ var notaryPatch = struct{ file, oldImport, newImport, oldLine, newLine string }{
 		role := data.RoleName(strings.TrimSuffix(disposition["filename"], ".json"))`,
 }
 
+// notaryJose is the jose2go notary-signer encrypts its keys with. v0.7.0 pins
+// a 2017 commit whose PBKDF2 hands crypto/hmac one hash for both inner and
+// outer state; Go ≥1.24 panics on that ("hash generation function does not
+// produce unique values"), so the signer dies on its first key. v1.6.0 has
+// the same Encrypt/Decode API and builds the HMAC correctly.
+const notaryJose = "github.com/dvsekhvalnov/jose2go@v1.6.0"
+
 // Tools holds the paths of the built server and client binaries.
 type Tools struct {
 	Registry     string // distribution registry
 	NotaryServer string // notary-server, patched for delegation uploads
+	NotarySigner string // notary-signer, from the same patched source
 	Notary       string // notary CLI
+	Migrations   string // notary's own SQL migrations (migrations/{server,signer}/<db>/*.up.sql)
 }
 
 // BuildTools builds the tools from the Go module proxy, or reuses the copies cached
@@ -68,6 +77,8 @@ func BuildTools(ctx context.Context) (Tools, error) {
 	return Tools{
 		Registry:     filepath.Join(registryDir, "registry"),
 		NotaryServer: filepath.Join(notaryDir, "notary-server"),
+		NotarySigner: filepath.Join(notaryDir, "notary-signer"),
+		Migrations:   filepath.Join(notaryDir, "migrations"),
 		Notary:       filepath.Join(notaryDir, "notary"),
 	}, nil
 }
@@ -88,9 +99,13 @@ func buildRegistry(ctx context.Context, goVersion, modDir string) (string, error
 	})
 }
 
+// notaryBinaries are built from one patched notary copy, cached with its
+// migrations/ directory; both are part of the cache key.
+var notaryBinaries = []string{"notary-server", "notary-signer", "notary"}
+
 func buildNotary(ctx context.Context, goVersion string) (string, error) {
 	p := notaryPatch
-	key := []byte(strings.Join([]string{p.file, p.oldImport, p.newImport, p.oldLine, p.newLine}, "\x00"))
+	key := []byte(strings.Join(append([]string{p.file, p.oldImport, p.newImport, p.oldLine, p.newLine, notaryJose, "migrations/"}, notaryBinaries...), "\x00"))
 	return cached(goVersion, "notary", notaryVersion, key, func(out string) error {
 		work, err := os.MkdirTemp("", "sign-step-notary-")
 		if err != nil {
@@ -120,12 +135,16 @@ func buildNotary(ctx context.Context, goVersion string) (string, error) {
 		if err := patchFile(filepath.Join(src, p.file), p.oldImport, p.newImport, p.oldLine, p.newLine); err != nil {
 			return err
 		}
-		for _, bin := range []string{"notary-server", "notary"} {
+		if _, err := goCmd(ctx, src, []string{"GOFLAGS=-mod=mod"}, "get", notaryJose); err != nil {
+			return err
+		}
+		for _, bin := range notaryBinaries {
 			if _, err := goCmd(ctx, src, nil, "build", "-mod=mod", "-o", filepath.Join(out, bin), "./cmd/"+bin); err != nil {
 				return err
 			}
 		}
-		return nil
+		// The SQL topology applies the migrations of the very release it runs.
+		return os.CopyFS(filepath.Join(out, "migrations"), os.DirFS(filepath.Join(src, "migrations")))
 	})
 }
 

@@ -20,5 +20,5 @@ func main() {
 		cancel()
 		os.Exit(1)
 	}
-	fmt.Printf("registry=%s\nnotary-server=%s\nnotary=%s\n", tools.Registry, tools.NotaryServer, tools.Notary)
+	fmt.Printf("registry=%s\nnotary-server=%s\nnotary-signer=%s\nnotary=%s\n", tools.Registry, tools.NotaryServer, tools.NotarySigner, tools.Notary)
 }
