@@ -59,8 +59,9 @@ func repoLines(rep *sign.Report, repo sign.RepoResult, now time.Time) []string {
 }
 
 // VerifyResult is verify's result. verified-refs lists REF@sha256:… of each
-// ref that passed, one per line, in the order given; digest is set when
-// they all pass at one digest.
+// ref that passed (the ref as given, tag kept, with the digest it verified
+// at), one per line, in the order given; digest is set when they all pass
+// at one digest.
 func VerifyResult(rep sign.VerifyReport, dir string, files Files) Result {
 	var refs, digests []string
 	failed := 0
@@ -77,7 +78,7 @@ func VerifyResult(rep sign.VerifyReport, dir string, files Files) Result {
 			result = "✅ verified"
 		}
 		if v.Pinned != "" {
-			refs = append(refs, v.Pinned)
+			refs = append(refs, withDigest(v))
 			digests = appendUnique(digests, v.Descriptor.Digest)
 		}
 		fmt.Fprintf(&b, "| `%s` | `%s` | %s | %s |\n", mdEscape(v.Ref), short(v.Descriptor.Digest, 19), mdEscape(strings.Join(v.SignedBy, ", ")), result)
@@ -93,6 +94,15 @@ func VerifyResult(rep sign.VerifyReport, dir string, files Files) Result {
 		{"report", files.Report},
 		{"dotenv", files.Dotenv},
 	}}
+}
+
+// withDigest is a verified ref with its digest: REPO:TAG@sha256:… (a ref
+// given with a digest is that digest already).
+func withDigest(v sign.Verified) string {
+	if strings.Contains(v.Ref, "@") {
+		return v.Ref
+	}
+	return v.Ref + "@" + v.Descriptor.Digest
 }
 
 // ResignResult is resign's result. resigned lists the repositories
