@@ -93,7 +93,8 @@ var actionInputs = []actionInput{
 // setupCI detects the CI system. On GitHub it registers the runner's log
 // masking with the secret set before anything is printed, so every secret
 // read from now on is announced with ::add-mask:: (on raw, the unredacted
-// stdout: a mask command must carry the value) before it could appear.
+// stdout, or rawStderr once --output json keeps stdout for its document: a
+// mask command must carry the value) before it could appear.
 func (a *app) setupCI(raw, rawStderr io.Writer, args []string) {
 	a.ci.system = ci.Detect(a.getenv)
 	a.ci.summary = true
