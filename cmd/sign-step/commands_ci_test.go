@@ -186,3 +186,29 @@ func TestOutputJSON(t *testing.T) {
 		t.Errorf("--output yaml: exit %d, stdout %q, stderr %q", r.code, r.stdout, r.stderr)
 	}
 }
+
+// TestGitLabVerifyDotenv: on GitLab, verify leaves verify.env in the
+// project directory for artifacts:reports:dotenv, and prints no GitHub
+// workflow command.
+func TestGitLabVerifyDotenv(t *testing.T) {
+	t.Parallel()
+	repo := env.Repo("glverify")
+	s := dockerSigner(t, "ci", repo)
+	d, _ := pushRandom(t, repo+":1.0")
+	mustRun(t, map[string]string{"SIGN_STEP_KEY": s.keyFile, "SIGN_STEP_PASSPHRASE": repoPass}, "sign", repo+":1.0")
+	project := t.TempDir()
+	r := signStep(t, map[string]string{"GITLAB_CI": "true", "CI_PROJECT_DIR": project, "SIGN_STEP_OUTPUT_DIR": ""}, "verify", repo+":1.0")
+	if r.code != 0 || r.stdout != repo+"@"+d+"\n" {
+		t.Fatalf("verify: exit %d, stdout %q\n%s", r.code, r.stdout, r.stderr)
+	}
+	got := readDotenv(t, filepath.Join(project, "sign-step", "verify.env"))
+	want := map[string]string{"SIGN_STEP_OUT_VERIFIED_REFS": repo + ":1.0@" + d, "SIGN_STEP_OUT_DIGEST": d, "SIGN_STEP_OUT_REPORT": "sign-step/verify.json"}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s = %q, want %q", k, got[k], v)
+		}
+	}
+	if strings.Contains(r.stdout+r.stderr, "::") {
+		t.Errorf("GitHub workflow commands printed on GitLab:\n%s%s", r.stdout, r.stderr)
+	}
+}
