@@ -1,11 +1,9 @@
 package main
 
 import (
-	"fmt"
 	"io"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -20,6 +18,8 @@ type ciState struct {
 	gh      *ci.GitHubBackend // set on GitHub Actions
 	action  bool              // run as the GitHub Action: no arguments, inputs as INPUT_*
 	summary bool              // write the job summary
+	// commandsToStderr moves workflow commands off stdout (--output json).
+	commandsToStderr bool
 }
 
 // inputKind says how an action input becomes arguments.
@@ -84,13 +84,18 @@ var actionInputs = []actionInput{
 	{name: "vault-revoke-token", def: "true"},
 	{name: "vault-secrets"},
 	{name: "notary-auth", secret: true},
+	{name: "trust-cache"},
+	{name: "retries"},
+	{name: "signer", kind: pemOrLines}, // a newline list of signers
+	{name: "force", def: "false"},
 }
 
 // setupCI detects the CI system. On GitHub it registers the runner's log
 // masking with the secret set before anything is printed, so every secret
 // read from now on is announced with ::add-mask:: (on raw, the unredacted
-// stdout: a mask command must carry the value) before it could appear.
-func (a *app) setupCI(raw io.Writer, args []string) {
+// stdout, or rawStderr once --output json keeps stdout for its document: a
+// mask command must carry the value) before it could appear.
+func (a *app) setupCI(raw, rawStderr io.Writer, args []string) {
 	a.ci.system = ci.Detect(a.getenv)
 	a.ci.summary = true
 	if v, ok := ci.ParseBool(a.getenv("SIGN_STEP_SUMMARY")); ok {
@@ -99,7 +104,8 @@ func (a *app) setupCI(raw io.Writer, args []string) {
 	if a.ci.system != ci.GitHub {
 		return
 	}
-	a.ci.gh = ci.NewGitHub(ci.GitHubOptions{Getenv: a.getenv, Raw: raw, Out: a.stdout, Redact: a.secrets.String})
+	a.ci.gh = ci.NewGitHub(ci.GitHubOptions{Getenv: a.getenv, Redact: a.secrets.String,
+		Raw: ciStream{&a.ci.commandsToStderr, raw, rawStderr}, Out: ciStream{&a.ci.commandsToStderr, a.stdout, a.stderr}})
 	a.secrets.OnMask(a.ci.gh.Mask)
 	a.ci.action = len(args) == 0
 	if a.ci.action {
@@ -189,88 +195,93 @@ func lookupFlag(cmd *cobra.Command, name string) *pflag.Flag {
 	return cmd.InheritedFlags().Lookup(name)
 }
 
-// finishCI runs after the command: it writes sign.env next to the other
-// artifacts (every system) and, on GitHub, the step outputs, annotations,
-// one log group per repository and the job summary. It returns the
-// command's error, or its own when the command succeeded.
+// finishCI runs after the command. On GitHub, a failed run gets an ::error::
+// annotation and a failure summary; a command's own result was delivered
+// by the command (deliverCI). It returns runErr.
 func (a *app) finishCI(cmd *cobra.Command, runErr error) error {
+	if runErr == nil || a.ci.gh == nil {
+		return runErr
+	}
 	name := "sign"
 	switch {
 	case cmd != nil:
 		name = cmd.Name()
-	case a.ci.gh != nil && a.ci.gh.Input("command") != "":
+	case a.ci.gh.Input("command") != "":
 		name = a.ci.gh.Input("command")
 	}
-	if runErr != nil {
-		if a.ci.gh != nil {
-			code := int(sign.ClassOf(runErr))
-			if code == 0 {
-				code = 1
-			}
-			msg := oneLine(runErr.Error())
-			a.ci.gh.Annotate(ci.Annotation{Level: "error", Title: "sign-step " + name + " failed", Message: msg})
-			if a.ci.summary {
-				if err := a.ci.gh.Summary(ci.FailureSummary(name, msg, code)); err != nil {
-					a.log.Warn(err.Error())
-				}
-			}
+	code := int(sign.ClassOf(runErr))
+	if code == 0 {
+		code = 1
+	}
+	msg := oneLine(runErr.Error())
+	a.ci.gh.Annotate(ci.Annotation{Level: "error", Title: "sign-step " + name + " failed", Message: msg})
+	if a.ci.summary {
+		if err := a.ci.gh.Summary(ci.FailureSummary(name, msg, code)); err != nil {
+			a.log.Warn(err.Error())
 		}
-		return runErr
 	}
-	if a.report == nil || a.artifactDir == "" {
-		return nil
-	}
-	ws := ci.Workspace(a.getenv)
-	files := ci.Files{
-		Report:       ci.DisplayPath(ws, filepath.Join(a.artifactDir, sign.ReportFile)),
-		TrustInspect: ci.DisplayPath(ws, filepath.Join(a.artifactDir, sign.InspectJSONFile)),
-		Dotenv:       ci.DisplayPath(ws, filepath.Join(a.artifactDir, ci.DotenvFile)),
-	}
-	outputs := ci.Outputs(a.report, files)
-	if err := a.artifacts(a.artifactDir).Write(ci.DotenvFile, ci.Dotenv(outputs)); err != nil {
+	return runErr
+}
+
+// withCI is a command's RunE for a run that ends in a CI result: the result
+// it returns (also with an error, when it says what was done) goes straight
+// to deliverCI, and the run's error stays the command's.
+func (a *app) withCI(run func(cmd *cobra.Command, args []string) (*ci.Result, error)) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		res, err := run(cmd, args)
+		if res == nil {
+			return err
+		}
+		if derr := a.deliverCI(*res); derr != nil && err == nil {
+			err = derr
+		}
 		return err
+	}
+}
+
+// deliverCI writes res's dotenv file, <command>.env, next to the command's
+// other artifacts (every system) and, on GitHub, its log groups,
+// annotations, the run's warnings, step outputs and job summary.
+func (a *app) deliverCI(res ci.Result) error {
+	if res.Dir != "" {
+		if err := a.artifacts(res.Dir).Write(ci.DotenvFileOf(res.Command), ci.Dotenv(res.Outputs)); err != nil {
+			return err
+		}
 	}
 	gh := a.ci.gh
 	if gh == nil {
 		return nil
 	}
-	now := time.Now()
-	for _, repo := range a.report.Repositories {
-		gh.Group(repo.GUN, repoLines(a.report, repo, now))
+	for _, g := range res.Groups {
+		gh.Group(g.Title, g.Lines)
 	}
-	for _, an := range ci.Annotations(a.report, now) {
+	for _, an := range res.Annotations {
 		gh.Annotate(an)
 	}
 	for _, w := range a.warnings { // e.g. trust on first use without --pin-root/--pin-ca
-		gh.Annotate(ci.Annotation{Level: "warning", Title: "sign-step " + name, Message: w})
+		gh.Annotate(ci.Annotation{Level: "warning", Title: "sign-step " + res.Command, Message: w})
 	}
-	if err := gh.SetOutputs(outputs); err != nil {
+	if err := gh.SetOutputs(res.Outputs); err != nil {
 		a.log.Warn(err.Error())
 	}
-	if a.ci.summary {
-		if err := gh.Summary(ci.Summary(a.report, now)); err != nil {
+	if a.ci.summary && res.Summary != "" {
+		if err := gh.Summary(res.Summary); err != nil {
 			a.log.Warn(err.Error())
 		}
 	}
 	return nil
 }
 
-// repoLines is the content of a repository's log group.
-func repoLines(rep *sign.Report, repo sign.RepoResult, now time.Time) []string {
-	var lines []string
-	for _, r := range rep.Refs {
-		if r.GUN != repo.GUN {
-			continue
-		}
-		l := fmt.Sprintf("%s %s@%s (%d bytes) roles=%s keys=%s", r.Result, r.Ref, r.Descriptor.Digest, r.Descriptor.Size, strings.Join(r.Roles, ","), strings.Join(r.KeyIDs, ","))
-		if r.Previous != "" && r.Previous != r.Descriptor.Digest {
-			l += " previous=" + r.Previous
-		}
-		lines = append(lines, l)
+// ciFiles names a command's artifacts in dir as later steps should use
+// them; trustInspect is empty for a command without one.
+func (a *app) ciFiles(command, dir, report string, trustInspect bool) ci.Files {
+	ws := ci.Workspace(a.getenv)
+	f := ci.Files{
+		Report: ci.DisplayPath(ws, filepath.Join(dir, report)),
+		Dotenv: ci.DisplayPath(ws, filepath.Join(dir, ci.DotenvFileOf(command))),
 	}
-	for _, m := range repo.Metadata {
-		lines = append(lines, fmt.Sprintf("%s version %d expires %s (in %d days)", m.Role, m.Version, m.Expires.Format(time.RFC3339), int(m.Expires.Sub(now).Hours()/24)))
+	if trustInspect {
+		f.TrustInspect = ci.DisplayPath(ws, filepath.Join(dir, sign.InspectJSONFile))
 	}
-	lines = append(lines, fmt.Sprintf("resolve %.3fs, publish %.3fs", repo.ResolveSeconds, repo.PublishSeconds))
-	return lines
+	return f
 }

@@ -262,8 +262,8 @@ func TestGitHubActionSigns(t *testing.T) {
 			if !regexp.MustCompile(`^[0-9a-f]{64}$`).MatchString(out["key-id"]) {
 				t.Errorf("output key-id = %q, want one key ID", out["key-id"])
 			}
-			if len(out) != len(ci.OutputNames) {
-				t.Errorf("%d outputs, want %d: %v", len(out), len(ci.OutputNames), out)
+			if len(out) != len(ci.SignOutputNames) {
+				t.Errorf("%d outputs, want %d: %v", len(out), len(ci.SignOutputNames), out)
 			}
 			for _, f := range []string{out["report"], out["trust-inspect"], out["dotenv"]} {
 				if _, err := os.Stat(filepath.Join(r.workspace, f)); err != nil {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -9,13 +10,14 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/sign-step/sign-step/internal/ci"
 	"github.com/sign-step/sign-step/internal/notary"
 	"github.com/sign-step/sign-step/internal/sign"
 )
 
 func (a *app) verifyCommand() *cobra.Command {
 	var signers []string
-	var outputDir string
+	var outputDir, output string
 	var allowUnsignedDigests bool
 	cmd := &cobra.Command{
 		Use:   "verify [--signer NAME]... IMAGE[:TAG][@DIGEST]...",
@@ -27,62 +29,104 @@ IMAGE:TAG@sha256:X passes only when TAG resolves to X, IMAGE@sha256:X only when 
 tag resolves to X. --signer requires that the named signer signed that digest (for
 IMAGE@sha256:X, under a tag that resolves to X).`,
 		Args: cobra.ArbitraryArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: a.withCI(func(cmd *cobra.Command, args []string) (*ci.Result, error) {
+			if err := a.useOutput(output); err != nil {
+				return nil, err
+			}
 			ctx, cancel := a.withTimeout(cmd.Context())
 			defer cancel()
 			reg, trust, err := a.clients(ctx, &notary.Keyring{}, args...)
 			if err != nil {
-				return err
+				return nil, err
+			}
+			arts := a.artifacts(outputDir)
+			if err := arts.Prepare(); err != nil {
+				return nil, err
 			}
 			verified, err := a.signer(reg, trust).Verify(ctx, sign.VerifyRequest{Refs: args, Signers: signers, AllowUnsignedDigests: allowUnsignedDigests})
-			for _, v := range verified {
-				if v.Pinned != "" {
-					fmt.Fprintln(a.stdout, v.Pinned)
+			if verified == nil {
+				return nil, err // nothing was checked
+			}
+			rep := sign.VerifyReport{Command: "verify", Refs: verified}
+			if output == outputJSON {
+				if perr := a.printJSON(rep); perr != nil && err == nil {
+					err = perr
+				}
+			} else {
+				for _, v := range verified {
+					if v.Pinned != "" {
+						fmt.Fprintln(a.stdout, v.Pinned)
+					}
 				}
 			}
-			if outputDir != "" {
-				if werr := a.artifacts(outputDir).WriteJSON("verify.json", verified); werr != nil && err == nil {
-					err = werr
-				}
+			if werr := arts.WriteJSON(sign.VerifyFile, rep); werr != nil {
+				return nil, errors.Join(err, werr)
 			}
-			return err
-		},
+			res := ci.VerifyResult(rep, arts.Path(), a.ciFiles("verify", arts.Path(), sign.VerifyFile, false))
+			return &res, err
+		}),
 	}
 	cmd.Flags().StringArrayVar(&signers, "signer", nil, "require that this signer (delegation name) signed the digest; repeatable")
-	cmd.Flags().StringVar(&outputDir, "output-dir", "", "also write verify.json here")
+	cmd.Flags().StringVar(&outputDir, "output-dir", "", "where to write verify.json and verify.env (default as for sign)")
 	cmd.Flags().BoolVar(&allowUnsignedDigests, "allow-unsigned-digests", false, "docker's rule for @sha256: references: pass when the registry has the manifest, reading no trust data (so a digest nobody signed passes, and a tag next to the digest is ignored); not with --signer")
+	addOutputFlag(cmd, &output)
 	return cmd
 }
 
 func (a *app) revokeCommand() *cobra.Command {
 	var f struct {
 		keyFlags
-		yes bool
+		yes       bool
+		outputDir string
+		output    string
 	}
 	cmd := &cobra.Command{
 		Use:   "revoke [--yes] IMAGE:TAG... | IMAGE...",
 		Short: "Remove tags from every role our key signs (docker trust revoke); one publish per repository",
 		Args:  cobra.ArbitraryArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: a.withCI(func(cmd *cobra.Command, args []string) (*ci.Result, error) {
+			if err := a.useOutput(f.output); err != nil {
+				return nil, err
+			}
 			ctx, cancel := a.withTimeout(cmd.Context())
 			defer cancel()
 			keys, err := a.loadKeys(ctx, f.keys, f.passphrase, "")
 			if err != nil {
-				return err
+				return nil, err
 			}
 			reg, trust, err := a.clients(ctx, keys, args...)
 			if err != nil {
-				return err
+				return nil, err
+			}
+			arts := a.artifacts(f.outputDir)
+			if err := arts.Prepare(); err != nil {
+				return nil, err // before anything is published
 			}
 			revoked, err := a.signer(reg, trust).Revoke(ctx, sign.RevokeRequest{Refs: args, All: f.yes})
-			for _, r := range revoked {
-				fmt.Fprintln(a.stdout, "revoked", r)
+			if err != nil {
+				return nil, err
 			}
-			return err
-		},
+			rep := sign.NewRevokeReport(revoked)
+			if f.output == outputJSON {
+				if err := a.printJSON(rep); err != nil {
+					return nil, err
+				}
+			} else {
+				for _, r := range revoked {
+					fmt.Fprintln(a.stdout, "revoked", r)
+				}
+			}
+			if err := arts.WriteJSON(sign.ReportFile, rep); err != nil {
+				return nil, err
+			}
+			res := ci.RevokeResult(rep, arts.Path(), a.ciFiles("revoke", arts.Path(), sign.ReportFile, false))
+			return &res, nil
+		}),
 	}
 	f.keyFlags.add(cmd, "private key")
 	cmd.Flags().BoolVar(&f.yes, "yes", false, "allow a repository reference to revoke all of its tags")
+	cmd.Flags().StringVar(&f.outputDir, "output-dir", "", "where to write report.json and revoke.env (default as for sign)")
+	addOutputFlag(cmd, &f.output)
 	return cmd
 }
 
@@ -96,6 +140,7 @@ func (a *app) resignCommand() *cobra.Command {
 		concurrency  int
 		outputDir    string
 		dryRun       bool
+		output       string
 	}
 	cmd := &cobra.Command{
 		Use:   "resign [flags] REPOSITORY...",
@@ -105,69 +150,69 @@ that key) without changing any target, moving its expiry 3 years forward. With
 --min-remaining it skips roles that still have long enough, so it is cheap to run daily.
 --shard i/n picks this worker's share of the repositories by a stable hash.`,
 		Args: cobra.ArbitraryArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: a.withCI(func(cmd *cobra.Command, args []string) (*ci.Result, error) {
+			if err := a.useOutput(f.output); err != nil {
+				return nil, err
+			}
 			ctx, cancel := a.withTimeout(cmd.Context())
 			defer cancel()
 			repos := args
 			if f.reposFile != "" {
 				more, err := readLines(f.reposFile)
 				if err != nil {
-					return usageErrorf("reading --repos-file: %v", err)
+					return nil, usageErrorf("reading --repos-file: %v", err)
 				}
 				repos = append(repos, more...)
 			}
 			if len(repos) == 0 {
-				return usageErrorf("no repository given: pass REPOSITORY... or --repos-file")
+				return nil, usageErrorf("no repository given: pass REPOSITORY... or --repos-file")
 			}
 			shard, of, err := parseShard(f.shard)
 			if err != nil {
-				return err
+				return nil, err
 			}
 			minRemaining, err := parseDays(f.minRemaining)
 			if err != nil {
-				return usageErrorf("--min-remaining: %v", err)
+				return nil, usageErrorf("--min-remaining: %v", err)
 			}
 			keys, err := a.loadKeys(ctx, f.keys, f.passphrase, "")
 			if err != nil {
-				return err
+				return nil, err
 			}
 			reg, trust, err := a.clients(ctx, keys, args...)
 			if err != nil {
-				return err
+				return nil, err
 			}
 			if err := a.artifacts(f.outputDir).Prepare(); err != nil {
-				return err // before anything is published
+				return nil, err // before anything is published
 			}
 			s := a.signer(reg, trust)
 			s.Concurrency = f.concurrency
 			results, err := s.Resign(ctx, sign.ResignRequest{Repos: repos, WarnWithin: f.warnWithin, MinRemaining: minRemaining, Shard: shard, Of: of, DryRun: f.dryRun})
+			if results == nil && err != nil {
+				return nil, err // nothing was tried
+			}
+			rep := sign.NewResignReport(results, f.dryRun)
+			if f.output == outputJSON {
+				if perr := a.printJSON(rep); perr != nil && err == nil {
+					err = perr
+				}
+			}
 			for _, r := range results {
-				status := "resigned " + strings.Join(r.Witnessed, ",")
-				switch {
-				case r.Error != "":
-					status = "failed: " + r.Error
-				case len(r.Witnessed) == 0 && len(r.Skipped) == 0:
-					status = "nothing to re-sign"
-				case len(r.Witnessed) == 0:
-					status = "fresh (nothing due)"
+				if f.output != outputJSON {
+					fmt.Fprintf(a.stdout, "%s %s\n", r.GUN, resignStatus(r, f.dryRun))
 				}
-				switch {
-				case r.Error != "" || len(r.NeverSigned) == 0:
-				case status == "nothing to re-sign":
-					status += " (never signed into: " + strings.Join(r.NeverSigned, ",") + ")"
-				default:
-					status += " (never signed into, nothing to re-sign: " + strings.Join(r.NeverSigned, ",") + ")"
-				}
-				fmt.Fprintf(a.stdout, "%s %s\n", r.GUN, status)
 				for _, w := range r.Warnings {
 					a.log.Warn("expiring soon", "detail", w)
 				}
 			}
-			if werr := a.artifacts(f.outputDir).WriteJSON(sign.ReportFile, map[string]any{"command": "resign", "repositories": results}); werr != nil && err == nil {
-				err = werr
+			arts := a.artifacts(f.outputDir)
+			if werr := arts.WriteJSON(sign.ReportFile, rep); werr != nil {
+				return nil, errors.Join(err, werr)
 			}
-			return err
-		},
+			res := ci.ResignResult(rep, arts.Path(), a.ciFiles("resign", arts.Path(), sign.ReportFile, false), time.Now(), f.warnWithin)
+			return &res, err
+		}),
 	}
 	f.keyFlags.add(cmd, "private key")
 	fl := cmd.Flags()
@@ -178,7 +223,31 @@ that key) without changing any target, moving its expiry 3 years forward. With
 	fl.IntVar(&f.concurrency, "concurrency", 8, "repositories re-signed at once")
 	fl.StringVar(&f.outputDir, "output-dir", "", "where to write report.json (default as for sign)")
 	fl.BoolVar(&f.dryRun, "dry-run", false, "report what is due; publish nothing")
+	addOutputFlag(cmd, &f.output)
 	return cmd
+}
+
+// resignStatus is a repository's line of resign's text output.
+func resignStatus(r sign.ResignResult, dryRun bool) string {
+	status := "resigned " + strings.Join(r.Witnessed, ",")
+	switch {
+	case r.Error != "":
+		return "failed: " + r.Error
+	case len(r.Witnessed) == 0 && len(r.Skipped) == 0:
+		status = "nothing to re-sign"
+	case len(r.Witnessed) == 0:
+		status = "fresh (nothing due)"
+	case dryRun:
+		status = "would resign " + strings.Join(r.Witnessed, ",")
+	}
+	switch {
+	case len(r.NeverSigned) == 0:
+	case status == "nothing to re-sign":
+		status += " (never signed into: " + strings.Join(r.NeverSigned, ",") + ")"
+	default:
+		status += " (never signed into, nothing to re-sign: " + strings.Join(r.NeverSigned, ",") + ")"
+	}
+	return status
 }
 
 // parseShard reads "i/n".

@@ -40,7 +40,7 @@ func TestProductionNotary(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := signedTags(t, out); len(got) != 1 || got["v1"] != digest+" by ci" {
+		if got := signedTagsIn(t, out); len(got) != 1 || got["v1"] != digest+" by ci" {
 			t.Errorf("docker sees %v, want only v1 at %s by ci:\n%s", got, digest, out)
 		}
 		if r := mustRun(t, vars, "verify", "--signer", "ci", repo+":v1"); strings.TrimSpace(r.stdout) != repo+"@"+digest {
@@ -77,7 +77,7 @@ func TestProductionNotary(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := signedTags(t, out); got["v1"] != digest+" by ci" {
+		if got := signedTagsIn(t, out); got["v1"] != digest+" by ci" {
 			t.Errorf("docker sees v1 as %q, want %s by ci:\n%s", got["v1"], digest, out)
 		}
 	})
@@ -131,7 +131,7 @@ func TestProductionNotary(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := signedTags(t, out); got["v1"] != moved+" by ci" {
+		if got := signedTagsIn(t, out); got["v1"] != moved+" by ci" {
 			t.Errorf("after recovery docker sees v1 as %q, want %s by ci:\n%s", got["v1"], moved, out)
 		}
 	})
@@ -179,7 +179,7 @@ func trustRows(t *testing.T, p *testenv.ProductionNotary, repo string) string {
 }
 
 // signedTags maps each tag `docker trust inspect` prints to "DIGEST by SIGNERS".
-func signedTags(t *testing.T, out string) map[string]string {
+func signedTagsIn(t *testing.T, out string) map[string]string {
 	t.Helper()
 	var got inspected
 	if err := json.Unmarshal([]byte(out), &got); err != nil {

@@ -33,10 +33,8 @@ type app struct {
 	// stays one line.
 	warnings []string
 
-	ci          ciState      // the CI system and, on GitHub, its backend (action.go)
-	report      *sign.Report // the last command's report, for CI outputs
-	artifactDir string       // where that report's artifacts are
-	vault       vaultState   // --vault-* flags and the run's Vault session (vault.go)
+	ci    ciState    // the CI system and, on GitHub, its backend (action.go)
+	vault vaultState // --vault-* flags and the run's Vault session (vault.go)
 }
 
 type commonFlags struct {
@@ -60,7 +58,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	secrets := &redact.Set{}
 	a := &app{getenv: getenv, secrets: secrets, stdout: secrets.Writer(stdout), stderr: secrets.Writer(stderr), logLevel: &slog.LevelVar{}}
 	defer a.recoverPanic(ctx, &code)
-	a.setupCI(stdout, args) // before anything is printed: GitHub masks
+	a.setupCI(stdout, stderr, args) // before anything is printed: GitHub masks
 	a.log = slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: a.logLevel, ReplaceAttr: dropTime}))
 	root := a.rootCommand()
 	var cmd *cobra.Command

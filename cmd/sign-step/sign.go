@@ -3,12 +3,16 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/sign-step/sign-step/internal/ci"
 	"github.com/sign-step/sign-step/internal/notary"
+	"github.com/sign-step/sign-step/internal/registry"
 	"github.com/sign-step/sign-step/internal/secrets"
 	"github.com/sign-step/sign-step/internal/sign"
 )
@@ -21,6 +25,9 @@ type signFlags struct {
 	expectDigest string
 	outputDir    string
 	dryRun       bool
+	force        bool
+	output       string
+	progress     time.Duration
 }
 
 func (a *app) signCommand() *cobra.Command {
@@ -38,13 +45,17 @@ pushed), never a registry's claim. REPOSITORY:TAG@sha256:X, or
 --source: a source image that is not X) fails the run.
 
 Everything is checked before anything is pushed or published: one bad
-reference, key, role or pin fails the run and changes nothing.`,
+reference, key, role or pin fails the run and changes nothing.
+
+A re-run publishes nothing when every tag is already signed at its digest,
+in every role it would write, by our key: each ref's result is unchanged and
+changed is false. --force publishes anyway.`,
 		Args: cobra.ArbitraryArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: a.withCI(func(cmd *cobra.Command, args []string) (*ci.Result, error) {
 			ctx, cancel := a.withTimeout(cmd.Context())
 			defer cancel()
 			return a.runSign(ctx, f, args)
-		},
+		}),
 	}
 	fl := cmd.Flags()
 	f.keyFlags.add(cmd, "private key")
@@ -54,44 +65,73 @@ reference, key, role or pin fails the run and changes nothing.`,
 	f.sourceLogin.addFlags(fl)
 	fl.StringVar(&f.outputDir, "output-dir", "", "where to write trust-inspect.json, trust-inspect.txt and report.json (default: $RUNNER_TEMP, $CI_PROJECT_DIR or $WORKSPACE /sign-step, else ./sign-step)")
 	fl.BoolVar(&f.dryRun, "dry-run", false, "resolve and check everything, push and publish nothing")
+	fl.BoolVar(&f.force, "force", false, "publish even when every tag is already signed at its digest in every role by our key (a re-run otherwise publishes nothing)")
+	fl.DurationVar(&f.progress, "progress-interval", 0, "time between two progress lines of a layer pushed from --source (default 5s in CI, 1s elsewhere; --log-level warn turns them off)")
+	addOutputFlag(cmd, &f.output)
 	return cmd
 }
 
-func (a *app) runSign(ctx context.Context, f signFlags, refs []string) error {
+func (a *app) runSign(ctx context.Context, f signFlags, refs []string) (*ci.Result, error) {
+	if err := a.useOutput(f.output); err != nil {
+		return nil, err
+	}
 	if len(refs) == 0 {
-		return usageErrorf("no image reference given: sign-step sign REGISTRY/REPOSITORY:TAG...")
+		return nil, usageErrorf("no image reference given: sign-step sign REGISTRY/REPOSITORY:TAG...")
 	}
 	keys, err := a.loadKeys(ctx, f.keys, f.passphrase, f.trustDir)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	a.log.Info("keys loaded", "ids", strings.Join(keys.IDs(), ","))
-	reg, trust, err := a.clientsFor(ctx, keys, loginRoute{destinations: refs, source: f.source, sourceLogin: f.sourceLogin})
+	reg, trust, err := a.clientsFor(ctx, keys, loginRoute{destinations: refs, source: f.source, sourceLogin: f.sourceLogin},
+		registry.WithProgress(a.pushProgress(f.progress)))
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if err := a.artifacts(f.outputDir).Prepare(); err != nil {
-		return err // before anything is pushed or published
+	arts := a.artifacts(f.outputDir)
+	if err := arts.Prepare(); err != nil {
+		return nil, err // before anything is pushed or published
 	}
 	s := a.signer(reg, trust)
-	rep, err := s.Sign(ctx, sign.SignRequest{Refs: refs, Source: f.source, ExpectDigest: f.expectDigest, DryRun: f.dryRun})
+	rep, err := s.Sign(ctx, sign.SignRequest{Refs: refs, Source: f.source, ExpectDigest: f.expectDigest, DryRun: f.dryRun, Force: f.force})
 	if err != nil {
 		if rep != nil {
 			// Some repositories may be published: the report says which.
-			_ = sign.WriteArtifacts(a.artifacts(f.outputDir), rep, nil)
+			_ = sign.WriteArtifacts(arts, rep, nil)
 		}
-		return err
+		return nil, err
 	}
-	for _, r := range rep.Refs {
-		fmt.Fprintf(a.stdout, "%s %s@%s %s\n", r.Result, r.Ref, r.Descriptor.Digest, strings.Join(r.Roles, ","))
+	if f.output == outputJSON {
+		if err := a.printJSON(rep); err != nil {
+			return nil, err
+		}
+	} else {
+		for _, r := range rep.Refs {
+			fmt.Fprintf(a.stdout, "%s %s@%s %s\n", r.Result, r.Ref, r.Descriptor.Digest, strings.Join(r.Roles, ","))
+		}
 	}
-	arts := a.artifacts(f.outputDir)
 	if err := sign.WriteArtifacts(arts, rep, rep.Inspect); err != nil {
-		return err
+		return nil, err
 	}
-	a.report, a.artifactDir = rep, arts.Path()
 	a.log.Info("artifacts written", "dir", arts.Path())
-	return nil
+	res := ci.SignResult(rep, arts.Path(), a.ciFiles("sign", arts.Path(), sign.ReportFile, true), time.Now())
+	return &res, nil
+}
+
+// pushProgress is where push progress goes: stderr, a line per layer every
+// interval (0: 5s in CI logs, which keep every line, 1s elsewhere); none
+// above log level info.
+func (a *app) pushProgress(interval time.Duration) registry.Progress {
+	if a.logLevel.Level() > slog.LevelInfo {
+		return registry.Progress{}
+	}
+	if interval <= 0 {
+		interval = time.Second
+		if a.ci.system != ci.None {
+			interval = 5 * time.Second
+		}
+	}
+	return registry.Progress{Out: a.stderr, Every: interval}
 }
 
 // loadKeys resolves --key/--passphrase/--trust-dir into an in-memory keyring.

@@ -80,8 +80,9 @@ func (a *app) clients(ctx context.Context, keys *notary.Keyring, refs ...string)
 	return a.clientsFor(ctx, keys, loginRoute{destinations: refs})
 }
 
-// clientsFor is clients with the logins routed by route.
-func (a *app) clientsFor(ctx context.Context, keys *notary.Keyring, route loginRoute) (*registry.Registry, *notary.Client, error) {
+// clientsFor is clients with the logins routed by route (and extra
+// registry options, e.g. sign's push progress).
+func (a *app) clientsFor(ctx context.Context, keys *notary.Keyring, route loginRoute, extra ...registry.Option) (*registry.Registry, *notary.Client, error) {
 	insecure, err := registry.ParseInsecure(a.common.insecureRegistry)
 	if err != nil {
 		return nil, nil, err
@@ -102,8 +103,8 @@ func (a *app) clientsFor(ctx context.Context, keys *notary.Keyring, route loginR
 	if err != nil {
 		return nil, nil, err
 	}
-	reg := registry.New(registry.WithTransport(regRT), registry.WithKeychain(kc), registry.WithUserAgent(a.userAgent()),
-		registry.WithInsecure(insecure))
+	reg := registry.New(append([]registry.Option{registry.WithTransport(regRT), registry.WithKeychain(kc), registry.WithUserAgent(a.userAgent()),
+		registry.WithInsecure(insecure)}, extra...)...)
 	opts := []notary.Option{notary.WithTransport(notaryRT), notary.WithKeys(keys),
 		notary.WithCredentials(registry.Credentials(kc)), notary.WithUserAgent(a.userAgent()), notary.WithLogger(a.log),
 		notary.WithWarnings(func(msg string) { a.warnings = append(a.warnings, msg) })}

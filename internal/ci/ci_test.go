@@ -130,12 +130,12 @@ func TestOutputs(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			outs := Outputs(tc.rep, files)
-			if len(outs) != len(OutputNames) {
-				t.Fatalf("%d outputs, want %d", len(outs), len(OutputNames))
+			if len(outs) != len(SignOutputNames) {
+				t.Fatalf("%d outputs, want %d", len(outs), len(SignOutputNames))
 			}
 			for i, o := range outs {
-				if o.Name != OutputNames[i] {
-					t.Errorf("output %d is %s, want %s", i, o.Name, OutputNames[i])
+				if o.Name != SignOutputNames[i] {
+					t.Errorf("output %d is %s, want %s", i, o.Name, SignOutputNames[i])
 				}
 			}
 			got := outputMap(outs)

@@ -24,16 +24,36 @@ type Output struct {
 	Value string
 }
 
-// OutputNames are the step outputs, in the order they are set. action.yml
-// declares exactly these.
-var OutputNames = []string{"digest", "size", "media-type", "signed-tags", "signed-refs", "roles", "key-id", "changed", "dry-run", "report", "trust-inspect", "dotenv"}
+// SignOutputNames are sign's step outputs, in the order they are set.
+var SignOutputNames = []string{"digest", "size", "media-type", "signed-tags", "signed-refs", "roles", "key-id", "changed", "dry-run", "report", "trust-inspect", "dotenv"}
+
+// The other commands' step outputs (command.go), in the order they are set.
+var (
+	VerifyOutputNames = []string{"verified-refs", "digest", "report", "dotenv"}
+	ResignOutputNames = []string{"resigned", "changed", "dry-run", "report", "dotenv"}
+	RevokeOutputNames = []string{"revoked-refs", "changed", "report", "dotenv"}
+)
+
+// OutputNames are every command's step outputs: sign's, then the others'
+// new names. action.yml declares exactly these, in this order.
+var OutputNames = union(SignOutputNames, VerifyOutputNames, ResignOutputNames, RevokeOutputNames)
+
+func union(lists ...[]string) []string {
+	var out []string
+	for _, l := range lists {
+		for _, n := range l {
+			out = appendUnique(out, n)
+		}
+	}
+	return out
+}
 
 // Outputs turns a report into step outputs. Lists are one item per line.
 // digest, size and media-type are set when every ref points to the same
 // manifest (the usual case: one image, several tags) and empty otherwise;
 // signed-refs always has each ref's digest. signed-tags and signed-refs list
-// the refs that are signed now (result signed): empty in a dry
-// run, whose plan is in the report.
+// the refs that are signed at that digest after the run (result signed or
+// unchanged): a dry run's would-sign refs are not, its plan is in the report.
 func Outputs(rep *sign.Report, files Files) []Output {
 	var digests, sizes, mediaTypes, signedTags, signedRefs, roles, keyIDs []string
 	for _, r := range rep.Refs {
@@ -69,8 +89,15 @@ func Outputs(rep *sign.Report, files Files) []Output {
 	}
 }
 
-// DotenvFile is the name of the dotenv artifact in the output directory.
+// DotenvFile is the name of sign's dotenv artifact in the output directory;
+// every command writes its own, DotenvFileOf.
 const DotenvFile = "sign.env"
+
+// DotenvFileOf is command's dotenv artifact: <command>.env.
+func DotenvFileOf(command string) string { return command + ".env" }
+
+// refLists are the outputs a too-big dotenv file leaves empty.
+var refLists = map[string]bool{"signed-tags": true, "signed-refs": true, "verified-refs": true, "resigned": true, "revoked-refs": true}
 
 // DotenvPrefix starts every dotenv name. It is not SIGN_STEP_ alone: those
 // names are sign-step's own inputs (SIGN_STEP_DRY_RUN is --dry-run), and a
@@ -102,7 +129,7 @@ func Dotenv(outputs []Output) []byte {
 	}
 	b := render(nil)
 	if len(b) > dotenvLimit {
-		b = render(map[string]bool{"signed-tags": true, "signed-refs": true})
+		b = render(refLists)
 		b = append(b, DotenvPrefix+"TRUNCATED=true\n"...)
 	}
 	return b
@@ -145,19 +172,28 @@ func Annotations(rep *sign.Report, now time.Time) []Annotation {
 		}
 	}
 	for _, repo := range rep.Repositories {
-		for _, m := range repo.Metadata {
-			if m.Role == "timestamp" || m.Expires.IsZero() {
-				continue
-			}
-			left := m.Expires.Sub(now)
-			switch {
-			case left <= 0:
-				out = append(out, Annotation{Level: "error", Title: "Trust metadata expired",
-					Message: fmt.Sprintf("%s: %s metadata expired on %s; pulls with content trust fail until it is re-signed", repo.GUN, m.Role, m.Expires.Format(time.DateOnly))})
-			case left < ExpiryWarning:
-				out = append(out, Annotation{Level: "warning", Title: "Trust metadata expires soon",
-					Message: fmt.Sprintf("%s: %s metadata expires on %s (in %d days); re-sign it (sign-step resign) before then", repo.GUN, m.Role, m.Expires.Format(time.DateOnly), int(left.Hours()/24))})
-			}
+		out = append(out, expiryAnnotations(repo.GUN, repo.Metadata, now, ExpiryWarning)...)
+	}
+	return out
+}
+
+// expiryAnnotations are an error for each expired piece of gun's metadata
+// and a warning for each that expires within warn (timestamp is renewed by
+// the server and not counted).
+func expiryAnnotations(gun string, meta []sign.RoleMeta, now time.Time, warn time.Duration) []Annotation {
+	var out []Annotation
+	for _, m := range meta {
+		if m.Role == "timestamp" || m.Expires.IsZero() {
+			continue
+		}
+		left := m.Expires.Sub(now)
+		switch {
+		case left <= 0:
+			out = append(out, Annotation{Level: "error", Title: "Trust metadata expired",
+				Message: fmt.Sprintf("%s: %s metadata expired on %s; pulls with content trust fail until it is re-signed", gun, m.Role, m.Expires.Format(time.DateOnly))})
+		case left < warn:
+			out = append(out, Annotation{Level: "warning", Title: "Trust metadata expires soon",
+				Message: fmt.Sprintf("%s: %s metadata expires on %s (in %d days); re-sign it (sign-step resign) before then", gun, m.Role, m.Expires.Format(time.DateOnly), int(left.Hours()/24))})
 		}
 	}
 	return out
@@ -211,8 +247,10 @@ func resultCell(r sign.RefResult) string {
 	switch {
 	case r.Previous != "" && r.Previous != r.Descriptor.Digest:
 		return mdEscape(r.Result) + " (moved from `" + short(r.Previous, 19) + "`)"
-	case r.Result == "signed":
+	case r.Result == sign.ResultSigned:
 		return "✅ signed"
+	case r.Result == sign.ResultUnchanged:
+		return "✅ unchanged (already signed)"
 	}
 	return mdEscape(r.Result)
 }
@@ -242,7 +280,9 @@ func inDays(d time.Duration) string {
 	return fmt.Sprintf("in %d days", days)
 }
 
-func isSigned(result string) bool { return result == "signed" }
+func isSigned(result string) bool {
+	return result == sign.ResultSigned || result == sign.ResultUnchanged
+}
 
 func appendUnique(list []string, v string) []string {
 	for _, have := range list {

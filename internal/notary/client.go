@@ -400,6 +400,11 @@ func (r *Repo) Publish(ctx context.Context, changes sign.Changes) error {
 				return fmt.Errorf("staging %s: %w", t.Tag, err)
 			}
 		}
+		if same := r.alreadyRecorded(changes.Add); len(same) > 0 {
+			if _, err := repo.Witness(same...); err != nil {
+				return fmt.Errorf("staging re-signature: %w", err)
+			}
+		}
 		for _, t := range changes.Remove {
 			if err := repo.RemoveTarget(t.Tag, roleNames(t.Roles)...); err != nil {
 				return fmt.Errorf("staging removal of %s: %w", t.Tag, err)

@@ -47,6 +47,7 @@ type options struct {
 	jobs      int
 	userAgent string
 	insecure  map[string]bool // registries allowed over plain HTTP (insecure.go)
+	progress  Progress        // push progress lines (progress.go)
 }
 
 // Option configures a Registry.
@@ -131,13 +132,17 @@ func (r *Registry) Push(ctx context.Context, source string, refs []sign.Ref) (si
 	if err != nil {
 		return sign.Descriptor{}, err
 	}
+	pushed := img
+	if p := newProgress(r.opts.progress); p != nil {
+		pushed = p.taggable(img)
+	}
 	todo := make(map[name.Reference]remote.Taggable, len(refs))
 	for _, ref := range refs {
 		nref, err := r.reference(ref)
 		if err != nil {
 			return sign.Descriptor{}, sign.Classed(sign.ClassUsage, err)
 		}
-		todo[nref] = img
+		todo[nref] = pushed
 	}
 	if err := remote.MultiWrite(todo, r.remoteOptions(ctx)...); err != nil {
 		return sign.Descriptor{}, explain(refs[0], err)

@@ -65,6 +65,10 @@ type TrustRepo interface {
 	SignableRoles(tag string) (roles, keyIDs []string, err error)
 	// Released returns what tag points to in targets/releases or targets, if anything.
 	Released(tag string) (Descriptor, bool, error)
+	// SignedAt reports whether every one of roles already records tag at
+	// exactly d, in valid metadata that one of our keys signed: signing it
+	// again would change nothing but the signature.
+	SignedAt(tag string, d Descriptor, roles []string) (bool, error)
 	// Lookup resolves tag exactly as docker's trusted pull does: the first
 	// match in targets/releases, then targets (and its subtree), accepted
 	// only from those two roles. Failures are *NoTrustError.
@@ -109,6 +113,9 @@ type SignRequest struct {
 	// pushed, must be this manifest, else nothing is pushed or published.
 	ExpectDigest string
 	DryRun       bool
+	// Force publishes even when every tag is already signed at its digest
+	// in every role by our key (a re-run otherwise publishes nothing).
+	Force bool
 }
 
 // RefResult is the report entry for one signed reference.
@@ -120,8 +127,18 @@ type RefResult struct {
 	Roles      []string   `json:"roles"`
 	KeyIDs     []string   `json:"keyIDs"`
 	Previous   string     `json:"previousDigest,omitempty"`
-	Result     string     `json:"result"` // signed, or would-sign in a dry run
+	// Result is signed, would-sign in a dry run, or unchanged: the tag was
+	// already signed at this digest in every role, by our key, and nothing
+	// was published for it.
+	Result string `json:"result"`
 }
+
+// Results of a ref in a sign report.
+const (
+	ResultSigned    = "signed"
+	ResultWouldSign = "would-sign"
+	ResultUnchanged = "unchanged"
+)
 
 // RepoResult is the report entry for one repository.
 type RepoResult struct {
@@ -196,9 +213,19 @@ func (s *Signer) Sign(ctx context.Context, req SignRequest) (*Report, error) {
 			} else if ok {
 				r.Previous = prev.Digest
 			}
-			r.Result = "signed"
+			if !req.Force {
+				same, err := p.repo.SignedAt(r.Tag, r.Descriptor, r.Roles)
+				if err != nil {
+					return nil, fmt.Errorf("reading current signatures of %s: %w", r.Ref, err)
+				}
+				if same {
+					r.Result = ResultUnchanged
+					continue
+				}
+			}
+			r.Result = ResultSigned
 			if req.DryRun {
-				r.Result = "would-sign"
+				r.Result = ResultWouldSign
 			}
 			changes[pi].Add = append(changes[pi].Add, Target{Tag: r.Tag, Descriptor: r.Descriptor, Roles: r.Roles})
 		}
@@ -209,6 +236,10 @@ func (s *Signer) Sign(ctx context.Context, req SignRequest) (*Report, error) {
 		// Repositories are independent: publish them side by side.
 		publishErr = forEach(ctx, len(plans), s.concurrency(), func(i int) error {
 			p := plans[i]
+			if len(changes[i].Add) == 0 {
+				s.log().Info("unchanged", "gun", p.gun, "tags", len(p.refs))
+				return nil // every tag already signed as asked: a re-run publishes nothing
+			}
 			start := time.Now()
 			if err := p.repo.Publish(ctx, changes[i]); err != nil {
 				return fmt.Errorf("publishing trust data for %s: %w", p.gun, err)

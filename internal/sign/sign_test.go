@@ -67,6 +67,8 @@ type fakeTrust struct {
 	otherRole map[string]map[string]bool
 	// unpublishable: GUN → why a publish cannot be completed (CheckPublish)
 	unpublishable map[string]error
+	// ours: GUN → tag → what every role we sign holds, signed by our key.
+	ours map[string]map[string]Descriptor
 }
 
 func (f *fakeTrust) Open(_ context.Context, gun string) (TrustRepo, error) {
@@ -90,6 +92,10 @@ func (r *fakeRepo) SignableRoles(string) ([]string, []string, error) {
 func (r *fakeRepo) Released(tag string) (Descriptor, bool, error) {
 	d, ok := r.t.released[r.gun][tag]
 	return d, ok && !r.t.otherRole[r.gun][tag], nil
+}
+func (r *fakeRepo) SignedAt(tag string, d Descriptor, _ []string) (bool, error) {
+	got, ok := r.t.ours[r.gun][tag]
+	return ok && got == d, nil
 }
 func (r *fakeRepo) Lookup(tag string) (Descriptor, error) {
 	d, ok := r.t.released[r.gun][tag]

@@ -1,0 +1,68 @@
+package sign
+
+import (
+	"context"
+	"testing"
+)
+
+// TestSignUnchanged: a tag already signed at its digest in every role by our
+// key is not published again unless Force; the others of the same run are.
+func TestSignUnchanged(t *testing.T) {
+	t.Parallel()
+	d1 := Descriptor{Digest: digestOf(1), Size: 101}
+	d2 := Descriptor{Digest: digestOf(2), Size: 102}
+	tags := map[string]Descriptor{"r.io/a:1": d1, "r.io/a:2": d2, "r.io/b:1": d1}
+	cases := []struct {
+		name          string
+		ours          map[string]map[string]Descriptor
+		force, dryRun bool
+		wantResults   []string
+		wantPublishes map[string]int // GUN → tags published
+		wantChanged   bool
+	}{
+		{name: "nothing signed yet", wantResults: []string{"signed", "signed", "signed"},
+			wantPublishes: map[string]int{"r.io/a": 2, "r.io/b": 1}, wantChanged: true},
+		{name: "all signed at their digests", ours: map[string]map[string]Descriptor{"r.io/a": {"1": d1, "2": d2}, "r.io/b": {"1": d1}},
+			wantResults: []string{"unchanged", "unchanged", "unchanged"}, wantPublishes: map[string]int{}},
+		{name: "force re-signs", ours: map[string]map[string]Descriptor{"r.io/a": {"1": d1, "2": d2}, "r.io/b": {"1": d1}}, force: true,
+			wantResults: []string{"signed", "signed", "signed"}, wantPublishes: map[string]int{"r.io/a": 2, "r.io/b": 1}, wantChanged: true},
+		{name: "one tag moved", ours: map[string]map[string]Descriptor{"r.io/a": {"1": d1, "2": d1}, "r.io/b": {"1": d1}},
+			wantResults: []string{"unchanged", "signed", "unchanged"}, wantPublishes: map[string]int{"r.io/a": 1}, wantChanged: true},
+		{name: "same digest, other size", ours: map[string]map[string]Descriptor{"r.io/a": {"1": {Digest: d1.Digest, Size: 7}, "2": d2}, "r.io/b": {"1": d1}},
+			wantResults: []string{"signed", "unchanged", "unchanged"}, wantPublishes: map[string]int{"r.io/a": 1}, wantChanged: true},
+		{name: "dry run", ours: map[string]map[string]Descriptor{"r.io/a": {"1": d1}}, dryRun: true,
+			wantResults: []string{"unchanged", "would-sign", "would-sign"}, wantPublishes: map[string]int{}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			trust := &fakeTrust{ours: tc.ours}
+			s := &Signer{Registry: &fakeRegistry{tags: tags}, Trust: trust}
+			rep, err := s.Sign(context.Background(), SignRequest{Refs: []string{"r.io/a:1", "r.io/a:2", "r.io/b:1"}, Force: tc.force, DryRun: tc.dryRun})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, r := range rep.Refs {
+				if r.Result != tc.wantResults[i] {
+					t.Errorf("%s: result %s, want %s", r.Ref, r.Result, tc.wantResults[i])
+				}
+			}
+			if len(trust.published) != len(tc.wantPublishes) {
+				t.Errorf("published %v, want %v", trust.published, tc.wantPublishes)
+			}
+			for gun, n := range tc.wantPublishes {
+				if p := trust.published[gun]; len(p) != 1 || len(p[0]) != n {
+					t.Errorf("%s: publishes %v, want one of %d tags", gun, p, n)
+				}
+			}
+			if rep.Changed != tc.wantChanged {
+				t.Errorf("changed = %v, want %v", rep.Changed, tc.wantChanged)
+			}
+			for _, repo := range rep.Repositories {
+				if _, want := tc.wantPublishes[repo.GUN]; repo.Published != want {
+					t.Errorf("%s: published = %v, want %v", repo.GUN, repo.Published, want)
+				}
+			}
+		})
+	}
+}
