@@ -102,25 +102,27 @@ func (a *app) revokeCommand() *cobra.Command {
 			if err := arts.Prepare(); err != nil {
 				return nil, err // before anything is published
 			}
+			// A revoke that failed in one repository still reports the
+			// repositories it did revoke: those revocations are live.
 			revoked, err := a.signer(reg, trust).Revoke(ctx, sign.RevokeRequest{Refs: args, All: f.yes})
-			if err != nil {
+			if err != nil && len(revoked) == 0 {
 				return nil, err
 			}
 			rep := sign.NewRevokeReport(revoked)
 			if f.output == outputJSON {
-				if err := a.printJSON(rep); err != nil {
-					return nil, err
+				if perr := a.printJSON(rep); perr != nil {
+					return nil, errors.Join(err, perr)
 				}
 			} else {
 				for _, r := range revoked {
 					fmt.Fprintln(a.stdout, "revoked", r)
 				}
 			}
-			if err := arts.WriteJSON(sign.ReportFile, rep); err != nil {
-				return nil, err
+			if werr := arts.WriteJSON(sign.ReportFile, rep); werr != nil {
+				return nil, errors.Join(err, werr)
 			}
 			res := ci.RevokeResult(rep, arts.Path(), a.ciFiles("revoke", arts.Path(), sign.ReportFile, false))
-			return &res, nil
+			return &res, err
 		}),
 	}
 	f.keyFlags.add(cmd, "private key")

@@ -1,11 +1,13 @@
 package notary
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"time"
 
+	store "github.com/theupdateframework/notary/storage"
 	"github.com/theupdateframework/notary/tuf/data"
 
 	"github.com/sign-step/sign-step/internal/sign"
@@ -43,6 +45,13 @@ func (r *Repo) CheckPublish() error {
 	}
 	raw, err := r.remote.GetKey(data.CanonicalSnapshotRole)
 	if err != nil {
+		var unavailable store.ErrServerUnavailable
+		if errors.As(err, &unavailable) {
+			// notary-server reads its snapshot and timestamp keys from its
+			// signing service; a 5xx here is that service failing, and the
+			// publish that follows could not be signed either.
+			return sign.Classedf(sign.ClassNotary, "notary server %s could not sign for %s: asked whether it holds the snapshot key, it failed (%v): its signing service (notary-signer) may be unreachable; nothing was published: retry once notary-server signs again (its /_notary_server/health checks the signer)", r.server, r.gun, err)
+		}
 		return fmt.Errorf("asking notary server %s whether it holds the snapshot key of %s: %w", r.server, r.gun, r.explain(err))
 	}
 	pub, err := data.UnmarshalPublicKey(raw)
