@@ -37,6 +37,7 @@ type app struct {
 	report      *sign.Report // the last command's report, for CI outputs
 	artifactDir string       // where that report's artifacts are
 	vault       vaultState   // --vault-* flags and the run's Vault session (vault.go)
+	now         func() time.Time
 }
 
 type commonFlags struct {
@@ -57,8 +58,14 @@ type commonFlags struct {
 
 // run executes one command line and returns the process exit code.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	return runAt(ctx, time.Now, args, getenv, stdout, stderr)
+}
+
+// runAt is run on the clock now (tests move it past dates such as
+// notary.docker.io's retirement).
+func runAt(ctx context.Context, now func() time.Time, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
 	secrets := &redact.Set{}
-	a := &app{getenv: getenv, secrets: secrets, stdout: secrets.Writer(stdout), stderr: secrets.Writer(stderr), logLevel: &slog.LevelVar{}}
+	a := &app{getenv: getenv, secrets: secrets, stdout: secrets.Writer(stdout), stderr: secrets.Writer(stderr), logLevel: &slog.LevelVar{}, now: now}
 	a.setupCI(stdout, args) // before anything is printed: GitHub masks
 	a.log = slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: a.logLevel, ReplaceAttr: dropTime}))
 	root := a.rootCommand()
@@ -74,6 +81,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		cmd, err = root.ExecuteContextC(ctx)
 	}
 	err = a.closeVault(ctx, err) // revoke the Vault token, success or failure
+	if a.ci.action {
+		err = inputError(err) // the action's user knows inputs, not flags
+	}
 	err = a.finishCI(cmd, err)
 	if err == nil {
 		for _, w := range a.warnings {
@@ -82,9 +92,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return 0
 	}
 	var silent *silentError
-	if !errors.As(err, &silent) {
-		fmt.Fprintf(a.stderr, "sign-step: %s\n", oneLine(err.Error()))
+	if errors.As(err, &silent) {
+		return silent.code
 	}
+	fmt.Fprintf(a.stderr, "sign-step: %s\n", oneLine(err.Error()))
 	if c := sign.ClassOf(err); c != 0 {
 		return int(c)
 	}
@@ -108,7 +119,7 @@ func (a *app) rootCommand() *cobra.Command {
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageErrorf("%v", err) })
 	pf := root.PersistentFlags()
 	pf.StringVar(&a.common.logLevel, "log-level", "info", "log level: debug, info, warn, error (debug adds HTTP traces, secrets redacted)")
-	pf.DurationVar(&a.common.timeout, "timeout", 10*time.Minute, "overall deadline of the run")
+	durationVar(pf, &a.common.timeout, "timeout", 10*time.Minute, "overall deadline of the run (e.g. 90s, 10m, 1h)")
 	pf.IntVar(&a.common.retries, "retries", httpx.DefaultRetry.Attempts, "retries of a request that failed on a connection error, 429, 502, 503 or 504 (with backoff and jitter); the only retry count: registry, notary and Vault reads (which Vault also retries on 500); a Vault login is never retried")
 	pf.StringVar(&a.common.notaryServer, "notary-server", "", "notary server URL (default: $DOCKER_CONTENT_TRUST_SERVER, else https://<registry host>, notary.docker.io for docker.io)")
 	pf.StringArrayVar(&a.common.notaryCA, "notary-ca", nil, "CA certificate (PEM, path, file:// or env://) trusted for the notary server; repeatable")
@@ -122,14 +133,20 @@ func (a *app) rootCommand() *cobra.Command {
 	pf.StringVar(&a.common.dockerConfig, "docker-config", "", "docker config directory with config.json and tls/<host>/ (default: $DOCKER_CONFIG, else ~/.docker)")
 	a.addVaultFlags(pf)
 	root.AddCommand(a.signCommand(), a.inspectCommand(), a.verifyCommand(), a.revokeCommand(), a.resignCommand(),
-		a.initCommand(), a.signerCommand(), a.keyCommand())
+		a.initCommand(), a.signerCommand(), a.keyCommand(), versionCommand())
+	usageArgs(root)
 	return root
 }
 
+// setLogLevel applies --log-level; RUNNER_DEBUG=1 (GitHub's "re-run with
+// debug logging") asks for debug over any configured level.
 func (a *app) setLogLevel(s string) error {
 	var l slog.Level
 	if err := l.UnmarshalText([]byte(s)); err != nil {
 		return usageErrorf("invalid --log-level %q: want debug, info, warn or error", s)
+	}
+	if a.getenv("RUNNER_DEBUG") == "1" && l > slog.LevelDebug {
+		l = slog.LevelDebug
 	}
 	a.logLevel.Set(l)
 	return nil
@@ -160,8 +177,11 @@ func usageErrorf(format string, args ...any) error {
 }
 
 // silentError carries an exit code for output already printed (inspect
-// prints docker's own messages).
-type silentError struct{ err error }
+// prints docker's own messages and exits as docker does).
+type silentError struct {
+	err  error
+	code int
+}
 
 func (e *silentError) Error() string { return e.err.Error() }
 func (e *silentError) Unwrap() error { return e.err }

@@ -39,7 +39,7 @@ pushed), never a registry's claim. REPOSITORY:TAG@sha256:X, or
 
 Everything is checked before anything is pushed or published: one bad
 reference, key, role or pin fails the run and changes nothing.`,
-		Args: cobra.ArbitraryArgs,
+		Args: needArgs("no image reference given"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, cancel := a.withTimeout(cmd.Context())
 			defer cancel()
