@@ -50,7 +50,7 @@ func (a *app) transportPolicy(ctx context.Context, caRefs []string, inner func(h
 		cfg.CertsDir = filepath.Join(dir, "tls")
 	}
 	for _, ref := range caRefs {
-		pem, _, err := a.resolver().Resolve(ctx, ref, secrets.KeyOrPath)
+		pem, _, err := a.resolver().ResolvePEM(ctx, "a CA certificate (--registry-ca or --notary-ca)", ref, secrets.PublicPEM)
 		if err != nil {
 			return nil, err
 		}
