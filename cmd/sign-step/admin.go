@@ -36,7 +36,7 @@ func (a *app) oneKey(ctx context.Context, ref, passRef, what string) (*notary.Ke
 	if ref == "" {
 		return nil, usageErrorf("%s is required", what)
 	}
-	pem, origin, err := a.resolver().ResolvePEM(ctx, what, ref, secrets.PrivatePEM)
+	pem, origin, err := a.resolver().ResolvePEM(ctx, flagAndVar(what), ref, secrets.PrivatePEM)
 	if err != nil {
 		return nil, err
 	}
@@ -194,7 +194,7 @@ func (a *app) signerCommand() *cobra.Command {
 			if pubRef == "" {
 				return usageErrorf("--public-key is required")
 			}
-			pub, _, err := a.resolver().ResolvePEM(ctx, "--public-key", pubRef, secrets.PublicPEM)
+			pub, _, err := a.resolver().ResolvePEM(ctx, flagAndVar("--public-key"), pubRef, secrets.PublicPEM)
 			if err != nil {
 				return err
 			}

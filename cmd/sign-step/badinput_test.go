@@ -63,7 +63,7 @@ func TestBadInput(t *testing.T) {
 		{"malformed PEM", with("SIGN_STEP_KEY", "-----BEGIN EC PRIVATE KEY-----\nAAAA\n-----END EC PRIVATE KEY-----\n"), []string{repo + ":v1"}, 3, "malformed or unsupported private key"},
 		{"public key given as key", with("SIGN_STEP_KEY", "file://"+s.pubFile), []string{repo + ":v1"}, 3, "not a private key"},
 		{"no key at all", with("SIGN_STEP_KEY", ""), []string{repo + ":v1"}, 2, "no signing key"},
-		{"key file missing", with("SIGN_STEP_KEY", "/nonexistent/key.pem"), []string{repo + ":v1"}, 9, "file:///nonexistent/key.pem"},
+		{"key file missing", with("SIGN_STEP_KEY", "/nonexistent/key.pem"), []string{repo + ":v1"}, 9, "--key (or SIGN_STEP_KEY): not a PEM and not a readable file"},
 		{"key env var empty", with("SIGN_STEP_KEY", "env://NOPE"), []string{repo + ":v1"}, 9, "environment variable NOPE is empty"},
 		{"key signs no role", with("SIGN_STEP_KEY", string(strangerPEM), "SIGN_STEP_PASSPHRASE", "stranger-pass-1234"), []string{repo + ":v1"}, 4, "its signers are ci ("},
 		{"tag missing from registry", good, []string{repo + ":v1", repo + ":nope"}, 5, `tag "nope" not found in ` + repo},

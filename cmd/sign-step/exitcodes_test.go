@@ -31,8 +31,8 @@ func runCLI(t *testing.T, now time.Time, vars map[string]string, args ...string)
 	return result{stdout.String(), stderr.String(), code}
 }
 
-// encryptedKey writes an encrypted delegation-style key and returns its path.
-func encryptedKey(t *testing.T, role, pass string) string {
+// encryptedKeyFile writes an encrypted delegation-style key and returns its path.
+func encryptedKeyFile(t *testing.T, role, pass string) string {
 	t.Helper()
 	k, err := utils.GenerateECDSAKey(rand.Reader)
 	if err != nil {
@@ -55,7 +55,7 @@ func encryptedKey(t *testing.T, role, pass string) string {
 // these runs reaches a server.
 func TestUsageErrorExitCodes(t *testing.T) {
 	t.Parallel()
-	rootKey := encryptedKey(t, "root", "root-pass-0123456789")
+	rootKey := encryptedKeyFile(t, "root", "root-pass-0123456789")
 	before, after := notary.DockerHubNotaryRetired.Add(-time.Hour), notary.DockerHubNotaryRetired.Add(time.Hour)
 	action := func(kv ...string) map[string]string {
 		m := map[string]string{"GITHUB_ACTIONS": "true", "GITHUB_WORKSPACE": t.TempDir(), "INPUT_SUMMARY": "false"}

@@ -131,7 +131,7 @@ func (a *app) loadKeys(ctx context.Context, keyRefs []string, passRef, trustDir 
 			remote = append(remote, k)
 			continue
 		}
-		pem, origin, err := a.resolver().ResolvePEM(ctx, "--key", ref, secrets.PrivatePEM)
+		pem, origin, err := a.resolver().ResolvePEM(ctx, flagAndVar("--key"), ref, secrets.PrivatePEM)
 		if err != nil {
 			return nil, err
 		}

@@ -144,3 +144,9 @@ func inputNames(msg string) string {
 		return f
 	})
 }
+
+// flagAndVar names a flag and the variable that fills it, for errors that
+// must not show its value: "--key (or SIGN_STEP_KEY)".
+func flagAndVar(flag string) string {
+	return flag + " (or " + envName(strings.TrimPrefix(flag, "--")) + ")"
+}

@@ -109,7 +109,7 @@ func (r *Resolver) bareValue(flag, v string, m Material) (sign.Secret, string, e
 			flag = "the value"
 		}
 		return nil, "the value of " + flag, sign.Classedf(sign.ClassSecrets,
-			"%s: not a PEM, not base64 of a PEM and not a readable file (%v); the value is not shown: give inline PEM, base64://VAR, env://VAR, file://PATH or a path",
+			"%s: not a PEM and not a readable file, nor base64 of a PEM (%v); the value is not shown: give inline PEM, base64://VAR, env://VAR, file://PATH or a path",
 			flag, unwrapPath(err))
 	}
 	origin := "file://" + v

@@ -103,8 +103,8 @@ func TestResolvePEMShapes(t *testing.T) {
 		{"base64:// unset", "base64://NOPE", "", "resolving base64://NOPE: environment variable NOPE is empty or unset", sign.ClassSecrets, ""},
 		{"env unset", "env://NOPE", "", "resolving env://NOPE: environment variable NOPE is empty or unset", sign.ClassSecrets, ""},
 		{"file holds junk", "file://" + junkFile, "", "resolving file://" + junkFile + ": no PEM found: tried PEM", sign.ClassKey, "not a key at all"},
-		{"bare junk", "sOmEjUnKvAlUe-0123456789", "", "--key: not a PEM, not base64 of a PEM and not a readable file (open: no such file or directory); the value is not shown", sign.ClassSecrets, "sOmEjUnKvAlUe-0123456789"},
-		{"bare base64 of no PEM", "bm90IGEgcGVtIGF0IGFsbA==", "", "--key: not a PEM, not base64 of a PEM and not a readable file", sign.ClassSecrets, "bm90IGEgcGVtIGF0IGFsbA=="},
+		{"bare junk", "sOmEjUnKvAlUe-0123456789", "", "--key: not a PEM and not a readable file, nor base64 of a PEM (open: no such file or directory); the value is not shown", sign.ClassSecrets, "sOmEjUnKvAlUe-0123456789"},
+		{"bare base64 of no PEM", "bm90IGEgcGVtIGF0IGFsbA==", "", "--key: not a PEM and not a readable file, nor base64 of a PEM", sign.ClassSecrets, "bm90IGEgcGVtIGF0IGFsbA=="},
 		{"missing file", "file://" + filepath.Join(dir, "nope"), "", "no such file or directory", sign.ClassSecrets, ""},
 		{"public key is fine for the resolver", pubPEM, "inline PEM", "", 0, ""},
 	}
@@ -148,7 +148,12 @@ func TestResolvePEMShapes(t *testing.T) {
 				t.Error("the PEM used is not masked")
 			}
 			for _, line := range strings.Split(strings.TrimSpace(string(got)), "\n") {
-				if line != "" && !strings.HasPrefix(line, "-----") && !m.has(line) {
+				header := strings.Contains(line, ": ")
+				switch {
+				case line == "" || strings.HasPrefix(line, "-----"):
+				case header && m.has(line):
+					t.Errorf("PEM header %q masked: it names the signer, it is no secret", line)
+				case !header && !m.has(line):
 					t.Errorf("PEM line %q not masked", line)
 				}
 			}
