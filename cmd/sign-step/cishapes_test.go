@@ -125,8 +125,8 @@ func TestYesNotReadFromEnvironment(t *testing.T) {
 }
 
 // GitHub's "re-run with debug logging" sets RUNNER_DEBUG=1: sign-step logs
-// at debug whatever --log-level says. inspect of a repository without trust
-// data exits 1, as docker trust inspect does.
+// at debug whatever --log-level says. inspect exits 1 whatever failed for a
+// ref (no trust data, an untrusted certificate), as docker trust inspect does.
 func TestRunnerDebugAndInspectExit(t *testing.T) {
 	t.Parallel()
 	repo := env.Repo("never-signed")
@@ -138,6 +138,7 @@ func TestRunnerDebugAndInspectExit(t *testing.T) {
 		{"RUNNER_DEBUG=1", map[string]string{"RUNNER_DEBUG": "1"}, true},
 		{"RUNNER_DEBUG unset", nil, false},
 		{"RUNNER_DEBUG=0", map[string]string{"RUNNER_DEBUG": "0"}, false},
+		{"notary certificate not trusted", map[string]string{"SIGN_STEP_NOTARY_CA": ""}, false}, // was exit 7
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
