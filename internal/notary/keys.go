@@ -71,7 +71,7 @@ func ParseKey(m KeyMaterial) (*Key, error) {
 		return nil, sign.Classed(sign.ClassKey, &KeyError{Origin: m.Origin, Reason: "no PEM block found (expected a private key beginning with -----BEGIN, or base64 of one)"})
 	}
 	if next, _ := pem.Decode(rest); next != nil && strings.Contains(next.Type, "PRIVATE KEY") {
-		return nil, sign.Classed(sign.ClassKey, &KeyError{Origin: m.Origin, Reason: "more than one private key in one value; pass each with its own --key"})
+		return nil, sign.Classed(sign.ClassKey, &KeyError{Origin: m.Origin, Reason: "more than one private key in one value; give one key per value"})
 	}
 	encrypted := block.Type == "ENCRYPTED PRIVATE KEY" || block.Headers["DEK-Info"] != ""
 	switch block.Type {
