@@ -121,7 +121,7 @@ func (a *app) rootCommand() *cobra.Command {
 	pf.StringVar(&a.common.logLevel, "log-level", "info", "log level: debug, info, warn, error (debug adds HTTP traces, secrets redacted)")
 	durationVar(pf, &a.common.timeout, "timeout", 10*time.Minute, "overall deadline of the run (e.g. 90s, 10m, 1h)")
 	pf.IntVar(&a.common.retries, "retries", httpx.DefaultRetry.Attempts, "retries of a request that failed on a connection error, 429, 502, 503 or 504 (with backoff and jitter); the only retry count: registry, notary and Vault reads (which Vault also retries on 500); a Vault login is never retried")
-	pf.StringVar(&a.common.notaryServer, "notary-server", "", "notary server URL (default: $DOCKER_CONTENT_TRUST_SERVER, else https://<registry host>, notary.docker.io for docker.io)")
+	pf.StringVar(&a.common.notaryServer, "notary-server", "", "notary server URL (default: $DOCKER_CONTENT_TRUST_SERVER, else https://<registry host>; for docker.io, notary.docker.io until its retirement on 2026-12-08, then required)")
 	pf.StringArrayVar(&a.common.notaryCA, "notary-ca", nil, "CA certificate (PEM, path, file:// or env://) trusted for the notary server; repeatable")
 	pf.StringArrayVar(&a.common.registryCA, "registry-ca", nil, "CA certificate (PEM, path, file:// or env://) trusted for the registry; repeatable")
 	pf.StringSliceVar(&a.common.insecureRegistry, "insecure-registry", nil, "allow plain HTTP to this registry (HOST or HOST:PORT as in the image reference; certificates of https are still checked); repeatable. Without it registries are reached over https only")
