@@ -104,8 +104,9 @@ func versionCommand() *cobra.Command {
 	}
 }
 
-// flagName matches a flag named in a message: --key, --log-level.
-var flagName = regexp.MustCompile(`--[a-z][a-z0-9-]*`)
+// flagName matches a flag named in a message (--key, --log-level), not a
+// double hyphen inside a word (xn--host).
+var flagName = regexp.MustCompile(`(^|[^A-Za-z0-9-])--([a-z][a-z0-9-]*)`)
 
 // inputError is err as the action's user should read it: each flag that is
 // an action input is named as that input, and the positional arguments as
@@ -137,11 +138,12 @@ func inputNames(msg string) string {
 			inputs[in.name] = true
 		}
 	}
-	return flagName.ReplaceAllStringFunc(msg, func(f string) string {
-		if inputs[f[2:]] {
-			return "input " + f[2:]
+	return flagName.ReplaceAllStringFunc(msg, func(m string) string {
+		sub := flagName.FindStringSubmatch(m)
+		if inputs[sub[2]] {
+			return sub[1] + "input " + sub[2]
 		}
-		return f
+		return m
 	})
 }
 
