@@ -23,12 +23,20 @@ func (k *keyFlags) add(cmd *cobra.Command, what string) {
 	cmd.Flags().StringVar(&k.passphrase, "passphrase", "", "passphrase of the keys: env://VAR, file://PATH or the value (default $DOCKER_CONTENT_TRUST_REPOSITORY_PASSPHRASE)")
 }
 
+// passphraseFlags names, per key flag, where its passphrase is given: the
+// hint of an encrypted key without one names a flag the command has.
+var passphraseFlags = map[string]string{
+	"--root-key":    "--root-passphrase or DOCKER_CONTENT_TRUST_ROOT_PASSPHRASE",
+	"--targets-key": "--targets-passphrase or DOCKER_CONTENT_TRUST_REPOSITORY_PASSPHRASE",
+	"--new-key":     "--new-passphrase, else --passphrase or DOCKER_CONTENT_TRUST_REPOSITORY_PASSPHRASE",
+}
+
 // oneKey resolves and decrypts a single key reference.
 func (a *app) oneKey(ctx context.Context, ref, passRef, what string) (*notary.Key, error) {
 	if ref == "" {
 		return nil, usageErrorf("%s is required", what)
 	}
-	pem, origin, err := a.resolver().ResolveFlag(ctx, flagLabel(what), ref, secrets.KeyOrPath)
+	pem, origin, err := a.resolver().ResolvePEM(ctx, flagLabel(what), ref, secrets.PrivatePEM)
 	if err != nil {
 		return nil, err
 	}
@@ -38,7 +46,7 @@ func (a *app) oneKey(ctx context.Context, ref, passRef, what string) (*notary.Ke
 			return nil, err
 		}
 	}
-	return notary.ParseKey(notary.KeyMaterial{PEM: pem, Passphrase: pass, Origin: origin})
+	return notary.ParseKey(notary.KeyMaterial{PEM: pem, Passphrase: pass, Origin: origin, PassphraseFrom: passphraseFlags[what]})
 }
 
 func (a *app) initCommand() *cobra.Command {
@@ -186,7 +194,7 @@ func (a *app) signerCommand() *cobra.Command {
 			if pubRef == "" {
 				return usageErrorf("--public-key is required")
 			}
-			pub, _, err := a.resolver().ResolveFlag(ctx, flagLabel("public-key"), pubRef, secrets.KeyOrPath)
+			pub, _, err := a.resolver().ResolvePEM(ctx, flagLabel("public-key"), pubRef, secrets.PublicPEM)
 			if err != nil {
 				return err
 			}

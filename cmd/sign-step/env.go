@@ -25,20 +25,31 @@ var dockerEnv = map[string]string{
 	"vault-ca":           "VAULT_CACERT",
 }
 
+// noEnv marks a flag that is read from the command line only: a
+// destructive confirmation (--yes) must not come from a stray variable.
+const noEnv = "sign-step/no-env"
+
+// commandLineOnly marks flag name of cmd as never read from the environment.
+func commandLineOnly(cmd *cobra.Command, name string) {
+	_ = cmd.Flags().SetAnnotation(name, noEnv, []string{"true"})
+}
+
 // applyEnv fills every flag the user did not set from SIGN_STEP_<FLAG>, then
-// from docker's variable. A flag on the command line always wins.
+// from docker's variable. A flag on the command line always wins. A value
+// that does not parse is a usage error naming the variable it came from.
 func applyEnv(cmd *cobra.Command, getenv func(string) string) error {
 	fills, err := vaultSecretFills(cmd, getenv) // --vault-secrets: after ours, before docker's
 	if err != nil {
 		return err
 	}
 	cmd.Flags().VisitAll(func(f *pflag.Flag) {
-		if err != nil || f.Changed || f.Name == "help" {
+		if err != nil || f.Changed || f.Name == "help" || f.Annotations[noEnv] != nil {
 			return
 		}
-		v := getenv(envName(f.Name))
+		from := envName(f.Name)
+		v := getenv(from)
 		if v == "" {
-			v = fills[f.Name]
+			v, from = fills[f.Name], "--vault-secrets"
 		}
 		if v == "" {
 			if alt, ok := dockerEnv[f.Name]; ok {
@@ -49,13 +60,14 @@ func applyEnv(cmd *cobra.Command, getenv func(string) string) error {
 				} else {
 					v = getenv(alt)
 				}
+				from = strings.TrimPrefix(alt, "env://")
 			}
 		}
 		if v == "" {
 			return
 		}
 		if e := f.Value.Set(v); e != nil {
-			err = usageErrorf("invalid value for %s (from the environment): %v", f.Name, e)
+			err = usageErrorf("%s: invalid value for --%s: %v", from, f.Name, e)
 		}
 	})
 	return err

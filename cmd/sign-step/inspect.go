@@ -40,9 +40,10 @@ func (a *app) runInspect(ctx context.Context, refs []string, pretty bool) error 
 		format = inspect.Pretty
 	}
 	if err := format(a.stdout, repos); err != nil {
-		// docker prints the per-ref errors to stderr and exits 1.
+		// docker prints the per-ref errors to stderr and exits 1, whatever
+		// the cause.
 		a.stderr.Write([]byte(err.Error() + "\n"))
-		return &silentError{err: err}
+		return &silentError{err: err, code: 1}
 	}
 	return nil
 }

@@ -83,7 +83,7 @@ func (a *app) revokeCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "revoke [--yes] IMAGE:TAG... | IMAGE...",
 		Short: "Remove tags from every role our key signs (docker trust revoke); one publish per repository",
-		Args:  cobra.ArbitraryArgs,
+		Args:  needArgs("no image reference given"),
 		RunE: a.withCI(func(cmd *cobra.Command, args []string) (*ci.Result, error) {
 			if err := a.useOutput(f.output); err != nil {
 				return nil, err
@@ -126,7 +126,8 @@ func (a *app) revokeCommand() *cobra.Command {
 		}),
 	}
 	f.keyFlags.add(cmd, "private key")
-	cmd.Flags().BoolVar(&f.yes, "yes", false, "allow a repository reference to revoke all of its tags")
+	cmd.Flags().BoolVar(&f.yes, "yes", false, "allow a repository reference to revoke all of its tags (command line only: SIGN_STEP_YES is never read)")
+	commandLineOnly(cmd, "yes")
 	cmd.Flags().StringVar(&f.outputDir, "output-dir", "", "where to write report.json and revoke.env (default as for sign)")
 	addOutputFlag(cmd, &f.output)
 	return cmd
@@ -137,7 +138,7 @@ func (a *app) resignCommand() *cobra.Command {
 		keyFlags
 		reposFile    string
 		warnWithin   time.Duration
-		minRemaining string
+		minRemaining time.Duration
 		shard        string
 		concurrency  int
 		outputDir    string
@@ -173,10 +174,6 @@ that key) without changing any target, moving its expiry 3 years forward. With
 			if err != nil {
 				return nil, err
 			}
-			minRemaining, err := parseDays(f.minRemaining)
-			if err != nil {
-				return nil, usageErrorf("--min-remaining: %v", err)
-			}
 			keys, err := a.loadKeys(ctx, f.keys, f.passphrase, "")
 			if err != nil {
 				return nil, err
@@ -190,7 +187,7 @@ that key) without changing any target, moving its expiry 3 years forward. With
 			}
 			s := a.signer(reg, trust)
 			s.Concurrency = f.concurrency
-			results, err := s.Resign(ctx, sign.ResignRequest{Repos: repos, WarnWithin: f.warnWithin, MinRemaining: minRemaining, Shard: shard, Of: of, DryRun: f.dryRun})
+			results, err := s.Resign(ctx, sign.ResignRequest{Repos: repos, WarnWithin: f.warnWithin, MinRemaining: f.minRemaining, Shard: shard, Of: of, DryRun: f.dryRun})
 			if results == nil && err != nil {
 				return nil, err // nothing was tried
 			}
@@ -212,15 +209,15 @@ that key) without changing any target, moving its expiry 3 years forward. With
 			if werr := arts.WriteJSON(sign.ReportFile, rep); werr != nil {
 				return nil, errors.Join(err, werr)
 			}
-			res := ci.ResignResult(rep, arts.Path(), a.ciFiles("resign", arts.Path(), sign.ReportFile, false), time.Now(), f.warnWithin)
+			res := ci.ResignResult(rep, arts.Path(), a.ciFiles("resign", arts.Path(), sign.ReportFile, false), a.now(), f.warnWithin)
 			return &res, err
 		}),
 	}
 	f.keyFlags.add(cmd, "private key")
 	fl := cmd.Flags()
 	fl.StringVar(&f.reposFile, "repos-file", "", "file with one repository per line (# comments allowed)")
-	fl.DurationVar(&f.warnWithin, "warn-within", 30*24*time.Hour, "warn when a role, the root or the snapshot expires sooner than this")
-	fl.StringVar(&f.minRemaining, "min-remaining", "0", "skip roles that expire later than this from now (e.g. 180d, 4320h)")
+	durationVar(fl, &f.warnWithin, "warn-within", 30*24*time.Hour, "warn when a role, the root or the snapshot expires sooner than this (e.g. 30d, 720h)")
+	durationVar(fl, &f.minRemaining, "min-remaining", 0, "skip roles that expire later than this from now (e.g. 180d, 4320h)")
 	fl.StringVar(&f.shard, "shard", "0/1", "this worker's share i/n of the repositories (stable hash)")
 	fl.IntVar(&f.concurrency, "concurrency", 8, "repositories re-signed at once")
 	fl.StringVar(&f.outputDir, "output-dir", "", "where to write report.json (default as for sign)")
@@ -261,18 +258,6 @@ func parseShard(s string) (int, int, error) {
 		return 0, 0, usageErrorf("--shard %q: want i/n with 0 <= i < n", s)
 	}
 	return si, sn, nil
-}
-
-// parseDays reads a Go duration or a number of days ("180d").
-func parseDays(s string) (time.Duration, error) {
-	if d, ok := strings.CutSuffix(s, "d"); ok {
-		n, err := strconv.Atoi(d)
-		if err != nil || n < 0 {
-			return 0, fmt.Errorf("invalid number of days %q", s)
-		}
-		return time.Duration(n) * 24 * time.Hour, nil
-	}
-	return time.ParseDuration(s)
 }
 
 func readLines(path string) ([]string, error) {

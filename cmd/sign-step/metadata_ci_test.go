@@ -163,7 +163,7 @@ func TestActionModeErrors(t *testing.T) {
 		{"no tags", map[string]string{"command": "sign", "key": "file:///nonexistent"}, "no image reference given"},
 		{"unknown command", map[string]string{"command": "frobnicate", "tags": "r.example.com/a:1"}, `input command "frobnicate" is not a sign-step command`},
 		{"input the command lacks", map[string]string{"command": "inspect", "tags": "r.example.com/a:1", "source": "image.tar"}, "input source is not used by `sign-step inspect`"},
-		{"vault reference without an address", map[string]string{"command": "sign", "tags": "r.example.com/a:1", "key": "vault://secret/ci/dct#key"}, "a vault:// reference needs a Vault address: pass --vault-addr"},
+		{"vault reference without an address", map[string]string{"command": "sign", "tags": "r.example.com/a:1", "key": "vault://secret/ci/dct#key"}, "a vault:// reference needs a Vault address: pass input vault-addr"}, // the action speaks of inputs
 		{"bad summary", map[string]string{"command": "sign", "tags": "r.example.com/a:1", "summary": "yes"}, `input summary is "yes"`},
 	}
 	for _, tc := range cases {

@@ -33,8 +33,9 @@ type app struct {
 	// stays one line.
 	warnings []string
 
-	ci    ciState    // the CI system and, on GitHub, its backend (action.go)
-	vault vaultState // --vault-* flags and the run's Vault session (vault.go)
+	ci    ciState          // the CI system and, on GitHub, its backend (action.go)
+	vault vaultState       // --vault-* flags and the run's Vault session (vault.go)
+	now   func() time.Time // the run's clock (tests move it past dates such as notary.docker.io's retirement)
 }
 
 type commonFlags struct {
@@ -54,9 +55,14 @@ type commonFlags struct {
 }
 
 // run executes one command line and returns the process exit code.
-func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) (code int) {
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	return runAt(ctx, time.Now, args, getenv, stdout, stderr)
+}
+
+// runAt is run on the clock now.
+func runAt(ctx context.Context, now func() time.Time, args []string, getenv func(string) string, stdout, stderr io.Writer) (code int) {
 	secrets := &redact.Set{}
-	a := &app{getenv: getenv, secrets: secrets, stdout: secrets.Writer(stdout), stderr: secrets.Writer(stderr), logLevel: &slog.LevelVar{}}
+	a := &app{getenv: getenv, secrets: secrets, stdout: secrets.Writer(stdout), stderr: secrets.Writer(stderr), logLevel: &slog.LevelVar{}, now: now}
 	defer a.recoverPanic(ctx, &code)
 	a.setupCI(stdout, stderr, args) // before anything is printed: GitHub masks
 	a.log = slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: a.logLevel, ReplaceAttr: dropTime}))
@@ -73,6 +79,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		cmd, err = root.ExecuteContextC(ctx)
 	}
 	err = a.closeVault(ctx, err) // revoke the Vault token, success or failure
+	if a.ci.action {
+		err = inputError(err) // the action's user knows inputs, not flags
+	}
 	err = a.finishCI(cmd, err)
 	if err == nil {
 		for _, w := range a.warnings {
@@ -81,9 +90,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return 0
 	}
 	var silent *silentError
-	if !errors.As(err, &silent) {
-		fmt.Fprintf(a.stderr, "sign-step: %s\n", oneLine(err.Error()))
+	if errors.As(err, &silent) {
+		return silent.code
 	}
+	fmt.Fprintf(a.stderr, "sign-step: %s\n", oneLine(err.Error()))
 	if c := sign.ClassOf(err); c != 0 {
 		return int(c)
 	}
@@ -110,9 +120,9 @@ func (a *app) rootCommand() *cobra.Command {
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageErrorf("%v", err) })
 	pf := root.PersistentFlags()
 	pf.StringVar(&a.common.logLevel, "log-level", "info", "log level: debug, info, warn, error (debug adds HTTP traces, secrets redacted)")
-	pf.DurationVar(&a.common.timeout, "timeout", 10*time.Minute, "overall deadline of the run")
+	durationVar(pf, &a.common.timeout, "timeout", 10*time.Minute, "overall deadline of the run (e.g. 90s, 10m, 1h)")
 	pf.IntVar(&a.common.retries, "retries", httpx.DefaultRetry.Attempts, "retries of a request that failed on a connection error, 429, 502, 503 or 504 (with backoff and jitter); the only retry count: registry, notary and Vault reads (which Vault also retries on 500); a Vault login is never retried")
-	pf.StringVar(&a.common.notaryServer, "notary-server", "", "notary server URL (default: $DOCKER_CONTENT_TRUST_SERVER, else https://<registry host>, notary.docker.io for docker.io)")
+	pf.StringVar(&a.common.notaryServer, "notary-server", "", "notary server URL (default: $DOCKER_CONTENT_TRUST_SERVER, else https://<registry host>; for docker.io, notary.docker.io until its retirement on 2026-12-08, then required)")
 	pf.StringArrayVar(&a.common.notaryCA, "notary-ca", nil, "CA certificate (PEM, path, file:// or env://) trusted for the notary server; repeatable")
 	pf.StringArrayVar(&a.common.registryCA, "registry-ca", nil, "CA certificate (PEM, path, file:// or env://) trusted for the registry; repeatable")
 	pf.StringSliceVar(&a.common.insecureRegistry, "insecure-registry", nil, "allow plain HTTP to this registry (HOST or HOST:PORT as in the image reference; certificates of https are still checked); repeatable. Without it registries are reached over https only")
@@ -124,15 +134,21 @@ func (a *app) rootCommand() *cobra.Command {
 	pf.StringVar(&a.common.dockerConfig, "docker-config", "", "docker config directory with config.json and tls/<host>/ (default: $DOCKER_CONFIG, else ~/.docker)")
 	a.addVaultFlags(pf)
 	root.AddCommand(a.signCommand(), a.inspectCommand(), a.verifyCommand(), a.revokeCommand(), a.resignCommand(),
-		a.initCommand(), a.signerCommand(), a.keyCommand())
+		a.initCommand(), a.signerCommand(), a.keyCommand(), versionCommand())
 	root.AddCommand(a.rootCommandGroup())
+	usageArgs(root)
 	return root
 }
 
+// setLogLevel applies --log-level; RUNNER_DEBUG=1 (GitHub's "re-run with
+// debug logging") asks for debug over any configured level.
 func (a *app) setLogLevel(s string) error {
 	var l slog.Level
 	if err := l.UnmarshalText([]byte(s)); err != nil {
 		return usageErrorf("invalid --log-level %q: want debug, info, warn or error", s)
+	}
+	if a.getenv("RUNNER_DEBUG") == "1" && l > slog.LevelDebug {
+		l = slog.LevelDebug
 	}
 	a.logLevel.Set(l)
 	return nil
@@ -164,8 +180,11 @@ func usageErrorf(format string, args ...any) error {
 }
 
 // silentError carries an exit code for output already printed (inspect
-// prints docker's own messages).
-type silentError struct{ err error }
+// prints docker's own messages and exits as docker does).
+type silentError struct {
+	err  error
+	code int
+}
 
 func (e *silentError) Error() string { return e.err.Error() }
 func (e *silentError) Unwrap() error { return e.err }

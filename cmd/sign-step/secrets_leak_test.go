@@ -71,6 +71,9 @@ func TestSecretInputsNeverEchoed(t *testing.T) {
 	key := encryptedKey(t, pass)
 	b64 := base64.StdEncoding.EncodeToString([]byte(key))
 	b64wrapped := b64[:76] + "\n" + b64[76:152] + "\n" + b64[152:] // base64 without -w0
+	// Base64 of a whole PEM is a key shape sign-step reads (TestKeyShapesSign);
+	// with its first bytes lost it is no key, and may not be echoed.
+	b64, b64wrapped = b64[4:], b64wrapped[4:]
 	repo := env.Repo("leak") + ":v1"
 	cases := []struct {
 		name    string

@@ -50,7 +50,7 @@ reference, key, role or pin fails the run and changes nothing.
 A re-run publishes nothing when every tag is already signed at its digest,
 in every role it would write, by our key: each ref's result is unchanged and
 changed is false. --force publishes anyway.`,
-		Args: cobra.ArbitraryArgs,
+		Args: needArgs("no image reference given"),
 		RunE: a.withCI(func(cmd *cobra.Command, args []string) (*ci.Result, error) {
 			ctx, cancel := a.withTimeout(cmd.Context())
 			defer cancel()
@@ -171,7 +171,7 @@ func (a *app) loadKeys(ctx context.Context, keyRefs []string, passRef, trustDir 
 			remote = append(remote, k)
 			continue
 		}
-		pem, origin, err := a.resolver().ResolveFlag(ctx, flagLabel("key"), ref, secrets.KeyOrPath)
+		pem, origin, err := a.resolver().ResolvePEM(ctx, flagLabel("key"), ref, secrets.PrivatePEM)
 		if err != nil {
 			return nil, err
 		}

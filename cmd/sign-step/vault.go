@@ -127,7 +127,7 @@ func (a *app) openVault(ctx context.Context) (*secrets.Vault, error) {
 	cfg := httpx.TLSConfig{}
 	creds := a.credsResolver()
 	for _, ref := range f.ca {
-		pem, _, err := creds.ResolveFlag(ctx, flagLabel("vault-ca"), ref, secrets.KeyOrPath)
+		pem, _, err := creds.ResolvePEM(ctx, flagLabel("vault-ca"), ref, secrets.PublicPEM)
 		if err != nil {
 			return nil, err
 		}
@@ -137,11 +137,11 @@ func (a *app) openVault(ctx context.Context) (*secrets.Vault, error) {
 		if f.clientCert == "" || f.clientKey == "" {
 			return nil, usageErrorf("--vault-client-cert and --vault-client-key go together")
 		}
-		certPEM, _, err := creds.ResolveFlag(ctx, flagLabel("vault-client-cert"), f.clientCert, secrets.KeyOrPath)
+		certPEM, _, err := creds.ResolvePEM(ctx, flagLabel("vault-client-cert"), f.clientCert, secrets.PublicPEM)
 		if err != nil {
 			return nil, err
 		}
-		keyPEM, _, err := creds.ResolveFlag(ctx, flagLabel("vault-client-key"), f.clientKey, secrets.KeyOrPath)
+		keyPEM, _, err := creds.ResolvePEM(ctx, flagLabel("vault-client-key"), f.clientKey, secrets.PrivatePEM)
 		if err != nil {
 			return nil, err
 		}

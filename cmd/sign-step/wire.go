@@ -50,7 +50,7 @@ func (a *app) transportPolicy(ctx context.Context, caRefs []string, inner func(h
 		cfg.CertsDir = filepath.Join(dir, "tls")
 	}
 	for _, ref := range caRefs {
-		pem, _, err := a.resolver().ResolveFlag(ctx, "a CA certificate (--registry-ca or --notary-ca)", ref, secrets.KeyOrPath)
+		pem, _, err := a.resolver().ResolvePEM(ctx, "a CA certificate (--registry-ca or --notary-ca)", ref, secrets.PublicPEM)
 		if err != nil {
 			return nil, err
 		}
@@ -107,7 +107,7 @@ func (a *app) clientsFor(ctx context.Context, keys *notary.Keyring, route loginR
 		registry.WithInsecure(insecure)}, extra...)...)
 	opts := []notary.Option{notary.WithTransport(notaryRT), notary.WithKeys(keys),
 		notary.WithCredentials(registry.Credentials(kc)), notary.WithUserAgent(a.userAgent()), notary.WithLogger(a.log),
-		notary.WithWarnings(func(msg string) { a.warnings = append(a.warnings, msg) })}
+		notary.WithWarnings(func(msg string) { a.warnings = append(a.warnings, msg) }), notary.WithClock(a.now)}
 	if len(a.common.pinRoot) > 0 {
 		opts = append(opts, notary.WithRootPin(a.common.pinRoot))
 	}
@@ -124,10 +124,29 @@ func (a *app) clientsFor(ctx context.Context, keys *notary.Keyring, route loginR
 	if err != nil {
 		return nil, nil, err
 	}
+	if err := checkNotaryServers(nc, route.destinations); err != nil {
+		return nil, nil, err // before the registry or any server is asked
+	}
 	return reg, nc, nil
 }
 
 // signer wires the sign use case.
 func (a *app) signer(reg sign.Registry, trust sign.Trust) *sign.Signer {
 	return &sign.Signer{Registry: reg, Trust: trust, Log: a.log}
+}
+
+// checkNotaryServers refuses, in one line, refs whose notary would be
+// docker.io's retired default, instead of a network error later. Refs that
+// do not parse are left to the command, which reports them.
+func checkNotaryServers(nc *notary.Client, refs []string) error {
+	for _, ref := range refs {
+		r, err := sign.ParseRef(ref)
+		if err != nil {
+			continue
+		}
+		if err := nc.CheckServer(r.Name()); err != nil {
+			return err
+		}
+	}
+	return nil
 }

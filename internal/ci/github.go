@@ -62,9 +62,11 @@ func NewGitHub(o GitHubOptions) *GitHubBackend {
 func (g *GitHubBackend) Mask(v string) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	armored := strings.Contains(v, "-----BEGIN")
 	for _, line := range strings.Split(v, "\n") {
 		line = strings.TrimSpace(line)
-		if len(line) < 4 || strings.HasPrefix(line, "-----") || g.masked[line] {
+		// PEM headers (role: ci) name a signer; they are not secret.
+		if len(line) < 4 || strings.HasPrefix(line, "-----") || (armored && strings.Contains(line, ": ")) || g.masked[line] {
 			continue
 		}
 		g.masked[line] = true

@@ -73,6 +73,7 @@ type options struct {
 	retries     int
 	userAgent   string
 	log         *slog.Logger
+	now         func() time.Time // decides notary.docker.io's retirement (retired.go)
 }
 
 // Option configures a Client.
@@ -255,6 +256,9 @@ func (c *Client) Open(ctx context.Context, gun string) (sign.TrustRepo, error) {
 }
 
 func (c *Client) open(ctx context.Context, gun string) (*Repo, error) {
+	if err := c.CheckServer(gun); err != nil {
+		return nil, err
+	}
 	server := c.ServerFor(gun)
 	host, _, _ := strings.Cut(gun, "/")
 	ctxRT := &contextTransport{ctx: ctx, base: c.opts.transport}

@@ -24,6 +24,10 @@ type KeyMaterial struct {
 	PEM        sign.Secret
 	Passphrase sign.Secret
 	Origin     string
+	// PassphraseFrom names where the passphrase is given, for the hint of
+	// an encrypted key without one; default: --passphrase or
+	// DOCKER_CONTENT_TRUST_REPOSITORY_PASSPHRASE.
+	PassphraseFrom string
 }
 
 // Key is a decrypted private key, held only in memory.
@@ -64,10 +68,10 @@ func ParseKey(m KeyMaterial) (*Key, error) {
 	raw := []byte(m.PEM)
 	block, rest := pem.Decode(raw)
 	if block == nil {
-		return nil, sign.Classed(sign.ClassKey, &KeyError{Origin: m.Origin, Reason: "no PEM block found (expected a private key beginning with -----BEGIN)"})
+		return nil, sign.Classed(sign.ClassKey, &KeyError{Origin: m.Origin, Reason: "no PEM block found (expected a private key beginning with -----BEGIN, or base64 of one)"})
 	}
 	if next, _ := pem.Decode(rest); next != nil && strings.Contains(next.Type, "PRIVATE KEY") {
-		return nil, sign.Classed(sign.ClassKey, &KeyError{Origin: m.Origin, Reason: "more than one private key in one value; pass each with its own --key"})
+		return nil, sign.Classed(sign.ClassKey, &KeyError{Origin: m.Origin, Reason: "more than one private key in one value; give one key per value"})
 	}
 	encrypted := block.Type == "ENCRYPTED PRIVATE KEY" || block.Headers["DEK-Info"] != ""
 	switch block.Type {
@@ -79,7 +83,11 @@ func ParseKey(m KeyMaterial) (*Key, error) {
 	}
 	pass := string(m.Passphrase)
 	if encrypted && pass == "" {
-		return nil, sign.Classed(sign.ClassKey, &KeyError{Origin: m.Origin, Reason: "the key is encrypted and no passphrase was given (--passphrase or DOCKER_CONTENT_TRUST_REPOSITORY_PASSPHRASE)"})
+		from := m.PassphraseFrom
+		if from == "" {
+			from = "--passphrase or DOCKER_CONTENT_TRUST_REPOSITORY_PASSPHRASE"
+		}
+		return nil, sign.Classed(sign.ClassKey, &KeyError{Origin: m.Origin, Reason: "the key is encrypted and no passphrase was given (" + from + ")"})
 	}
 	if !encrypted {
 		pass = ""

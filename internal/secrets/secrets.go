@@ -148,8 +148,11 @@ func (r *Resolver) mask(v string) {
 		return
 	}
 	r.Masker.Mask(v)
+	armored := strings.Contains(v, "-----BEGIN")
 	for _, line := range strings.Split(v, "\n") {
-		if line = strings.TrimSpace(line); len(line) >= 4 && !strings.HasPrefix(line, "-----") {
+		// PEM headers (role: ci, Proc-Type: ...) are not secret: masking
+		// them would hide signer names in every log.
+		if line = strings.TrimSpace(line); len(line) >= 4 && !strings.HasPrefix(line, "-----") && !(armored && strings.Contains(line, ": ")) {
 			r.Masker.Mask(line)
 		}
 	}
