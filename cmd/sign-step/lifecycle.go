@@ -30,6 +30,7 @@ IMAGE@sha256:X, under a tag that resolves to X).`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, cancel := a.withTimeout(cmd.Context())
 			defer cancel()
+			a.auth.readOnly = true
 			reg, trust, err := a.clients(ctx, &notary.Keyring{}, args...)
 			if err != nil {
 				return err

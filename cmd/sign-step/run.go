@@ -37,6 +37,7 @@ type app struct {
 	report      *sign.Report // the last command's report, for CI outputs
 	artifactDir string       // where that report's artifacts are
 	vault       vaultState   // --vault-* flags and the run's Vault session (vault.go)
+	auth        authState    // --allow-token-realm, read-only scopes (auth.go)
 }
 
 type commonFlags struct {
@@ -121,6 +122,7 @@ func (a *app) rootCommand() *cobra.Command {
 	pf.StringVar(&a.common.trustCache, "trust-cache", "", "keep verified trust metadata here between runs (cache it in CI): trusts the first root across runs and catches a server replaying older metadata")
 	pf.StringVar(&a.common.dockerConfig, "docker-config", "", "docker config directory with config.json and tls/<host>/ (default: $DOCKER_CONFIG, else ~/.docker)")
 	a.addVaultFlags(pf)
+	a.addAuthFlags(pf)
 	root.AddCommand(a.signCommand(), a.inspectCommand(), a.verifyCommand(), a.revokeCommand(), a.resignCommand(),
 		a.initCommand(), a.signerCommand(), a.keyCommand())
 	return root
