@@ -585,6 +585,9 @@ func delegationNames(roles []data.Role) []string {
 // explain turns notary's errors into classed errors with docker's wording
 // where docker had one, naming the server.
 func (r *Repo) explain(err error) error {
+	if refused := r.loginRefused(err); refused != nil {
+		return refused
+	}
 	var net store.NetworkError
 	switch {
 	case errors.As(err, &net):
