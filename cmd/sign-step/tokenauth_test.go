@@ -491,4 +491,3 @@ func TestTokenRealms(t *testing.T) {
 		})
 	}
 }
-
