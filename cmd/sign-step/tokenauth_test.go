@@ -4,11 +4,13 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -489,5 +491,48 @@ func TestTokenRealms(t *testing.T) {
 				t.Errorf("published %v", got)
 			}
 		})
+	}
+}
+
+// TestTokenRealmPlainHTTP is a notary server (and registry) that sends
+// clients to a plain-http token realm, where the login would travel in
+// clear text: sign-step refuses in one line and never connects to it.
+func TestTokenRealmPlainHTTP(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var conns atomic.Int32
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns.Add(1)
+			c.Close()
+		}
+	}()
+	defer ln.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	reg, err := env.TokenRegistryWithRealm(ctx, "http://"+ln.Addr().String()+"/token")
+	if err != nil {
+		t.Fatal(err)
+	}
+	vars := map[string]string{"SIGN_STEP_REGISTRY_USERNAME": reg.Username, "SIGN_STEP_REGISTRY_PASSWORD": reg.Password,
+		"SIGN_STEP_NOTARY_SERVER": reg.NotaryURL, "SIGN_STEP_ALLOW_TOKEN_REALM": "127.0.0.1"}
+	for _, args := range [][]string{{"verify", reg.Repo("plain") + ":v1"}, {"inspect", reg.Repo("plain")}} {
+		r := signStep(t, vars, args...)
+		if r.code == 0 || len(strings.Split(strings.TrimSpace(r.stderr), "\n")) != 1 {
+			t.Errorf("%v: exit %d, want a one-line failure: %q", args, r.code, r.stderr)
+		}
+		if strings.Contains(r.stdout+r.stderr, reg.Password) {
+			t.Error("the password was printed")
+		}
+	}
+	if n := conns.Load(); n != 0 {
+		t.Errorf("%d connections to the plain-http realm", n)
 	}
 }

@@ -707,6 +707,11 @@ func (c *Client) checkRealms(manager challenge.Manager, ping *url.URL) error {
 			if err := c.opts.realms.Check(realm, ping.Host); err != nil {
 				return sign.Classed(sign.ClassNotary, err)
 			}
+			// As go-containerregistry for a secure registry: the login
+			// never travels in clear text (notary servers are https only).
+			if u, err := url.Parse(realm); err != nil || u.Scheme != "https" {
+				return sign.Classedf(sign.ClassNotary, "notary server %s sends clients to token realm %q: only https realms are used", ping.Host, realm)
+			}
 		}
 	}
 	return nil

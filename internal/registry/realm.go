@@ -1,11 +1,12 @@
 package registry
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"io"
 	"net/http"
 	"net/url"
 	"regexp"
-	"strconv"
 	"sync"
 
 	"github.com/sign-step/sign-step/internal/httpx"
@@ -21,11 +22,13 @@ func WithRealmPolicy(p httpx.RealmPolicy) Option { return func(o *options) { o.r
 // refuses every private IP realm but the registry's exact host:port.
 //
 // A realm the policy allows and ggcr would refuse is handed to ggcr under a
-// DNS alias (r1.token-realm.sign-step.invalid): ggcr then runs its usual
+// DNS alias (<random>.token-realm.sign-step.invalid): ggcr then runs its usual
 // token exchange against the alias, and requests to the alias are sent to
 // the real realm host, with the same scheme, path and credentials ggcr
 // attached. Every other realm reaches ggcr unchanged and meets its check.
 // A realm the policy refuses fails the request with a *httpx.RealmError.
+// Aliases are random, so another registry cannot name one in its own
+// challenge to reach a private realm allowed for this one.
 type realmTransport struct {
 	next   http.RoundTripper
 	policy httpx.RealmPolicy
@@ -91,7 +94,9 @@ func (t *realmTransport) alias(real string) string {
 	if t.aliases == nil {
 		t.aliases, t.byHost = map[string]string{}, map[string]string{}
 	}
-	a := "r" + strconv.Itoa(len(t.aliases)+1) + ".token-realm.sign-step.invalid"
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	a := hex.EncodeToString(b) + ".token-realm.sign-step.invalid"
 	t.aliases[a], t.byHost[real] = real, a
 	return a
 }
