@@ -48,8 +48,8 @@ func (a *app) notaryAccess() notary.Access {
 // registry host, identity tokens included.
 func notaryCredentials(kc authn.Keychain) notary.Credentials {
 	creds := registry.Credentials(kc)
-	return func(host string) notary.Credential {
-		c := creds(host)
-		return notary.Credential{Username: c.Username, Password: c.Password, IdentityToken: c.IdentityToken}
+	return func(host string) (notary.Credential, error) {
+		c, err := creds(host)
+		return notary.Credential{Username: c.Username, Password: c.Password, IdentityToken: c.IdentityToken}, err
 	}
 }

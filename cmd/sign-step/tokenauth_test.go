@@ -140,6 +140,7 @@ func TestTokenLogins(t *testing.T) {
 		identity bool // the account logs in with an identity token only
 		vars     func(t *testing.T, l login) (map[string]string, string)
 		wantCode int
+		wantErr  string // in the one line of a failure
 	}{
 		{name: "flags", vars: func(t *testing.T, l login) (map[string]string, string) {
 			return map[string]string{"SIGN_STEP_REGISTRY_USERNAME": l.user, "SIGN_STEP_REGISTRY_PASSWORD": "env://PASS", "PASS": l.pass}, ""
@@ -179,8 +180,13 @@ func TestTokenLogins(t *testing.T) {
 			}
 			return map[string]string{"DOCKER_CONFIG": dir, "PATH": bin}, bin
 		}},
-		{name: "wrong password (notary is asked first)", wantCode: 6, vars: func(t *testing.T, l login) (map[string]string, string) {
+		{name: "wrong password (notary is asked first)", wantCode: 6, wantErr: "--registry-username", vars: func(t *testing.T, l login) (map[string]string, string) {
 			return map[string]string{"SIGN_STEP_REGISTRY_USERNAME": l.user, "SIGN_STEP_REGISTRY_PASSWORD": "not-" + l.pass}, ""
+		}},
+		{name: "credential helper not on PATH", wantCode: 2, wantErr: "docker-credential-missing not found in PATH", vars: func(t *testing.T, l login) (map[string]string, string) {
+			dir := t.TempDir()
+			writeDockerConfig(t, dir, map[string]any{"credsStore": "missing"})
+			return map[string]string{"DOCKER_CONFIG": dir, "PATH": t.TempDir()}, ""
 		}},
 	}
 	for _, tc := range cases {
@@ -206,8 +212,8 @@ func TestTokenLogins(t *testing.T) {
 			}
 			reqs := requestsSince(reg, before, repo)
 			if tc.wantCode != 0 {
-				if lines := strings.Split(strings.TrimSpace(r.stderr), "\n"); len(lines) != 1 || !strings.Contains(r.stderr, "registry-username") {
-					t.Errorf("stderr is not one line naming the login: %q", r.stderr)
+				if lines := strings.Split(strings.TrimSpace(r.stderr), "\n"); len(lines) != 1 || !strings.Contains(r.stderr, tc.wantErr) {
+					t.Errorf("stderr is not one line naming %q: %q", tc.wantErr, r.stderr)
 				}
 				if got := dockerSignedTags(t, s, repo); len(got) != 0 {
 					t.Errorf("a failed login published %v", got)

@@ -53,7 +53,8 @@ func init() {
 
 // Credentials returns the registry login for host (empty when anonymous);
 // the notary server gets it through its token challenge, as docker sends it.
-type Credentials func(registryHost string) Credential
+// An error (a credential helper that fails) fails the repository's opening.
+type Credentials func(registryHost string) (Credential, error)
 
 // Credential is a registry login: a username and password, or an identity
 // token (a refresh token from `docker login` or `az acr login`), which is
@@ -164,7 +165,7 @@ func New(opts ...Option) (*Client, error) {
 	o := options{transport: http.DefaultTransport, keys: &Keyring{}, retries: 5, userAgent: "sign-step", warn: func(string) {},
 		log:         slog.New(slog.DiscardHandler),
 		access:      Write,
-		credentials: func(string) Credential { return Credential{} }}
+		credentials: func(string) (Credential, error) { return Credential{}, nil }}
 	for _, opt := range opts {
 		if err := opt(&o); err != nil {
 			return nil, err
@@ -682,10 +683,16 @@ func (c *Client) authTransport(ctx context.Context, base http.RoundTripper, serv
 	if err := c.checkRealms(manager, req.URL); err != nil {
 		return nil, err
 	}
-	store := credentialStore{host: registryHost, creds: c.opts.credentials}
+	// Resolved once per repository, as docker's simpleCredentialStore holds
+	// one login: a credential helper runs once, and its failure is named.
+	login, err := c.opts.credentials(registryHost)
+	if err != nil {
+		return nil, err
+	}
+	store := credentialStore{login: login}
 	authorized := func(actions []string) http.RoundTripper {
 		tokens := auth.NewTokenHandlerWithOptions(auth.TokenHandlerOptions{
-			Transport:   plain,
+			Transport:   &realmRedirects{next: plain, policy: c.opts.realms, server: req.URL.Host},
 			Credentials: store,
 			Scopes:      []auth.Scope{auth.RepositoryScope{Repository: gun, Actions: actions}},
 			ClientID:    "docker",
@@ -725,19 +732,13 @@ func unwrapURLError(err error) error {
 	return err
 }
 
-type credentialStore struct {
-	host  string
-	creds Credentials
-}
+type credentialStore struct{ login Credential }
 
-func (s credentialStore) Basic(*url.URL) (string, string) {
-	c := s.creds(s.host)
-	return c.Username, c.Password
-}
+func (s credentialStore) Basic(*url.URL) (string, string) { return s.login.Username, s.login.Password }
 
 // RefreshToken is the identity token, as docker's simpleCredentialStore
 // returns it: distribution then POSTs grant_type=refresh_token.
-func (s credentialStore) RefreshToken(*url.URL, string) string { return s.creds(s.host).IdentityToken }
+func (s credentialStore) RefreshToken(*url.URL, string) string { return s.login.IdentityToken }
 
 // SetRefreshToken drops refresh tokens the service hands out: nothing asks
 // for one (no offline access), and none is kept beyond the run.

@@ -1,10 +1,12 @@
 package notary
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
 
 	"github.com/sign-step/sign-step/internal/httpx"
+	"github.com/sign-step/sign-step/internal/sign"
 )
 
 // Access is what a command may do to a repository; it decides the token
@@ -64,4 +66,34 @@ func metadataRead(req *http.Request) bool {
 		return false
 	}
 	return strings.HasSuffix(req.URL.Path, ".json") || strings.HasSuffix(req.URL.Path, "/v2/")
+}
+
+// realmRedirects holds the token service's redirects to the realm policy
+// and to https, as go-containerregistry holds them (realmRedirectCheck):
+// distribution's token client follows any redirect, and a 307 re-sends the
+// form holding the password or refresh token.
+type realmRedirects struct {
+	next   http.RoundTripper
+	policy httpx.RealmPolicy
+	server string // the notary server's host:port
+}
+
+func (t *realmRedirects) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := t.next.RoundTrip(req)
+	if err != nil || resp.StatusCode < 300 || resp.StatusCode > 399 {
+		return resp, err
+	}
+	loc, lerr := resp.Location()
+	if lerr != nil {
+		return resp, nil // no redirect to follow
+	}
+	refused := t.policy.Check(loc.String(), t.server)
+	if refused == nil && loc.Scheme != "https" {
+		refused = fmt.Errorf("token service %s redirects to %s: only https realms are used", req.URL.Host, loc.Redacted())
+	}
+	if refused != nil {
+		resp.Body.Close()
+		return nil, sign.Classed(sign.ClassNotary, refused)
+	}
+	return resp, nil
 }

@@ -89,7 +89,7 @@ func TestCredentialsForNotary(t *testing.T) {
 		{"not a host", "", ""},
 	}
 	for _, tt := range tests {
-		if c := creds(tt.host); c.Username != tt.user || c.Password != tt.pass {
+		if c, err := creds(tt.host); err != nil || c.Username != tt.user || c.Password != tt.pass {
 			t.Errorf("Credentials(%q) = %q/%q, want %q/%q", tt.host, c.Username, c.Password, tt.user, tt.pass)
 		}
 	}

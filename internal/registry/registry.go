@@ -308,21 +308,23 @@ func (k *configKeychain) Resolve(target authn.Resource) (authn.Authenticator, er
 
 // Credentials returns the login the keychain holds for a registry host, for
 // the notary server's token challenge: a username and password, or an
-// identity token (`az acr login`, `docker login` to some registries).
-func Credentials(k authn.Keychain) func(host string) authn.AuthConfig {
-	return func(host string) authn.AuthConfig {
+// identity token (`az acr login`, `docker login` to some registries). A host
+// that is not a registry name gets no login; a keychain that fails (a
+// credential helper) returns its error.
+func Credentials(k authn.Keychain) func(host string) (authn.AuthConfig, error) {
+	return func(host string) (authn.AuthConfig, error) {
 		reg, err := name.NewRegistry(host, name.StrictValidation)
 		if err != nil {
-			return authn.AuthConfig{}
+			return authn.AuthConfig{}, nil
 		}
 		a, err := k.Resolve(reg)
 		if err != nil {
-			return authn.AuthConfig{}
+			return authn.AuthConfig{}, err
 		}
 		cfg, err := a.Authorization()
 		if err != nil || cfg == nil {
-			return authn.AuthConfig{}
+			return authn.AuthConfig{}, err
 		}
-		return *cfg
+		return *cfg, nil
 	}
 }
