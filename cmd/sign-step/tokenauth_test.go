@@ -542,3 +542,63 @@ func TestTokenRealmPlainHTTP(t *testing.T) {
 		t.Errorf("%d connections to the plain-http realm", n)
 	}
 }
+
+// TestTokenReadsAsDockerDoes reads a repository with docker trust inspect
+// and with sign-step inspect and verify, from the same config.json, and
+// compares the notary token requests each made: same method, grant, client
+// id and scopes, for a password login and for an identity token alone.
+func TestTokenReadsAsDockerDoes(t *testing.T) {
+	t.Parallel()
+	reg := env.Token
+	repo, s := tokenRepo(t, reg, "parity")
+	pushTokenSource(t, repo+":v1")
+	admin := map[string]string{"SIGN_STEP_REGISTRY_USERNAME": reg.Username, "SIGN_STEP_REGISTRY_PASSWORD": reg.Password,
+		"SIGN_STEP_NOTARY_SERVER": reg.NotaryURL, "SIGN_STEP_KEY": s.keyFile, "SIGN_STEP_PASSPHRASE": repoPass}
+	if r := signStep(t, admin, "sign", repo+":v1"); r.code != 0 {
+		t.Fatalf("sign: %d %s", r.code, r.stderr)
+	}
+	user, u := addRepoUser(reg, repo, testenv.TokenUser{Password: "pass-" + repoPath(reg, repo), RefreshToken: "refresh-" + repoPath(reg, repo)})
+	configs := map[string]map[string]string{
+		"password":       {"auth": basicAuth(user, u.Password)},
+		"identity token": {"auth": basicAuth(acrUser, ""), "identitytoken": u.RefreshToken},
+	}
+	// shape is a notary token request without what differs by nature.
+	type shape struct {
+		Method, Grant, User, ClientID, Scopes string
+		OK                                    bool
+	}
+	shapes := func(before int) []shape {
+		var out []shape
+		for _, q := range requestsSince(reg, before, repo) {
+			if q.Service == testenv.TokenNotaryService {
+				out = append(out, shape{q.Method, q.Grant, q.User, q.ClientID, strings.Join(q.Scopes, " "), q.OK})
+			}
+		}
+		return out
+	}
+	for name, auth := range configs {
+		t.Run(name, func(t *testing.T) {
+			d := tokenDocker(t, reg)
+			writeDockerConfig(t, d.ConfigDir, map[string]any{"auths": map[string]any{reg.Host: auth}})
+			before := len(reg.Tokens.Requests())
+			if out, stderr, err := d.Run("trust", "inspect", repo); err != nil {
+				t.Fatalf("docker trust inspect: %v: %s%s", err, out, stderr)
+			}
+			docker := shapes(before)
+			t.Logf("docker trust inspect asked notary: %+v", docker)
+			if len(docker) == 0 {
+				t.Fatal("docker asked for no notary token")
+			}
+			for _, args := range [][]string{{"inspect", repo}, {"verify", repo + ":v1"}} {
+				before := len(reg.Tokens.Requests())
+				r := signStep(t, map[string]string{"DOCKER_CONFIG": d.ConfigDir, "SIGN_STEP_NOTARY_SERVER": reg.NotaryURL}, args...)
+				if r.code != 0 {
+					t.Fatalf("%v: exit %d: %s", args, r.code, r.stderr)
+				}
+				if ours := shapes(before); !slices.Equal(ours, docker) {
+					t.Errorf("%v asked notary %+v\ndocker asked %+v", args, ours, docker)
+				}
+			}
+		})
+	}
+}
