@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
 	"net"
@@ -13,6 +14,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/theupdateframework/notary/tuf/utils"
 
 	"github.com/sign-step/sign-step/internal/testenv"
 )
@@ -287,10 +290,12 @@ func TestTokenScopesPerCommand(t *testing.T) {
 		wantNotary   []string
 		wantRegistry []string
 	}{
+		{[]string{"sign", "--dry-run", repo + ":v1"}, []string{pull(repo)}, []string{pull(path)}}, // publishes nothing
 		{[]string{"sign", repo + ":v1"}, write, []string{pull(path)}},
 		{[]string{"verify", repo + ":v1"}, []string{pull(repo)}, nil}, // a tag resolves through trust data alone
 		{[]string{"inspect", repo}, []string{pull(repo)}, nil},
 		{[]string{"sign", "--source", layoutDir, repo + ":v2"}, write, []string{"repository:" + path + ":push,pull"}},
+		{[]string{"resign", "--dry-run", repo}, []string{pull(repo)}, nil},
 		{[]string{"resign", repo}, write, nil},
 		{[]string{"revoke", repo + ":v2"}, write, nil},
 	}
@@ -600,5 +605,57 @@ func TestTokenReadsAsDockerDoes(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestTokenScopesAdmin is TestTokenScopesPerCommand for the commands that
+// set a repository up, on the token pair with sign-step alone: each asks
+// notary for "pull,push" only when it publishes, and never for "*".
+func TestTokenScopesAdmin(t *testing.T) {
+	t.Parallel()
+	reg := env.Token
+	repo, dir := reg.Repo("admin-scopes"), t.TempDir()
+	root, err := utils.GenerateECDSAKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rootPEM, err := utils.ConvertPrivateKeyToPKCS8(root, "root", "", rootPass)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rootKey, targetsKey := filepath.Join(dir, "root.key"), filepath.Join(dir, "targets.key")
+	if err := os.WriteFile(rootKey, rootPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ci, ciPub, ci2 := filepath.Join(dir, "ci.key"), filepath.Join(dir, "ci.pub"), filepath.Join(dir, "ci2.key")
+	vars := map[string]string{"SIGN_STEP_REGISTRY_USERNAME": reg.Username, "SIGN_STEP_REGISTRY_PASSWORD": reg.Password,
+		"SIGN_STEP_NOTARY_SERVER":              reg.NotaryURL,
+		"DOCKER_CONTENT_TRUST_ROOT_PASSPHRASE": rootPass, "DOCKER_CONTENT_TRUST_REPOSITORY_PASSPHRASE": repoPass}
+	pull := []string{"repository:" + repo + ":pull"}
+	write := []string{"repository:" + repo + ":pull", "repository:" + repo + ":pull,push"}
+	steps := []struct {
+		vars []string
+		args []string
+		want []string
+	}{
+		{nil, []string{"init", repo, "--root-key", rootKey, "--targets-key-out", targetsKey}, write},
+		{nil, []string{"init", repo, "--root-key", rootKey, "--targets-key", targetsKey}, pull}, // already initialized
+		{nil, []string{"key", "generate", "ci", "--out", ci, "--pub-out", ciPub}, nil},
+		{nil, []string{"signer", "add", "ci", "--public-key", ciPub, "--key", targetsKey, repo}, write},
+		{[]string{"SIGN_STEP_KEY", ci}, []string{"sign", repo + ":v1"}, write}, // rotate re-signs what ci signed
+		{nil, []string{"key", "generate", "ci", "--out", ci2}, nil},
+		{[]string{"SIGN_STEP_KEY", targetsKey}, []string{"key", "rotate", "ci", repo, "--new-key", ci2}, write},
+		{nil, []string{"signer", "remove", "ci", "--key", targetsKey, repo}, write},
+	}
+	pushTokenSource(t, repo+":v1")
+	for _, st := range steps {
+		before := len(reg.Tokens.Requests())
+		r := signStep(t, with(vars, st.vars...), st.args...)
+		if r.code != 0 {
+			t.Fatalf("%v: exit %d: %s%s", st.args, r.code, r.stdout, r.stderr)
+		}
+		if got := scopesOf(requestsSince(reg, before, repo), testenv.TokenNotaryService); !slices.Equal(got, st.want) && !(len(got) == 0 && st.want == nil) {
+			t.Errorf("%v asked notary for %v, want %v", st.args, got, st.want)
+		}
 	}
 }
