@@ -53,3 +53,26 @@ func notaryCredentials(kc authn.Keychain) notary.Credentials {
 		return notary.Credential{Username: c.Username, Password: c.Password, IdentityToken: c.IdentityToken}, err
 	}
 }
+
+// maskingKeychain hides every secret its keychain hands out (passwords,
+// identity and registry tokens from config.json or a credential helper)
+// from sign-step's output and, on GitHub, from the job log.
+type maskingKeychain struct {
+	next authn.Keychain
+	mask func(string)
+}
+
+func (k maskingKeychain) Resolve(target authn.Resource) (authn.Authenticator, error) {
+	a, err := k.next.Resolve(target)
+	if err != nil || a == authn.Anonymous {
+		return a, err
+	}
+	cfg, err := a.Authorization()
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range []string{cfg.Password, cfg.Auth, cfg.IdentityToken, cfg.RegistryToken} {
+		k.mask(s)
+	}
+	return authn.FromConfig(*cfg), nil
+}

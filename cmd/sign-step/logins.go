@@ -108,7 +108,11 @@ func (a *app) dockerKeychain() (authn.Keychain, error) {
 	if dir == "" {
 		return authn.NewMultiKeychain(), nil
 	}
-	return registry.DockerConfigKeychain(dir, a.getenv("PATH"))
+	kc, err := registry.DockerConfigKeychain(dir, a.getenv("PATH"))
+	if err != nil {
+		return nil, err
+	}
+	return maskingKeychain{next: kc, mask: a.secrets.Mask}, nil
 }
 
 // sourceRegistry is the registry host of a --source that is a registry
