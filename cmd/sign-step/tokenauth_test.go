@@ -156,7 +156,7 @@ func TestTokenLogins(t *testing.T) {
 		{name: "credsStore helper", vars: func(t *testing.T, l login) (map[string]string, string) {
 			dir, bin := t.TempDir(), t.TempDir()
 			writeDockerConfig(t, dir, map[string]any{"credsStore": "signsteptest"})
-			if err := testenv.InstallCredentialHelper(helperCtx, bin, "signsteptest", map[string]testenv.HelperLogin{reg.Host: {Username: l.user, Secret: l.pass}}); err != nil {
+			if err := env.InstallCredentialHelper(helperCtx, bin, "signsteptest", map[string]testenv.HelperLogin{reg.Host: {Username: l.user, Secret: l.pass}}); err != nil {
 				t.Fatal(err)
 			}
 			return map[string]string{"DOCKER_CONFIG": dir, "PATH": bin}, bin
@@ -165,7 +165,7 @@ func TestTokenLogins(t *testing.T) {
 			dir, bin := t.TempDir(), t.TempDir()
 			// credsStore is another helper that has nothing: credHelpers wins for the host.
 			writeDockerConfig(t, dir, map[string]any{"credsStore": "empty", "credHelpers": map[string]string{reg.Host: "signsteptest"}})
-			if err := testenv.InstallCredentialHelper(helperCtx, bin, "signsteptest", map[string]testenv.HelperLogin{reg.Host: {Username: l.user, Secret: l.pass}}); err != nil {
+			if err := env.InstallCredentialHelper(helperCtx, bin, "signsteptest", map[string]testenv.HelperLogin{reg.Host: {Username: l.user, Secret: l.pass}}); err != nil {
 				t.Fatal(err)
 			}
 			return map[string]string{"DOCKER_CONFIG": dir, "PATH": bin}, bin
@@ -178,7 +178,7 @@ func TestTokenLogins(t *testing.T) {
 		{name: "identity token from a credential helper", identity: true, vars: func(t *testing.T, l login) (map[string]string, string) {
 			dir, bin := t.TempDir(), t.TempDir()
 			writeDockerConfig(t, dir, map[string]any{"credsStore": "signsteptest"})
-			if err := testenv.InstallCredentialHelper(helperCtx, bin, "signsteptest", map[string]testenv.HelperLogin{reg.Host: {Username: "<token>", Secret: l.refresh}}); err != nil {
+			if err := env.InstallCredentialHelper(helperCtx, bin, "signsteptest", map[string]testenv.HelperLogin{reg.Host: {Username: "<token>", Secret: l.refresh}}); err != nil {
 				t.Fatal(err)
 			}
 			return map[string]string{"DOCKER_CONFIG": dir, "PATH": bin}, bin

@@ -21,16 +21,11 @@ var credHelper struct {
 	err  error
 }
 
-// CredentialHelper builds the test credential helper (./credhelper) once
-// per test binary and returns its path.
-func CredentialHelper(ctx context.Context) (string, error) {
+// CredentialHelper builds the test credential helper (./credhelper) into
+// the Env's directory, once per test binary, and returns its path.
+func (e *Env) CredentialHelper(ctx context.Context) (string, error) {
 	credHelper.once.Do(func() {
-		dir, err := os.MkdirTemp("", "sign-step-credhelper-")
-		if err != nil {
-			credHelper.err = err
-			return
-		}
-		bin := filepath.Join(dir, "credhelper")
+		bin := filepath.Join(e.Dir, "docker-credential-helper-bin")
 		if _, err := goCmd(ctx, "", nil, "build", "-o", bin, "github.com/sign-step/sign-step/internal/testenv/credhelper"); err != nil {
 			credHelper.err = err
 			return
@@ -43,8 +38,8 @@ func CredentialHelper(ctx context.Context) (string, error) {
 // InstallCredentialHelper makes dir/docker-credential-NAME, a helper
 // holding logins (server URL -> login). Put dir on PATH. CalledFor lists the
 // server URLs it was asked for.
-func InstallCredentialHelper(ctx context.Context, dir, name string, logins map[string]HelperLogin) error {
-	bin, err := CredentialHelper(ctx)
+func (e *Env) InstallCredentialHelper(ctx context.Context, dir, name string, logins map[string]HelperLogin) error {
+	bin, err := e.CredentialHelper(ctx)
 	if err != nil {
 		return err
 	}
