@@ -3,6 +3,7 @@ package registry
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -45,7 +46,12 @@ func (t *realmTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if real, ok := t.real(req.URL.Host); ok {
 		out := req.Clone(req.Context())
 		out.URL.Host, out.Host = real, ""
-		return t.next.RoundTrip(out)
+		resp, err := t.next.RoundTrip(out)
+		if err != nil {
+			// ggcr names the alias it dialed: name the realm.
+			return nil, fmt.Errorf("token realm %s://%s%s: %w", out.URL.Scheme, real, out.URL.Path, err)
+		}
+		return resp, nil
 	}
 	resp, err := t.next.RoundTrip(req)
 	if err != nil || resp.StatusCode != http.StatusUnauthorized {
