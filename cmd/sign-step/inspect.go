@@ -26,6 +26,7 @@ func (a *app) inspectCommand() *cobra.Command {
 }
 
 func (a *app) runInspect(ctx context.Context, refs []string, pretty bool) error {
+	a.auth.readOnly = true
 	_, trust, err := a.clients(ctx, &notary.Keyring{}, refs...)
 	if err != nil {
 		return err

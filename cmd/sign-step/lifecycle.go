@@ -35,6 +35,7 @@ IMAGE@sha256:X, under a tag that resolves to X).`,
 			}
 			ctx, cancel := a.withTimeout(cmd.Context())
 			defer cancel()
+			a.auth.readOnly = true
 			reg, trust, err := a.clients(ctx, &notary.Keyring{}, args...)
 			if err != nil {
 				return nil, err

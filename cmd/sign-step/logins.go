@@ -108,7 +108,7 @@ func (a *app) dockerKeychain() (authn.Keychain, error) {
 	if dir == "" {
 		return authn.NewMultiKeychain(), nil
 	}
-	return registry.DockerConfigKeychain(dir, registry.WithMask(a.secrets.Mask))
+	return registry.DockerConfigKeychain(dir, a.getenv("PATH"), registry.WithMask(a.secrets.Mask))
 }
 
 // sourceRegistry is the registry host of a --source that is a registry

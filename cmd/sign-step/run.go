@@ -36,6 +36,7 @@ type app struct {
 	ci    ciState          // the CI system and, on GitHub, its backend (action.go)
 	vault vaultState       // --vault-* flags and the run's Vault session (vault.go)
 	now   func() time.Time // the run's clock (tests move it past dates such as notary.docker.io's retirement)
+	auth  authState        // --allow-token-realm, read-only scopes (auth.go)
 }
 
 type commonFlags struct {
@@ -133,6 +134,7 @@ func (a *app) rootCommand() *cobra.Command {
 	pf.StringVar(&a.common.trustCache, "trust-cache", "", "keep verified trust metadata here between runs (cache it in CI): trusts the first root across runs and catches a server replaying older metadata")
 	pf.StringVar(&a.common.dockerConfig, "docker-config", "", "docker config directory with config.json and tls/<host>/ (default: $DOCKER_CONFIG, else ~/.docker)")
 	a.addVaultFlags(pf)
+	a.addAuthFlags(pf)
 	root.AddCommand(a.signCommand(), a.inspectCommand(), a.verifyCommand(), a.revokeCommand(), a.resignCommand(),
 		a.initCommand(), a.signerCommand(), a.keyCommand(), versionCommand())
 	root.AddCommand(a.rootCommandGroup())

@@ -104,10 +104,11 @@ func (a *app) clientsFor(ctx context.Context, keys *notary.Keyring, route loginR
 		return nil, nil, err
 	}
 	reg := registry.New(append([]registry.Option{registry.WithTransport(regRT), registry.WithKeychain(kc), registry.WithUserAgent(a.userAgent()),
-		registry.WithInsecure(insecure)}, extra...)...)
+		registry.WithInsecure(insecure), registry.WithRealmPolicy(a.realmPolicy())}, extra...)...)
 	opts := []notary.Option{notary.WithTransport(notaryRT), notary.WithKeys(keys),
-		notary.WithCredentials(registry.Credentials(kc)), notary.WithUserAgent(a.userAgent()), notary.WithLogger(a.log),
-		notary.WithWarnings(func(msg string) { a.warnings = append(a.warnings, msg) }), notary.WithClock(a.now)}
+		notary.WithCredentials(notaryCredentials(kc)), notary.WithUserAgent(a.userAgent()), notary.WithLogger(a.log),
+		notary.WithWarnings(func(msg string) { a.warnings = append(a.warnings, msg) }), notary.WithClock(a.now),
+		notary.WithRealmPolicy(a.realmPolicy()), notary.WithAccess(a.notaryAccess())}
 	if len(a.common.pinRoot) > 0 {
 		opts = append(opts, notary.WithRootPin(a.common.pinRoot))
 	}

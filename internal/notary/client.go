@@ -34,6 +34,7 @@ import (
 	"github.com/theupdateframework/notary/tuf/signed"
 	"github.com/theupdateframework/notary/tuf/utils"
 
+	"github.com/sign-step/sign-step/internal/httpx"
 	"github.com/sign-step/sign-step/internal/inspect"
 	"github.com/sign-step/sign-step/internal/sign"
 )
@@ -50,9 +51,18 @@ func init() {
 	logrus.SetOutput(io.Discard)
 }
 
-// Credentials returns the registry login for host ("" when anonymous); the
-// notary server gets it through its token challenge, as docker sends it.
-type Credentials func(registryHost string) (username, password string)
+// Credentials returns the registry login for host (empty when anonymous);
+// the notary server gets it through its token challenge, as docker sends it.
+// An error (a credential helper that fails) fails the repository's opening.
+type Credentials func(registryHost string) (Credential, error)
+
+// Credential is a registry login: a username and password, or an identity
+// token (a refresh token from `docker login` or `az acr login`), which is
+// exchanged through the OAuth2 refresh_token grant as docker does.
+type Credential struct {
+	Username, Password string
+	IdentityToken      string
+}
 
 // Client opens notary repositories.
 type Client struct {
@@ -74,6 +84,8 @@ type options struct {
 	userAgent   string
 	log         *slog.Logger
 	now         func() time.Time // decides notary.docker.io's retirement (retired.go)
+	access      Access
+	realms      httpx.RealmPolicy
 }
 
 // Option configures a Client.
@@ -158,7 +170,8 @@ func WithUserAgent(ua string) Option {
 func New(opts ...Option) (*Client, error) {
 	o := options{transport: http.DefaultTransport, keys: &Keyring{}, retries: 5, userAgent: "sign-step", warn: func(string) {},
 		log:         slog.New(slog.DiscardHandler),
-		credentials: func(string) (string, string) { return "", "" }}
+		access:      Write,
+		credentials: func(string) (Credential, error) { return Credential{}, nil }}
 	for _, opt := range opts {
 		if err := opt(&o); err != nil {
 			return nil, err
@@ -263,7 +276,7 @@ func (c *Client) open(ctx context.Context, gun string) (*Repo, error) {
 	host, _, _ := strings.Cut(gun, "/")
 	ctxRT := &contextTransport{ctx: ctx, base: c.opts.transport}
 	spy := &postSpy{next: ctxRT}
-	rt, err := authTransport(ctx, spy, server, gun, host, c.opts.credentials, c.opts.userAgent)
+	rt, err := c.authTransport(ctx, spy, server, gun, host)
 	if err != nil {
 		return nil, err
 	}
@@ -604,6 +617,9 @@ func delegationNames(roles []data.Role) []string {
 // explain turns notary's errors into classed errors with docker's wording
 // where docker had one, naming the server.
 func (r *Repo) explain(err error) error {
+	if refused := r.loginRefused(err); refused != nil {
+		return refused
+	}
 	var net store.NetworkError
 	switch {
 	case errors.As(err, &net):
@@ -673,9 +689,10 @@ func (t *contextTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 }
 
 // authTransport pings the server once and answers its auth challenge with the
-// registry's credentials, as docker's GetNotaryRepository does.
-func authTransport(ctx context.Context, base http.RoundTripper, server, gun, registryHost string, creds Credentials, userAgent string) (http.RoundTripper, error) {
-	headers := transport.NewHeaderRequestModifier(http.Header{"User-Agent": {userAgent}})
+// registry's credentials, as docker's GetNotaryRepository does, asking for
+// the scope the command needs (scopes.go).
+func (c *Client) authTransport(ctx context.Context, base http.RoundTripper, server, gun, registryHost string) (http.RoundTripper, error) {
+	headers := transport.NewHeaderRequestModifier(http.Header{"User-Agent": {c.opts.userAgent}})
 	plain := transport.NewTransport(base, headers)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, server+"/v2/", nil)
 	if err != nil {
@@ -697,14 +714,48 @@ func authTransport(ctx context.Context, base http.RoundTripper, server, gun, reg
 	if err := manager.AddResponse(resp); err != nil {
 		return nil, err
 	}
-	store := credentialStore{host: registryHost, creds: creds}
-	tokens := auth.NewTokenHandlerWithOptions(auth.TokenHandlerOptions{
-		Transport:   plain,
-		Credentials: store,
-		Scopes:      []auth.Scope{auth.RepositoryScope{Repository: gun, Actions: []string{"pull", "push"}}},
-		ClientID:    "docker",
-	})
-	return transport.NewTransport(base, headers, auth.NewAuthorizer(manager, tokens, auth.NewBasicHandler(store))), nil
+	if err := c.checkRealms(manager, req.URL); err != nil {
+		return nil, err
+	}
+	// Resolved once per repository, as docker's simpleCredentialStore holds
+	// one login: a credential helper runs once, and its failure is named.
+	login, err := c.opts.credentials(registryHost)
+	if err != nil {
+		return nil, err
+	}
+	store := credentialStore{login: login}
+	authorized := func(actions []string) http.RoundTripper {
+		tokens := auth.NewTokenHandlerWithOptions(auth.TokenHandlerOptions{
+			Transport:   &realmRedirects{next: plain, policy: c.opts.realms, server: req.URL.Host},
+			Credentials: store,
+			Scopes:      []auth.Scope{auth.RepositoryScope{Repository: gun, Actions: actions}},
+			ClientID:    "docker",
+		})
+		return transport.NewTransport(base, headers, auth.NewAuthorizer(manager, tokens, auth.NewBasicHandler(store)))
+	}
+	return c.opts.access.transport(authorized), nil
+}
+
+// checkRealms applies the realm policy to the token challenges of the
+// ping: docker/distribution's auth client has no check of its own.
+func (c *Client) checkRealms(manager challenge.Manager, ping *url.URL) error {
+	challenges, err := manager.GetChallenges(*ping)
+	if err != nil {
+		return nil
+	}
+	for _, ch := range challenges {
+		if realm, ok := ch.Parameters["realm"]; ok && strings.EqualFold(ch.Scheme, "bearer") {
+			if err := c.opts.realms.Check(realm, ping.Host); err != nil {
+				return sign.Classed(sign.ClassNotary, err)
+			}
+			// As go-containerregistry for a secure registry: the login
+			// never travels in clear text (notary servers are https only).
+			if u, err := url.Parse(realm); err != nil || u.Scheme != "https" {
+				return sign.Classedf(sign.ClassNotary, "notary server %s sends clients to token realm %q: only https realms are used", ping.Host, realm)
+			}
+		}
+	}
+	return nil
 }
 
 func unwrapURLError(err error) error {
@@ -715,13 +766,16 @@ func unwrapURLError(err error) error {
 	return err
 }
 
-type credentialStore struct {
-	host  string
-	creds Credentials
-}
+type credentialStore struct{ login Credential }
 
-func (s credentialStore) Basic(*url.URL) (string, string)          { return s.creds(s.host) }
-func (s credentialStore) RefreshToken(*url.URL, string) string     { return "" }
+func (s credentialStore) Basic(*url.URL) (string, string) { return s.login.Username, s.login.Password }
+
+// RefreshToken is the identity token, as docker's simpleCredentialStore
+// returns it: distribution then POSTs grant_type=refresh_token.
+func (s credentialStore) RefreshToken(*url.URL, string) string { return s.login.IdentityToken }
+
+// SetRefreshToken drops refresh tokens the service hands out: nothing asks
+// for one (no offline access), and none is kept beyond the run.
 func (s credentialStore) SetRefreshToken(*url.URL, string, string) {}
 
 // jitter spreads retries of concurrent jobs: a random duration in [d/2, 3d/2).

@@ -38,7 +38,7 @@ func TestDockerConfigKeychainMasksCredentials(t *testing.T) {
 				t.Fatal(err)
 			}
 			var masked []string
-			kc, err := DockerConfigKeychain(dir, WithMask(func(v string) { masked = append(masked, v) }))
+			kc, err := DockerConfigKeychain(dir, "", WithMask(func(v string) { masked = append(masked, v) }))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -89,8 +89,8 @@ func TestCredentialsForNotary(t *testing.T) {
 		{"not a host", "", ""},
 	}
 	for _, tt := range tests {
-		if u, p := creds(tt.host); u != tt.user || p != tt.pass {
-			t.Errorf("Credentials(%q) = %q/%q, want %q/%q", tt.host, u, p, tt.user, tt.pass)
+		if c, err := creds(tt.host); err != nil || c.Username != tt.user || c.Password != tt.pass {
+			t.Errorf("Credentials(%q) = %q/%q, want %q/%q", tt.host, c.Username, c.Password, tt.user, tt.pass)
 		}
 	}
 }

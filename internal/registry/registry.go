@@ -27,6 +27,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
+	"github.com/sign-step/sign-step/internal/httpx"
 	"github.com/sign-step/sign-step/internal/sign"
 )
 
@@ -48,6 +49,7 @@ type options struct {
 	userAgent string
 	insecure  map[string]bool // registries allowed over plain HTTP (insecure.go)
 	progress  Progress        // push progress lines (progress.go)
+	realms    httpx.RealmPolicy
 }
 
 // Option configures a Registry.
@@ -71,7 +73,7 @@ func New(opts ...Option) *Registry {
 	for _, opt := range opts {
 		opt(&o)
 	}
-	o.transport = &httpsOnly{next: o.transport, insecure: o.insecure}
+	o.transport = &realmTransport{next: &httpsOnly{next: o.transport, insecure: o.insecure}, policy: o.realms}
 	return &Registry{opts: o}
 }
 
@@ -248,6 +250,10 @@ func explain(ref sign.Ref, err error) error {
 	if sign.IsCertificateError(err) {
 		return sign.TLSError(fmt.Errorf("registry https://%s: TLS certificate not trusted (%v); %s", ref.Registry, certCause(err), certHint(err)))
 	}
+	var realm *httpx.RealmError
+	if errors.As(err, &realm) {
+		return sign.Classed(sign.ClassRegistry, realm)
+	}
 	if perr := explainPlainHTTP(ref, err); perr != nil {
 		return perr
 	}
@@ -274,14 +280,15 @@ func explain(ref sign.Ref, err error) error {
 	return sign.Classedf(sign.ClassRegistry, "registry %s: %v", ref.Registry, err)
 }
 
-// DockerConfigKeychain reads docker's config.json (and its credential
-// helpers) from dir, as `docker login` left it.
-func DockerConfigKeychain(dir string, opts ...ConfigOption) (authn.Keychain, error) {
+// DockerConfigKeychain reads docker's config.json from dir, as `docker
+// login` left it, and runs the credential helpers it names
+// (docker-credential-<name>, looked up in path, sign-step's PATH).
+func DockerConfigKeychain(dir, path string, opts ...ConfigOption) (authn.Keychain, error) {
 	cf, err := config.Load(dir)
 	if err != nil {
 		return nil, sign.Classedf(sign.ClassUsage, "reading docker config in %s: %v", dir, err)
 	}
-	k := &configKeychain{cf: cf, mask: func(string) {}}
+	k := &configKeychain{cf: cf, path: path, mask: func(string) {}}
 	for _, o := range opts {
 		o(k)
 	}
@@ -300,6 +307,7 @@ func WithMask(mask func(string)) ConfigOption {
 
 type configKeychain struct {
 	cf   *configfile.ConfigFile
+	path string
 	mask func(string)
 }
 
@@ -308,7 +316,7 @@ func (k *configKeychain) Resolve(target authn.Resource) (authn.Authenticator, er
 	if key == name.DefaultRegistry || key == sign.DockerHub {
 		key = authn.DefaultAuthKey
 	}
-	cfg, err := k.cf.GetAuthConfig(key)
+	cfg, err := authConfig(k.cf, key, k.path)
 	if err != nil {
 		return nil, err
 	}
@@ -326,22 +334,25 @@ func (k *configKeychain) Resolve(target authn.Resource) (authn.Authenticator, er
 		IdentityToken: cfg.IdentityToken, RegistryToken: cfg.RegistryToken}), nil
 }
 
-// Credentials returns the username and password the keychain holds for a
-// registry host, for the notary server's token challenge.
-func Credentials(k authn.Keychain) func(host string) (string, string) {
-	return func(host string) (string, string) {
+// Credentials returns the login the keychain holds for a registry host, for
+// the notary server's token challenge: a username and password, or an
+// identity token (`az acr login`, `docker login` to some registries). A host
+// that is not a registry name gets no login; a keychain that fails (a
+// credential helper) returns its error.
+func Credentials(k authn.Keychain) func(host string) (authn.AuthConfig, error) {
+	return func(host string) (authn.AuthConfig, error) {
 		reg, err := name.NewRegistry(host, name.StrictValidation)
 		if err != nil {
-			return "", ""
+			return authn.AuthConfig{}, nil
 		}
 		a, err := k.Resolve(reg)
 		if err != nil {
-			return "", ""
+			return authn.AuthConfig{}, err
 		}
 		cfg, err := a.Authorization()
 		if err != nil || cfg == nil {
-			return "", ""
+			return authn.AuthConfig{}, err
 		}
-		return cfg.Username, cfg.Password
+		return *cfg, nil
 	}
 }

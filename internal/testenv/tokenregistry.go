@@ -55,7 +55,12 @@ func (e *Env) startTokenRegistry(ctx context.Context, client *http.Client, tools
 
 // tokenRegistrySpec is registrySpec with `auth: token` trusting ts.
 func tokenRegistrySpec(bin, dir string, ts *TokenService) serverSpec {
-	spec := registrySpec("registry-token", bin, dir, "")
+	return tokenRegistrySpecAt("registry-token", bin, dir, ts, ts.Realm)
+}
+
+// tokenRegistrySpecAt is tokenRegistrySpec named name, sending clients to realm.
+func tokenRegistrySpecAt(name, bin, dir string, ts *TokenService, realm string) serverSpec {
+	spec := registrySpec(name, bin, dir, "")
 	write := spec.config
 	spec.config = func(addr string) ([]string, error) {
 		args, err := write(addr)
@@ -67,7 +72,7 @@ func tokenRegistrySpec(bin, dir string, ts *TokenService) serverSpec {
 			return nil, err
 		}
 		_, err = fmt.Fprintf(f, "auth:\n  token:\n    realm: %q\n    service: %q\n    issuer: %q\n    rootcertbundle: %q\n",
-			ts.Realm, TokenRegistryService, ts.Issuer, ts.RootCertFile)
+			realm, TokenRegistryService, ts.Issuer, ts.RootCertFile)
 		if cerr := f.Close(); err == nil {
 			err = cerr
 		}
@@ -80,8 +85,13 @@ func tokenRegistrySpec(bin, dir string, ts *TokenService) serverSpec {
 // 0.7.0's token auth (cmd/notary-server/config.go: auth.type and
 // auth.options, handed to distribution's token access controller).
 func tokenNotarySpec(bin, dir string, ts *TokenService) serverSpec {
+	return tokenNotarySpecAt("notary-server-token", bin, dir, ts, ts.Realm)
+}
+
+// tokenNotarySpecAt is tokenNotarySpec named name, sending clients to realm.
+func tokenNotarySpecAt(name, bin, dir string, ts *TokenService, realm string) serverSpec {
 	return serverSpec{
-		name:   "notary-server-token",
+		name:   name,
 		bin:    bin,
 		health: "/_notary_server/health",
 		ok:     func(status int) bool { return status == http.StatusOK },
@@ -96,14 +106,14 @@ func tokenNotarySpec(bin, dir string, ts *TokenService) serverSpec {
 				"storage":       map[string]string{"backend": "memory"},
 				"logging":       map[string]string{"level": "info"},
 				"auth": map[string]any{"type": "token", "options": map[string]string{
-					"realm": ts.Realm, "service": TokenNotaryService,
+					"realm": realm, "service": TokenNotaryService,
 					"issuer": ts.Issuer, "rootcertbundle": ts.RootCertFile,
 				}},
 			}, "", "  ")
 			if err != nil {
 				return nil, err
 			}
-			path := filepath.Join(dir, "notary-server-token.json")
+			path := filepath.Join(dir, name+".json")
 			return []string{"-config", path, "-logf", "logfmt"}, os.WriteFile(path, cfg, 0o600)
 		},
 	}

@@ -90,9 +90,9 @@ type TokenRequest struct {
 // realm whose host is a loopback, private, link-local or unspecified IP
 // literal unless it is the registry's own host:port exactly. DNS names are
 // not resolved for that check, so https://localhost:PORT passes, as
-// auth.example.com does for a real deployment. A realm on the registry's
-// own IP at another port is refused by ggcr (and accepted by docker): that
-// is issue 11's to fix.
+// auth.example.com does for a real deployment. Realms on IP literals (the
+// registry's own IP at another port, another private IP) are served by
+// Env.TokenRegistryWithRealm and TokenService.Listen.
 const realmHost = "localhost"
 
 const tokenIssuer = "sign-step-testenv-token-issuer"
