@@ -53,4 +53,3 @@ func notaryCredentials(kc authn.Keychain) notary.Credentials {
 		return notary.Credential{Username: c.Username, Password: c.Password, IdentityToken: c.IdentityToken}, err
 	}
 }
-

@@ -198,7 +198,7 @@ func echoingServer(t *testing.T) (serverURL, caFile string) {
 		}
 		_, pass, _ := r.BasicAuth()
 		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusUnauthorized)
+		w.WriteHeader(http.StatusBadRequest)
 		_ = json.NewEncoder(w).Encode(map[string]any{"errors": []map[string]string{{"code": "UNAUTHORIZED", "message": "wrong password " + pass}}})
 	}))
 	realm = srv.URL + "/token"
@@ -212,9 +212,11 @@ func echoingServer(t *testing.T) (serverURL, caFile string) {
 }
 
 // TestEscapedSecretNotShown sends a password with characters every
-// encoder escapes to a notary server that echoes it, and looks for it in
-// the error line, the debug log, and GitHub's annotation (which escapes %
-// as %25) and job summary.
+// encoder escapes to a registry whose token service echoes it in its error
+// (go-containerregistry quotes such bodies in its errors; notary's token
+// failures are reported without the body), and looks for it in the error
+// line, the debug log, and GitHub's annotation (which escapes % as %25) and
+// job summary.
 func TestEscapedSecretNotShown(t *testing.T) {
 	t.Parallel()
 	server, caFile := echoingServer(t)
@@ -225,7 +227,8 @@ func TestEscapedSecretNotShown(t *testing.T) {
 	// The password comes from the flags, or from docker's config.json as
 	// `docker login` writes it (registered when read).
 	home := t.TempDir()
-	dockerCfg := `{"auths": {"` + env.RegistryHost + `": {"auth": "` + base64.StdEncoding.EncodeToString([]byte("ci:"+trickyPass)) + `"}}}`
+	host := strings.TrimPrefix(server, "https://")
+	dockerCfg := `{"auths": {"` + host + `": {"auth": "` + base64.StdEncoding.EncodeToString([]byte("ci:"+trickyPass)) + `"}}}`
 	if err := os.MkdirAll(filepath.Join(home, ".docker"), 0o700); err != nil {
 		t.Fatal(err)
 	}
@@ -243,7 +246,7 @@ func TestEscapedSecretNotShown(t *testing.T) {
 			t.Run(fmt.Sprintf("%s github=%v", c.name, gh), func(t *testing.T) {
 				t.Parallel()
 				vars := map[string]string{"SIGN_STEP_KEY": key, "SIGN_STEP_PASSPHRASE": pass, "SIGN_STEP_LOG_LEVEL": "debug",
-					"SIGN_STEP_NOTARY_SERVER": server, "SIGN_STEP_NOTARY_CA": caFile}
+					"SIGN_STEP_REGISTRY_CA": caFile}
 				for k, v := range c.creds {
 					vars[k] = v
 				}
@@ -251,7 +254,8 @@ func TestEscapedSecretNotShown(t *testing.T) {
 					vars["GITHUB_ACTIONS"] = "true"
 					vars["GITHUB_STEP_SUMMARY"] = filepath.Join(t.TempDir(), "summary")
 				}
-				r := signStep(t, vars, "sign", env.Repo("echo")+":v1")
+				// verify --allow-unsigned-digests asks only the registry.
+				r := signStep(t, vars, "verify", "--allow-unsigned-digests", host+"/echo@sha256:"+strings.Repeat("0", 64))
 				summary, _ := os.ReadFile(vars["GITHUB_STEP_SUMMARY"])
 				for where, out := range map[string]string{"stdout": r.stdout, "stderr": r.stderr, "summary": string(summary)} {
 					for _, f := range forms {
@@ -260,10 +264,10 @@ func TestEscapedSecretNotShown(t *testing.T) {
 						}
 					}
 				}
-				if r.code != 6 || !strings.Contains(r.stderr, "wrong password ***") {
-					t.Fatalf("exit %d, want 6 with the server's echo, redacted\nstderr: %s", r.code, r.stderr)
+				if r.code != 5 || !strings.Contains(r.stderr, "wrong password ***") {
+					t.Fatalf("exit %d, want 5 with the server's echo, redacted\nstderr: %s", r.code, r.stderr)
 				}
-				if gh && !strings.Contains(r.stdout, "::error title=sign-step sign failed::") {
+				if gh && !strings.Contains(r.stdout, "::error title=sign-step verify failed::") {
 					t.Errorf("no annotation:\n%s", r.stdout)
 				}
 			})

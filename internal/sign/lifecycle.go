@@ -404,7 +404,7 @@ func (s *Signer) resignOne(ctx context.Context, gun string, req ResignRequest) R
 		}
 		res.Witnessed = append(res.Witnessed, role)
 	}
-	if len(res.Witnessed) > 0 {
+	if len(res.Witnessed) > 0 && !req.DryRun { // a dry run stays read-only (see Sign)
 		if err := repo.CheckPublish(); err != nil {
 			return fail(err)
 		}

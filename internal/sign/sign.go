@@ -195,8 +195,12 @@ func (s *Signer) Sign(ctx context.Context, req SignRequest) (*Report, error) {
 			}
 			rep.Refs[i].Roles, rep.Refs[i].KeyIDs = roles, keyIDs
 		}
-		if err := p.repo.CheckPublish(); err != nil {
-			return nil, err
+		// A dry run stays read-only: asking notary-server for its snapshot key
+		// takes push scope, and the server creates one it does not hold.
+		if !req.DryRun {
+			if err := p.repo.CheckPublish(); err != nil {
+				return nil, err
+			}
 		}
 	}
 	s.log().Info("keys accepted", "repositories", len(plans), "tags", len(refs))
