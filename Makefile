@@ -69,6 +69,7 @@ fuzz:
 ## notary CLI and Vault, all from the Go module proxy into ~/.cache/sign-step/tools.
 tools:
 	$(GO) run ./internal/testenv/buildtools
+	$(GO) run ./internal/testenv/buildcosign
 	$(GO) run ./internal/testenv/vaultenv/buildvault
 
 ## demo: a local registry + notary-server, a signer, two tags pushed from an OCI layout and signed.
