@@ -126,7 +126,7 @@ func (a *app) rootCommand() *cobra.Command {
 	pf.StringVar(&a.common.dockerConfig, "docker-config", "", "docker config directory with config.json and tls/<host>/ (default: $DOCKER_CONFIG, else ~/.docker)")
 	a.addVaultFlags(pf)
 	root.AddCommand(a.signCommand(), a.inspectCommand(), a.verifyCommand(), a.revokeCommand(), a.resignCommand(),
-		a.initCommand(), a.signerCommand(), a.keyCommand())
+		a.initCommand(), a.signerCommand(), a.keyCommand(), a.migrateCommand())
 	return root
 }
 

@@ -21,6 +21,8 @@ type signFlags struct {
 	expectDigest string
 	outputDir    string
 	dryRun       bool
+	alsoSign     []string
+	systemFlags
 }
 
 func (a *app) signCommand() *cobra.Command {
@@ -54,6 +56,8 @@ reference, key, role or pin fails the run and changes nothing.`,
 	f.sourceLogin.addFlags(fl)
 	fl.StringVar(&f.outputDir, "output-dir", "", "where to write trust-inspect.json, trust-inspect.txt and report.json (default: $RUNNER_TEMP, $CI_PROJECT_DIR or $WORKSPACE /sign-step, else ./sign-step)")
 	fl.BoolVar(&f.dryRun, "dry-run", false, "resolve and check everything, push and publish nothing")
+	fl.StringSliceVar(&f.alsoSign, "also-sign", nil, "after the DCT publish, also sign every digest signed with cosign and/or notation (comma list or repeatable)")
+	f.systemFlags.add(fl)
 	return cmd
 }
 
@@ -73,6 +77,10 @@ func (a *app) runSign(ctx context.Context, f signFlags, refs []string) error {
 	if err := a.artifacts(f.outputDir).Prepare(); err != nil {
 		return err // before anything is pushed or published
 	}
+	also, err := a.prepareAlsoSign(ctx, f.alsoSign, f.systemFlags, f.keys, f.passphrase, reg)
+	if err != nil {
+		return err // before anything is pushed or published
+	}
 	s := a.signer(reg, trust)
 	rep, err := s.Sign(ctx, sign.SignRequest{Refs: refs, Source: f.source, ExpectDigest: f.expectDigest, DryRun: f.dryRun})
 	if err != nil {
@@ -85,13 +93,14 @@ func (a *app) runSign(ctx context.Context, f signFlags, refs []string) error {
 	for _, r := range rep.Refs {
 		fmt.Fprintf(a.stdout, "%s %s@%s %s\n", r.Result, r.Ref, r.Descriptor.Digest, strings.Join(r.Roles, ","))
 	}
+	alsoErr := also.run(ctx, rep) // DCT is published: the artifacts say so even if this fails
 	arts := a.artifacts(f.outputDir)
 	if err := sign.WriteArtifacts(arts, rep, rep.Inspect); err != nil {
 		return err
 	}
 	a.report, a.artifactDir = rep, arts.Path()
 	a.log.Info("artifacts written", "dir", arts.Path())
-	return nil
+	return alsoErr
 }
 
 // loadKeys resolves --key/--passphrase/--trust-dir into an in-memory keyring.

@@ -52,6 +52,9 @@ const signingAgent = "sign-step"
 type Client struct {
 	transport http.RoundTripper
 	creds     func(host string) (user, pass string)
+	// PlainHTTP says which registries are reached over plain HTTP
+	// (--insecure-registry); nil: none.
+	PlainHTTP func(host string) bool
 }
 
 // New returns a Client. creds may be nil (anonymous).
@@ -78,6 +81,7 @@ func (c *Client) repository(ref string) (registry.Repository, *remote.Repository
 		}
 	}
 	r.Client = ac
+	r.PlainHTTP = c.PlainHTTP != nil && c.PlainHTTP(r.Reference.Registry)
 	return registry.NewRepository(r), r, nil
 }
 
@@ -240,6 +244,20 @@ func (c *Client) Sign(ctx context.Context, img string, s *Signer) (Result, error
 		return Result{}, fmt.Errorf("signing %s with Notation: %w", img, err)
 	}
 	return Result{Added: true}, nil
+}
+
+// SignedBy reports whether a Notation signature of img already has pub as
+// its leaf key (and verifies, and names img's digest).
+func (c *Client) SignedBy(ctx context.Context, img string, pub crypto.PublicKey) (bool, error) {
+	repo, _, err := c.repository(img)
+	if err != nil {
+		return false, err
+	}
+	desc, err := repo.Resolve(ctx, referenceOf(img))
+	if err != nil {
+		return false, fmt.Errorf("resolving %s: %w", img, err)
+	}
+	return c.signedBy(ctx, repo, desc, pub)
 }
 
 // signedBy reports whether one of desc's Notation signatures verifies
