@@ -138,8 +138,8 @@ func TestSignVerifiedByCosignCLI(t *testing.T) {
 	if out, err := cosignVerify(t, pub, img); err != nil {
 		t.Fatalf("cosign verify refused our signature: %v\n%s", err, out)
 	}
-	if out, err := cosignVerify(t, strangerPub, img); err == nil {
-		t.Fatalf("cosign verify accepted a key that signed nothing:\n%s", out)
+	if out, err := cosignVerify(t, strangerPub, img); err == nil || !strings.Contains(out, "no matching signatures") {
+		t.Fatalf("cosign verify with a key that signed nothing: %v, want a refusal for no matching signatures:\n%s", err, out)
 	}
 
 	again, err := client().Sign(ctx, img, key)
@@ -238,9 +238,10 @@ func TestCopiedSignatureIsRefused(t *testing.T) {
 	if !errors.Is(err, cosign.ErrNoSignature) || !strings.Contains(err.Error(), "signs digest") {
 		t.Fatalf("Verify of a copied signature: %v, want ErrNoSignature naming the digest", err)
 	}
-	if out, err := cosignVerify(t, pub, b); err == nil {
-		t.Fatalf("cosign CLI accepted the copied signature (judge disagrees):\n%s", out)
+	if out, err := cosignVerify(t, pub, b); err == nil || !strings.Contains(out, "no matching signatures") {
+		t.Fatalf("cosign CLI on the copied signature: %v, want no matching signatures:\n%s", err, out)
 	}
+	t.Logf("cosign CLI on a copied signature refuses as we do")
 	if res, err := client().Sign(ctx, b, key); err != nil || !res.Added {
 		t.Fatalf("Sign over a copied signature: %+v %v, want a new layer", res, err)
 	}
