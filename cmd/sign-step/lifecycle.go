@@ -17,6 +17,7 @@ func (a *app) verifyCommand() *cobra.Command {
 	var signers []string
 	var outputDir string
 	var allowUnsignedDigests bool
+	var systems verifySystemFlags
 	cmd := &cobra.Command{
 		Use:   "verify [--signer NAME]... IMAGE[:TAG][@DIGEST]...",
 		Short: "Enforce content trust for deploy gates: resolve each tag through trust data as docker did",
@@ -30,6 +31,9 @@ IMAGE@sha256:X, under a tag that resolves to X).`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, cancel := a.withTimeout(cmd.Context())
 			defer cancel()
+			if systems.active() {
+				return a.verifySystems(ctx, args, systems, sign.VerifyRequest{Signers: signers, AllowUnsignedDigests: allowUnsignedDigests}, outputDir)
+			}
 			reg, trust, err := a.clients(ctx, &notary.Keyring{}, args...)
 			if err != nil {
 				return err
@@ -51,6 +55,7 @@ IMAGE@sha256:X, under a tag that resolves to X).`,
 	cmd.Flags().StringArrayVar(&signers, "signer", nil, "require that this signer (delegation name) signed the digest; repeatable")
 	cmd.Flags().StringVar(&outputDir, "output-dir", "", "also write verify.json here")
 	cmd.Flags().BoolVar(&allowUnsignedDigests, "allow-unsigned-digests", false, "docker's rule for @sha256: references: pass when the registry has the manifest, reading no trust data (so a digest nobody signed passes, and a tag next to the digest is ignored); not with --signer")
+	systems.add(cmd.Flags())
 	return cmd
 }
 
