@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -13,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -363,4 +365,65 @@ func rootKeyID(t *testing.T, repo string) string {
 	}
 	t.Fatal("no root key in docker trust inspect")
 	return ""
+}
+
+// TestMigrateNotaryCLITagsAndTampered: tags the notary CLI published and
+// tags sign-step signed are migrated to cosign and Notation (judged by the
+// cosign CLI and by notation-go's verifier); a repository whose trust data
+// is tampered with in transit is refused and nothing is signed for it.
+func TestMigrateNotaryCLITagsAndTampered(t *testing.T) {
+	t.Parallel()
+	good, bad := env.Repo("migrate-notary"), env.Repo("migrate-tampered")
+	s := dockerSigner(t, "ci", good, bad)
+	vars := map[string]string{"SIGN_STEP_KEY": s.keyFile, "SIGN_STEP_PASSPHRASE": repoPass}
+
+	// v1 by the notary CLI, with the keys docker made, into targets/releases.
+	d1, size1 := pushRandom(t, good+":v1")
+	n := &testenv.CLI{Path: env.NotaryCLI, ConfigDir: filepath.Join(s.docker.ConfigDir, "trust"),
+		BaseArgs: []string{"-s", env.NotaryURL, "--tlscacert", env.CACertFile, "-d", filepath.Join(s.docker.ConfigDir, "trust")},
+		Env:      []string{"HOME=" + t.TempDir(), "NOTARY_DELEGATION_PASSPHRASE=" + repoPass, "NOTARY_TARGETS_PASSPHRASE=" + repoPass, "NOTARY_SNAPSHOT_PASSPHRASE=" + repoPass}}
+	if _, _, err := n.Run("addhash", good, "v1", strconv.FormatInt(size1, 10), "--sha256", strings.TrimPrefix(d1, "sha256:"), "-r", "targets/releases"); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := n.Run("publish", good); err != nil {
+		t.Fatal(err)
+	}
+	d2, _ := pushRandom(t, good+":v2")
+	mustRun(t, vars, "sign", good+":v2")
+	bd, _ := pushRandom(t, bad+":v1")
+	mustRun(t, vars, "sign", bad+":v1")
+
+	proxy, err := env.NewFaultProxy(env.NotaryURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer proxy.Close()
+	badPath := strings.SplitN(bad, "/", 2)[1]
+	proxy.Rewrite(func(path string, b []byte) []byte {
+		if strings.Contains(path, badPath) && metaFile("targets/releases").MatchString(path) {
+			return bytes.Replace(b, []byte(`"length":`), []byte(`"length": `), 1)
+		}
+		return b
+	})
+	store, chain, _ := testPKI(t, pubOf(t, s.pubFile))
+	r := signStep(t, with(vars, "SIGN_STEP_NOTARY_SERVER", proxy.URL()), "migrate", "--to", "cosign,notation", "--notation-cert", chain, good, bad)
+	if r.code != 8 || !strings.Contains(r.stdout, bad+" failed") {
+		t.Fatalf("migrate with a tampered repository: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	for _, d := range []string{d1, d2} {
+		if o, err := cosignVerifyCLI(t, s.pubFile, good+"@"+d); err != nil {
+			t.Fatalf("cosign verify %s: %v\n%s", d, err, o)
+		}
+		mustRun(t, nil, "verify", "--require", "notation", "--notation-trust-store", store, good+"@"+d)
+	}
+	if n := sigLayerCount(t, bad+"@"+bd); n != 0 {
+		t.Fatalf("the tampered repository got a cosign signature")
+	}
+	if r := signStep(t, nil, "verify", "--require", "notation", "--notation-trust-store", store, bad+"@"+bd); r.code != 8 {
+		t.Fatalf("the tampered repository got a Notation signature: exit %d %s", r.code, r.stdout)
+	}
+	r = mustRun(t, vars, "migrate", "--to", "cosign,notation", "--notation-cert", chain, good)
+	if strings.Contains(r.stdout, "added") || strings.Count(r.stdout, "notation=present") != 2 {
+		t.Fatalf("second run changed something:\n%s", r.stdout)
+	}
 }
