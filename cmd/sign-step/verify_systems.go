@@ -95,76 +95,22 @@ func (a *app) verifySystems(ctx context.Context, refs []string, vf verifySystemF
 	if len(req.Signers) > 0 && !contains(names, sysDCT) {
 		return usageErrorf("--signer is a DCT check: add --require dct")
 	}
-	reg, trust, err := a.clients(ctx, &notary.Keyring{}, refs...)
+	spec := systemSpec{names: names, req: req, pubs: pubs, notationPolicy: policy, notationStore: vf.notationStore}
+	chk, err := a.newChecker(ctx, refs)
 	if err != nil {
 		return err
 	}
-	nc := notation.New(reg.Transport(), registry.Credentials(reg.Keychain()))
-	nc.PlainHTTP = reg.PlainHTTP
-	cc := cosign.New(reg.RemoteOptions(ctx)...)
-	s := a.signer(reg, trust)
-
 	var results []SystemResult
 	var failed []string
 	for _, raw := range refs {
-		res := SystemResult{Ref: raw, Systems: map[string]string{}}
-		fail := func(sys string, err error) { res.Systems[sys] = "fail: " + oneLine(err.Error()) }
-		ref, err := sign.ParseRef(raw)
+		res, err := chk.check(ctx, raw, spec)
 		if err != nil {
 			return err
 		}
-		if ref.Tag == "" && ref.Digest == "" {
-			ref.Tag = "latest" // as docker pull does
-		}
-		if contains(names, sysDCT) {
-			r := req
-			r.Refs = []string{ref.String()}
-			v, err := s.Verify(ctx, r)
-			if err != nil {
-				fail(sysDCT, err)
-			} else {
-				res.Systems[sysDCT], res.Digest = "pass", v[0].Descriptor.Digest
-			}
-		}
-		if res.Digest == "" && (contains(names, sysCosign) || contains(names, sysNotation)) {
-			// No trusted digest: the one the registry serves (its bytes hashed).
-			d, err := reg.Resolve(ctx, ref)
-			if err != nil {
-				for _, n := range names {
-					if n != sysDCT {
-						fail(n, err)
-					}
-				}
-			} else {
-				res.Digest = d.Digest
-			}
-		}
-		img := sign.Ref{Registry: ref.Registry, Repository: ref.Repository, Digest: res.Digest}
-		if res.Digest != "" && contains(names, sysCosign) {
-			if err := verifyCosign(ctx, cc, reg, img, pubs); err != nil {
-				fail(sysCosign, err)
-			} else {
-				res.Systems[sysCosign] = "pass"
-			}
-		}
-		if res.Digest != "" && contains(names, sysNotation) {
-			if _, err := nc.Verify(ctx, img.String(), policy, vf.notationStore); err != nil {
-				fail(sysNotation, err)
-			} else {
-				res.Systems[sysNotation] = "pass"
-			}
-		}
-		ok := true
-		for _, n := range names {
-			if res.Systems[n] != "pass" {
-				ok = false
-				failed = append(failed, fmt.Sprintf("%s: %s %s", raw, n, strings.TrimPrefix(res.Systems[n], "fail: ")))
-			}
-		}
-		if ok {
-			res.Pinned = img.String()
+		if res.Pinned != "" {
 			fmt.Fprintln(a.stdout, res.Pinned)
 		}
+		failed = append(failed, res.failures(names)...)
 		results = append(results, res)
 	}
 	if outputDir != "" {
@@ -176,6 +122,123 @@ func (a *app) verifySystems(ctx context.Context, refs []string, vf verifySystemF
 		return sign.Classedf(sign.ClassVerify, "%s", strings.Join(failed, "; "))
 	}
 	return nil
+}
+
+// systemSpec is what one ref must satisfy.
+type systemSpec struct {
+	names          []string
+	req            sign.VerifyRequest // DCT: signers (all of them), unsigned digests
+	anySigner      bool               // DCT signers: any one suffices
+	pubs           []crypto.PublicKey
+	notationPolicy *trustpolicy.Document
+	notationStore  string
+}
+
+// checker holds the clients of a verify run.
+type checker struct {
+	reg *registry.Registry
+	s   *sign.Signer
+	cc  *cosign.Client
+	nc  *notation.Client
+}
+
+func (a *app) newChecker(ctx context.Context, refs []string) (*checker, error) {
+	reg, trust, err := a.clients(ctx, &notary.Keyring{}, refs...)
+	if err != nil {
+		return nil, err
+	}
+	nc := notation.New(reg.Transport(), registry.Credentials(reg.Keychain()))
+	nc.PlainHTTP = reg.PlainHTTP
+	return &checker{reg: reg, s: a.signer(reg, trust), cc: cosign.New(reg.RemoteOptions(ctx)...), nc: nc}, nil
+}
+
+func (r SystemResult) failures(names []string) []string {
+	var out []string
+	for _, n := range names {
+		if r.Systems[n] != "pass" {
+			out = append(out, fmt.Sprintf("%s: %s %s", r.Ref, n, strings.TrimPrefix(r.Systems[n], "fail: ")))
+		}
+	}
+	return out
+}
+
+// check verifies one ref against spec. Failures of a system are recorded
+// in the result; the error is for unusable input only.
+func (c *checker) check(ctx context.Context, raw string, spec systemSpec) (SystemResult, error) {
+	res := SystemResult{Ref: raw, Systems: map[string]string{}}
+	fail := func(sys string, err error) { res.Systems[sys] = "fail: " + oneLine(err.Error()) }
+	names := spec.names
+	ref, err := sign.ParseRef(raw)
+	if err != nil {
+		return res, err
+	}
+	if ref.Tag == "" && ref.Digest == "" {
+		ref.Tag = "latest" // as docker pull does
+	}
+	if contains(names, sysDCT) {
+		digest, err := c.verifyDCT(ctx, ref, spec)
+		if err != nil {
+			fail(sysDCT, err)
+		} else {
+			res.Systems[sysDCT], res.Digest = "pass", digest
+		}
+	}
+	if res.Digest == "" && (contains(names, sysCosign) || contains(names, sysNotation)) {
+		// No trusted digest: the one the registry serves (its bytes hashed).
+		d, err := c.reg.Resolve(ctx, ref)
+		if err != nil {
+			for _, n := range names {
+				if n != sysDCT {
+					fail(n, err)
+				}
+			}
+		} else {
+			res.Digest = d.Digest
+		}
+	}
+	img := sign.Ref{Registry: ref.Registry, Repository: ref.Repository, Digest: res.Digest}
+	if res.Digest != "" && contains(names, sysCosign) {
+		if err := verifyCosign(ctx, c.cc, c.reg, img, spec.pubs); err != nil {
+			fail(sysCosign, err)
+		} else {
+			res.Systems[sysCosign] = "pass"
+		}
+	}
+	if res.Digest != "" && contains(names, sysNotation) {
+		if _, err := c.nc.Verify(ctx, img.String(), spec.notationPolicy, spec.notationStore); err != nil {
+			fail(sysNotation, err)
+		} else {
+			res.Systems[sysNotation] = "pass"
+		}
+	}
+	if len(res.failures(names)) == 0 {
+		res.Pinned = img.String()
+	}
+	return res, nil
+}
+
+// verifyDCT resolves ref through trust data; with anySigner one of the
+// signers suffices, else all must have signed.
+func (c *checker) verifyDCT(ctx context.Context, ref sign.Ref, spec systemSpec) (string, error) {
+	r := spec.req
+	r.Refs = []string{ref.String()}
+	if !spec.anySigner || len(r.Signers) == 0 {
+		v, err := c.s.Verify(ctx, r)
+		if err != nil {
+			return "", err
+		}
+		return v[0].Descriptor.Digest, nil
+	}
+	var errs []string
+	for _, name := range spec.req.Signers {
+		r.Signers = []string{name}
+		v, err := c.s.Verify(ctx, r)
+		if err == nil {
+			return v[0].Descriptor.Digest, nil
+		}
+		errs = append(errs, err.Error())
+	}
+	return "", fmt.Errorf("none of the signers %s signed it: %s", strings.Join(spec.req.Signers, ","), strings.Join(errs, "; "))
 }
 
 func verifyCosign(ctx context.Context, cc *cosign.Client, reg *registry.Registry, img sign.Ref, pubs []crypto.PublicKey) error {
