@@ -26,16 +26,21 @@ type verifySystemFlags struct {
 	require       []string
 	cosignKeys    []string
 	notationStore string
+	policy        string
 }
 
 func (f *verifySystemFlags) add(fl *pflag.FlagSet) {
 	fl.StringArrayVar(&f.require, "require", nil, "signature system that must hold: dct (the default), cosign, notation; repeatable or a comma list; all listed must hold")
 	fl.StringArrayVar(&f.cosignKeys, "cosign-key", nil, "public key (PEM PUBLIC KEY or CERTIFICATE: value, path, file://, env://) a cosign signature must verify with; repeatable, any one suffices")
 	fl.StringVar(&f.notationStore, "notation-trust-store", "", "Notation trust store directory (x509/ca/<name>/*.pem, x509/signingAuthority/<name>/*.pem), trusted for any identity")
+	fl.StringVar(&f.policy, "policy", "", "trust policy JSON (modeled on Notation's trustpolicy.json): per registry scope, the systems required, their keys, signers, pins and the level (enforce or audit); replaces --require")
 }
 
 // active says whether verify must go beyond DCT alone.
 func (f *verifySystemFlags) active() bool {
+	if f.policy != "" {
+		return true
+	}
 	for _, r := range f.require {
 		for _, s := range strings.Split(r, ",") {
 			if s = strings.TrimSpace(strings.ToLower(s)); s != "" && s != sysDCT {
@@ -52,6 +57,10 @@ type SystemResult struct {
 	Digest  string            `json:"digest,omitempty"`
 	Pinned  string            `json:"pinned,omitempty"` // set only when every required system passed
 	Systems map[string]string `json:"systems"`          // system → "pass" or "fail: reason"
+	// With --policy: the policy statement applied and its level.
+	Policy string `json:"policy,omitempty"`
+	Level  string `json:"level,omitempty"`
+	Passed bool   `json:"passed"`
 }
 
 // verifySystems is `verify --require ...`: every ref must pass every
@@ -59,6 +68,12 @@ type SystemResult struct {
 // digest the trust data resolves (what a trusted pull gets); without, on
 // the digest the registry serves for the tag.
 func (a *app) verifySystems(ctx context.Context, refs []string, vf verifySystemFlags, req sign.VerifyRequest, outputDir string) error {
+	if vf.policy != "" {
+		if len(vf.require) > 0 || len(vf.cosignKeys) > 0 || vf.notationStore != "" || len(req.Signers) > 0 || len(a.common.pinRoot) > 0 {
+			return usageErrorf("--policy says what is required: it cannot be combined with --require, --cosign-key, --notation-trust-store, --signer or --pin-root")
+		}
+		return a.verifyPolicy(ctx, refs, vf.policy, req, outputDir)
+	}
 	names, err := parseSystems("require", vf.require, sysDCT, sysCosign, sysNotation)
 	if err != nil {
 		return err
@@ -212,7 +227,7 @@ func (c *checker) check(ctx context.Context, raw string, spec systemSpec) (Syste
 		}
 	}
 	if len(res.failures(names)) == 0 {
-		res.Pinned = img.String()
+		res.Pinned, res.Passed = img.String(), true
 	}
 	return res, nil
 }
