@@ -19,6 +19,8 @@ func TestVerifyPolicy(t *testing.T) {
 	vars := with(a.vars, "SIGN_STEP_KEY", a.signerKey)
 	da, _ := pushRandom(t, a.repo+":v1")
 	mustRun(t, vars, "sign", "--also-sign", "cosign", a.repo+":v1")
+	store, chain, _ := testPKI(t, pubOf(t, a.signerPub))
+	mustRun(t, vars, "sign", "--also-sign", "notation", "--notation-cert", chain, a.repo+":v1")
 	db, _ := pushRandom(t, b.repo+":v1")
 	mustRun(t, with(b.vars, "SIGN_STEP_KEY", b.signerKey), "sign", b.repo+":v1")
 	cosignKey, cosignPub := cosignKeyPair(t)
@@ -30,9 +32,13 @@ func TestVerifyPolicy(t *testing.T) {
 	rootA := rootKeyID(t, a.repo)
 	prefix := c[:strings.LastIndex(c, "/")] + "/*"
 
-	policy := func(bLevel, bBlocks, aPin string) string {
+	policy := func(bLevel, bBlocks, aPin string, identity ...string) string {
+		notation := ""
+		if len(identity) > 0 {
+			notation = `,"notation":{"trustStore":"` + store + `","trustedIdentities":["` + identity[0] + `"]}`
+		}
 		return `{"version":"1.0","policies":[
-		 {"name":"both","registryScopes":["` + a.repo + `"],"dct":{"signers":["ci"],"pinRoots":["` + aPin + `"]},"cosign":{"keys":["` + a.signerPub + `"]}},
+		 {"name":"both","registryScopes":["` + a.repo + `"],"dct":{"signers":["ci"],"pinRoots":["` + aPin + `"]},"cosign":{"keys":["` + a.signerPub + `"]}` + notation + `},
 		 {"name":"b","registryScopes":["` + b.repo + `"],"level":"` + bLevel + `",` + bBlocks + `},
 		 {"name":"moved","registryScopes":["` + prefix + `"],"cosign":{"keys":["cosign.pub"]}}]}`
 	}
@@ -55,6 +61,10 @@ func TestVerifyPolicy(t *testing.T) {
 			[]string{b.repo + "@" + db, c + "@" + dc}, map[string]bool{a.repo + ":v1": false}},
 		{"all-of signers", policy("enforce", `"dct":{"signers":["nobody","ci"]}`, rootA), 8,
 			[]string{a.repo + "@" + da, c + "@" + dc}, map[string]bool{b.repo + ":v1": false}},
+		{"notation identity that signed", policy("enforce", dctAnyOf, rootA, "x509.subject: C=US, ST=WA, O=sign-step, CN=ci"), 0,
+			[]string{a.repo + "@" + da, b.repo + "@" + db, c + "@" + dc}, map[string]bool{a.repo + ":v1": true}},
+		{"notation identity that did not sign", policy("enforce", dctAnyOf, rootA, "x509.subject: C=US, ST=WA, O=sign-step, CN=someone"), 8,
+			[]string{b.repo + "@" + db, c + "@" + dc}, map[string]bool{a.repo + ":v1": false}},
 		{"unknown field", `{"version":"1.0","policies":[{"name":"x","registryScopes":["*"],"dct":{},"cosgin":{}}]}`, 2, nil, nil},
 		{"scope twice", `{"version":"1.0","policies":[{"name":"x","registryScopes":["*"],"dct":{}},{"name":"y","registryScopes":["*"],"dct":{}}]}`, 2, nil, nil},
 		{"no system", `{"version":"1.0","policies":[{"name":"x","registryScopes":["*"]}]}`, 2, nil, nil},
