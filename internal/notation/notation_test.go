@@ -8,6 +8,7 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
 	"flag"
@@ -171,6 +172,7 @@ func TestSignVerifiedByNotationGo(t *testing.T) {
 	if n := referrers(t, img); n != 1 {
 		t.Fatalf("after two Signs: %d referrers, want 1", n)
 	}
+	checkSpecShape(t, img)
 
 	for _, c := range []struct {
 		name, img, identity, store string
@@ -193,4 +195,71 @@ func TestSignerRefusesForeignCertificate(t *testing.T) {
 		t.Fatal("NewSigner accepted a certificate of another key")
 	}
 	var _ crypto.Signer = p.key
+}
+
+// checkSpecShape holds the stored signature to the Notary Project
+// signature specification: an image manifest whose config media type is
+// application/vnd.cncf.notary.signature, subject = the image, one layer of
+// application/jose+json whose envelope's payload names the image digest.
+func checkSpecShape(t *testing.T, img string) {
+	t.Helper()
+	repo, dgst, _ := strings.Cut(img, "@")
+	tag, _ := name.NewTag(repo + ":" + strings.Replace(dgst, ":", "-", 1))
+	idx, err := remote.Index(tag, remote.WithTransport(env.Transport()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	im, _ := idx.IndexManifest()
+	if len(im.Manifests) != 1 || im.Manifests[0].ArtifactType != notation.ArtifactType {
+		t.Fatalf("referrers index: %+v", im.Manifests)
+	}
+	ref, _ := name.NewDigest(repo + "@" + im.Manifests[0].Digest.String())
+	desc, err := remote.Get(ref, remote.WithTransport(env.Transport()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m struct {
+		MediaType    string                     `json:"mediaType"`
+		ArtifactType string                     `json:"artifactType"`
+		Config       struct{ MediaType string } `json:"config"`
+		Subject      struct{ Digest string }    `json:"subject"`
+		Layers       []struct {
+			MediaType string `json:"mediaType"`
+			Digest    string `json:"digest"`
+		} `json:"layers"`
+		Annotations map[string]string `json:"annotations"`
+	}
+	if err := json.Unmarshal(desc.Manifest, &m); err != nil {
+		t.Fatal(err)
+	}
+	// Notation 1.x (spec v1.0) carries the artifact type as config.mediaType;
+	// the referrers index reports it as artifactType.
+	if m.MediaType != "application/vnd.oci.image.manifest.v1+json" || m.Config.MediaType != notation.ArtifactType ||
+		m.Subject.Digest != dgst || len(m.Layers) != 1 || m.Layers[0].MediaType != "application/jose+json" ||
+		m.Annotations["io.cncf.notary.x509chain.thumbprint#S256"] == "" {
+		t.Fatalf("signature manifest does not follow the Notary Project spec: %s", desc.Manifest)
+	}
+	layer, _ := name.NewDigest(repo + "@" + m.Layers[0].Digest)
+	l, err := remote.Layer(layer, remote.WithTransport(env.Transport()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, _ := l.Compressed()
+	defer rc.Close()
+	var jws struct {
+		Payload   string `json:"payload"`
+		Protected string `json:"protected"`
+		Header    struct {
+			X5c []string `json:"x5c"`
+		} `json:"header"`
+	}
+	if err := json.NewDecoder(rc).Decode(&jws); err != nil {
+		t.Fatal(err)
+	}
+	payload, _ := base64.RawURLEncoding.DecodeString(jws.Payload)
+	protected, _ := base64.RawURLEncoding.DecodeString(jws.Protected)
+	if !strings.Contains(string(payload), `"digest":"`+dgst+`"`) || len(jws.Header.X5c) != 2 ||
+		!strings.Contains(string(protected), `"cty":"application/vnd.cncf.notary.payload.v1+json"`) || !strings.Contains(string(protected), `"alg":"ES256"`) {
+		t.Fatalf("JWS envelope: payload %s, protected %s, %d certificates", payload, protected, len(jws.Header.X5c))
+	}
 }
