@@ -106,7 +106,7 @@ func (a *app) signingSystems(ctx context.Context, names []string, f systemFlags,
 			if err != nil {
 				return nil, sign.Classedf(sign.ClassKey, "--notation-cert: %v", err)
 			}
-			nc := notation.New(reg.Transport(), registry.Credentials(reg.Keychain()))
+			nc := notation.New(reg.Transport(), reg.Keychain())
 			nc.PlainHTTP = reg.PlainHTTP
 			out = append(out, &notationSystem{c: nc, s: ns, pub: s.Public()})
 		}

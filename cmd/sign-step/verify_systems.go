@@ -162,7 +162,7 @@ func (a *app) newChecker(ctx context.Context, refs []string) (*checker, error) {
 	if err != nil {
 		return nil, err
 	}
-	nc := notation.New(reg.Transport(), registry.Credentials(reg.Keychain()))
+	nc := notation.New(reg.Transport(), reg.Keychain())
 	nc.PlainHTTP = reg.PlainHTTP
 	return &checker{reg: reg, s: a.signer(reg, trust), cc: cosign.New(reg.RemoteOptions(ctx)...), nc: nc}, nil
 }

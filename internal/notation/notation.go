@@ -25,6 +25,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/notaryproject/notation-core-go/signature"
 	"github.com/notaryproject/notation-core-go/signature/jws" // also registers the JWS envelope
 	notationgo "github.com/notaryproject/notation-go"
@@ -51,18 +53,19 @@ const signingAgent = "sign-step"
 // Client talks to registries through oras-go.
 type Client struct {
 	transport http.RoundTripper
-	creds     func(host string) (user, pass string)
+	keychain  authn.Keychain
 	// PlainHTTP says which registries are reached over plain HTTP
 	// (--insecure-registry); nil: none.
 	PlainHTTP func(host string) bool
 }
 
-// New returns a Client. creds may be nil (anonymous).
-func New(transport http.RoundTripper, creds func(host string) (user, pass string)) *Client {
+// New returns a Client; registry credentials come from keychain (nil:
+// anonymous), the same keychain the image side uses.
+func New(transport http.RoundTripper, keychain authn.Keychain) *Client {
 	if transport == nil {
 		transport = http.DefaultTransport
 	}
-	return &Client{transport: transport, creds: creds}
+	return &Client{transport: transport, keychain: keychain}
 }
 
 func (c *Client) repository(ref string) (registry.Repository, *remote.Repository, error) {
@@ -71,13 +74,21 @@ func (c *Client) repository(ref string) (registry.Repository, *remote.Repository
 		return nil, nil, fmt.Errorf("parsing %q: %w", ref, err)
 	}
 	ac := &auth.Client{Client: &http.Client{Transport: c.transport}, Cache: auth.NewCache()}
-	if c.creds != nil {
+	if c.keychain != nil {
 		ac.Credential = func(_ context.Context, host string) (auth.Credential, error) {
-			u, p := c.creds(host)
-			if u == "" && p == "" {
-				return auth.EmptyCredential, nil
+			reg, err := name.NewRegistry(host)
+			if err != nil {
+				return auth.EmptyCredential, err
 			}
-			return auth.Credential{Username: u, Password: p}, nil
+			a, err := c.keychain.Resolve(reg)
+			if err != nil {
+				return auth.EmptyCredential, err
+			}
+			cfg, err := a.Authorization()
+			if err != nil {
+				return auth.EmptyCredential, err
+			}
+			return auth.Credential{Username: cfg.Username, Password: cfg.Password, RefreshToken: cfg.IdentityToken, AccessToken: cfg.RegistryToken}, nil
 		}
 	}
 	r.Client = ac

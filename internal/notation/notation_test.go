@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
@@ -36,7 +37,7 @@ func TestMain(m *testing.M) {
 	if testing.Short() {
 		os.Exit(m.Run())
 	}
-	os.Exit(testenv.Main(m, &env))
+	os.Exit(testenv.Main(m, &env, testenv.WithAuthRegistry()))
 }
 
 func needEnv(t *testing.T) {
@@ -261,5 +262,39 @@ func checkSpecShape(t *testing.T, img string) {
 	if !strings.Contains(string(payload), `"digest":"`+dgst+`"`) || len(jws.Header.X5c) != 2 ||
 		!strings.Contains(string(protected), `"cty":"application/vnd.cncf.notary.payload.v1+json"`) || !strings.Contains(string(protected), `"alg":"ES256"`) {
 		t.Fatalf("JWS envelope: payload %s, protected %s, %d certificates", payload, protected, len(jws.Header.X5c))
+	}
+}
+
+type staticKeychain struct{ user, pass string }
+
+func (k staticKeychain) Resolve(authn.Resource) (authn.Authenticator, error) {
+	return &authn.Basic{Username: k.user, Password: k.pass}, nil
+}
+
+// Against a registry that requires credentials, the keychain's are sent
+// (and without them nothing is signed).
+func TestSignWithRegistryCredentials(t *testing.T) {
+	t.Parallel()
+	needEnv(t)
+	ctx := context.Background()
+	p := newPKI(t)
+	repo := env.Auth.Repo("notation/auth")
+	img, _ := random.Image(256, 1)
+	tag, _ := name.NewTag(repo + ":v1")
+	if err := remote.Write(tag, img, remote.WithTransport(env.Transport()), remote.WithAuth(&authn.Basic{Username: env.Auth.Username, Password: env.Auth.Password})); err != nil {
+		t.Fatal(err)
+	}
+	h, _ := img.Digest()
+	ref := repo + "@" + h.String()
+	s, _ := notation.NewSigner(p.key, p.chain)
+	if _, err := notation.New(env.Transport(), nil).Sign(ctx, ref, s); err == nil {
+		t.Fatal("signed without credentials")
+	}
+	c := notation.New(env.Transport(), staticKeychain{env.Auth.Username, env.Auth.Password})
+	if res, err := c.Sign(ctx, ref, s); err != nil || !res.Added {
+		t.Fatalf("Sign with credentials: %+v %v", res, err)
+	}
+	if _, err := c.Verify(ctx, ref, policy(t, "*"), p.store); err != nil {
+		t.Fatalf("notation-go refused it: %v", err)
 	}
 }
