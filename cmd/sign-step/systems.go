@@ -188,12 +188,18 @@ func (c *cosignSystem) Present(ctx context.Context, img sign.Ref) (bool, error) 
 }
 
 func (c *cosignSystem) Add(ctx context.Context, img sign.Ref) error {
+	_, err := c.Ensure(ctx, img)
+	return err
+}
+
+// Ensure signs img unless our key already has: Sign checks first.
+func (c *cosignSystem) Ensure(ctx context.Context, img sign.Ref) (bool, error) {
 	d, err := c.digest(img)
 	if err != nil {
-		return err
+		return false, err
 	}
-	_, err = c.c.Sign(ctx, d, c.s)
-	return err
+	res, err := c.c.Sign(ctx, d, c.s)
+	return res.Added, err
 }
 
 // notationSystem is sign.System over the Notation adapter.
@@ -210,8 +216,14 @@ func (n *notationSystem) Present(ctx context.Context, img sign.Ref) (bool, error
 }
 
 func (n *notationSystem) Add(ctx context.Context, img sign.Ref) error {
-	_, err := n.c.Sign(ctx, img.String(), n.s)
+	_, err := n.Ensure(ctx, img)
 	return err
+}
+
+// Ensure signs img unless our key already has: Sign checks first.
+func (n *notationSystem) Ensure(ctx context.Context, img sign.Ref) (bool, error) {
+	res, err := n.c.Sign(ctx, img.String(), n.s)
+	return res.Added, err
 }
 
 // alsoSignStep is `sign --also-sign`: prepared (keys, certificates)

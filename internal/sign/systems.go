@@ -50,7 +50,23 @@ func AlsoSign(ctx context.Context, systems []System, imgs []Ref, dryRun bool) (m
 	return out, nil
 }
 
+// Ensurer is a System that checks and adds in one step (one read of its
+// signatures instead of two); Ensure reports whether it added one.
+type Ensurer interface {
+	Ensure(ctx context.Context, img Ref) (added bool, err error)
+}
+
 func ensure(ctx context.Context, sys System, img Ref, dryRun bool) (string, error) {
+	if e, ok := sys.(Ensurer); ok && !dryRun {
+		added, err := e.Ensure(ctx, img)
+		switch {
+		case err != nil:
+			return "", Classed(ClassRegistry, fmt.Errorf("adding the %s signature of %s: %w", sys.Name(), img, err))
+		case added:
+			return StatusAdded, nil
+		}
+		return StatusPresent, nil
+	}
 	has, err := sys.Present(ctx, img)
 	if err != nil {
 		return "", Classed(ClassRegistry, fmt.Errorf("checking the %s signature of %s: %w", sys.Name(), img, err))
