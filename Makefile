@@ -70,6 +70,7 @@ fuzz:
 ## notary-signer, notary CLI, Vault and nektos/act, all from the Go module proxy into ~/.cache/sign-step/tools.
 tools: act
 	$(GO) run ./internal/testenv/buildtools
+	$(GO) run ./internal/testenv/buildcosign
 	$(GO) run ./internal/testenv/vaultenv/buildvault
 
 ## act: nektos/act (pinned in internal/testenv/act.go), the runner the action tests use; prints its path.

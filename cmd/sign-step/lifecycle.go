@@ -19,6 +19,7 @@ func (a *app) verifyCommand() *cobra.Command {
 	var signers []string
 	var outputDir, output string
 	var allowUnsignedDigests bool
+	var systems verifySystemFlags
 	cmd := &cobra.Command{
 		Use:   "verify [--signer NAME]... IMAGE[:TAG][@DIGEST]...",
 		Short: "Enforce content trust for deploy gates: resolve each tag through trust data as docker did",
@@ -36,6 +37,10 @@ IMAGE@sha256:X, under a tag that resolves to X).`,
 			ctx, cancel := a.withTimeout(cmd.Context())
 			defer cancel()
 			a.auth.readOnly = true
+			if systems.active() {
+				// --require/--policy: their own result (verify.json); no CI outputs yet
+				return nil, a.verifySystems(ctx, args, systems, sign.VerifyRequest{Signers: signers, AllowUnsignedDigests: allowUnsignedDigests}, outputDir)
+			}
 			reg, trust, err := a.clients(ctx, &notary.Keyring{}, args...)
 			if err != nil {
 				return nil, err
@@ -71,6 +76,7 @@ IMAGE@sha256:X, under a tag that resolves to X).`,
 	cmd.Flags().StringVar(&outputDir, "output-dir", "", "where to write verify.json and verify.env (default as for sign)")
 	cmd.Flags().BoolVar(&allowUnsignedDigests, "allow-unsigned-digests", false, "docker's rule for @sha256: references: pass when the registry has the manifest, reading no trust data (so a digest nobody signed passes, and a tag next to the digest is ignored); not with --signer")
 	addOutputFlag(cmd, &output)
+	systems.add(cmd.Flags())
 	return cmd
 }
 

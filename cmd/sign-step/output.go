@@ -31,6 +31,15 @@ func (a *app) useOutput(format string) error {
 	return usageErrorf("invalid --output %q: want text or json", format)
 }
 
+// lineOut is where a command's text lines go: stdout, or stderr when
+// stdout is one JSON document (--output json).
+func (a *app) lineOut() io.Writer {
+	if a.ci.commandsToStderr {
+		return a.stderr
+	}
+	return a.stdout
+}
+
 // printJSON writes doc as the run's one JSON document on stdout.
 func (a *app) printJSON(doc any) error {
 	enc := json.NewEncoder(a.stdout)

@@ -136,7 +136,7 @@ func (a *app) rootCommand() *cobra.Command {
 	a.addVaultFlags(pf)
 	a.addAuthFlags(pf)
 	root.AddCommand(a.signCommand(), a.inspectCommand(), a.verifyCommand(), a.revokeCommand(), a.resignCommand(),
-		a.initCommand(), a.signerCommand(), a.keyCommand(), versionCommand())
+		a.initCommand(), a.signerCommand(), a.keyCommand(), versionCommand(), a.migrateCommand())
 	root.AddCommand(a.rootCommandGroup())
 	usageArgs(root)
 	return root

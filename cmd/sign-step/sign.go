@@ -28,6 +28,8 @@ type signFlags struct {
 	force        bool
 	output       string
 	progress     time.Duration
+	alsoSign     []string
+	systemFlags
 }
 
 func (a *app) signCommand() *cobra.Command {
@@ -68,6 +70,8 @@ changed is false. --force publishes anyway.`,
 	fl.BoolVar(&f.force, "force", false, "publish even when every tag is already signed at its digest in every role by our key (a re-run otherwise publishes nothing)")
 	fl.DurationVar(&f.progress, "progress-interval", 0, "time between two progress lines of a layer pushed from --source (default 5s in CI, 1s elsewhere; --log-level warn turns them off)")
 	addOutputFlag(cmd, &f.output)
+	fl.StringSliceVar(&f.alsoSign, "also-sign", nil, "after the DCT publish, also sign every digest signed with cosign and/or notation (comma list or repeatable)")
+	f.systemFlags.add(fl)
 	return cmd
 }
 
@@ -92,6 +96,10 @@ func (a *app) runSign(ctx context.Context, f signFlags, refs []string) (*ci.Resu
 	if err := arts.Prepare(); err != nil {
 		return nil, err // before anything is pushed or published
 	}
+	also, err := a.prepareAlsoSign(ctx, f.alsoSign, f.systemFlags, f.keys, f.passphrase, reg)
+	if err != nil {
+		return nil, err // before anything is pushed or published
+	}
 	s := a.signer(reg, trust)
 	rep, err := s.Sign(ctx, sign.SignRequest{Refs: refs, Source: f.source, ExpectDigest: f.expectDigest, DryRun: f.dryRun, Force: f.force})
 	if err != nil {
@@ -110,12 +118,13 @@ func (a *app) runSign(ctx context.Context, f signFlags, refs []string) (*ci.Resu
 			fmt.Fprintf(a.stdout, "%s %s@%s %s\n", r.Result, r.Ref, r.Descriptor.Digest, strings.Join(r.Roles, ","))
 		}
 	}
+	alsoErr := also.run(ctx, rep) // DCT is published: the artifacts say so even if this fails
 	if err := sign.WriteArtifacts(arts, rep, rep.Inspect); err != nil {
 		return nil, err
 	}
 	a.log.Info("artifacts written", "dir", arts.Path())
-	res := ci.SignResult(rep, arts.Path(), a.ciFiles("sign", arts.Path(), sign.ReportFile, true), time.Now())
-	return &res, nil
+	res := ci.SignResult(rep, arts.Path(), a.ciFiles("sign", arts.Path(), sign.ReportFile, true), a.now())
+	return &res, alsoErr
 }
 
 // pushProgress is where push progress goes: stderr, a line per layer every

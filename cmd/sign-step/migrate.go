@@ -1,0 +1,126 @@
+package main
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/sign-step/sign-step/internal/notary"
+	"github.com/sign-step/sign-step/internal/sign"
+)
+
+func (a *app) migrateCommand() *cobra.Command {
+	var f struct {
+		keyFlags
+		systemFlags
+		to          []string
+		reposFile   string
+		shard       string
+		concurrency int
+		outputDir   string
+		dryRun      bool
+	}
+	cmd := &cobra.Command{
+		Use:   "migrate --to cosign|notation [flags] REPOSITORY...",
+		Short: "Backfill cosign or Notation signatures for every tag DCT trust data vouches for",
+		Long: `migrate resolves every tag of each repository exactly as a trusted docker pull
+does (targets/releases, then targets; --pin-root, --pin-ca and --trust-cache
+honoured; tampered or expired trust data refused) and signs that digest with
+each --to system unless our key already has. A digest no trust data vouches
+for is never signed, nor one the registry does not serve. A second run
+changes nothing. report.json lists per tag: digest, DCT signers, and each
+system as present, added or (with --dry-run) missing.`,
+		Args: cobra.ArbitraryArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx, cancel := a.withTimeout(cmd.Context())
+			defer cancel()
+			names, err := parseSystems("to", f.to, sysCosign, sysNotation)
+			if err != nil {
+				return err
+			}
+			if len(names) == 0 {
+				return usageErrorf("no system to migrate to: pass --to cosign or --to notation")
+			}
+			repos := args
+			if f.reposFile != "" {
+				more, err := readLines(f.reposFile)
+				if err != nil {
+					return usageErrorf("reading --repos-file: %v", err)
+				}
+				repos = append(repos, more...)
+			}
+			if len(repos) == 0 {
+				return usageErrorf("no repository given: pass REPOSITORY... or --repos-file")
+			}
+			shard, of, err := parseShard(f.shard)
+			if err != nil {
+				return err
+			}
+			reg, trust, err := a.clients(ctx, &notary.Keyring{}, repos...)
+			if err != nil {
+				return err
+			}
+			systems, err := a.signingSystems(ctx, names, f.systemFlags, f.keys, f.passphrase, reg)
+			if err != nil {
+				return err
+			}
+			if err := a.artifacts(f.outputDir).Prepare(); err != nil {
+				return err // before anything is signed
+			}
+			s := a.signer(reg, trust)
+			s.Concurrency = f.concurrency
+			results, err := s.Migrate(ctx, sign.MigrateRequest{Repos: repos, Shard: shard, Of: of, DryRun: f.dryRun}, systems)
+			for _, r := range results {
+				if r.Error != "" && len(r.Tags) == 0 {
+					fmt.Fprintf(a.stdout, "%s failed: %s\n", r.GUN, r.Error)
+					continue
+				}
+				for _, t := range r.Tags {
+					fmt.Fprintf(a.stdout, "%s:%s %s\n", r.GUN, t.Tag, migrateStatus(t))
+				}
+			}
+			if contains(names, sysCosign) && !f.dryRun {
+				a.log.Info(noTlogNote)
+			}
+			if werr := a.artifacts(f.outputDir).WriteJSON(sign.ReportFile, map[string]any{"command": "migrate", "dryRun": f.dryRun, "systems": names, "repositories": results}); werr != nil && err == nil {
+				err = werr
+			}
+			return err
+		},
+	}
+	f.keyFlags.add(cmd, "private key that signs the new signatures (the DCT delegation key)")
+	fl := cmd.Flags()
+	f.systemFlags.add(fl)
+	fl.StringSliceVar(&f.to, "to", nil, "signature system to add: cosign or notation (comma list or repeatable)")
+	fl.StringVar(&f.reposFile, "repos-file", "", "file with one repository per line (# comments allowed)")
+	fl.StringVar(&f.shard, "shard", "0/1", "this worker's share i/n of the repositories (stable hash)")
+	fl.IntVar(&f.concurrency, "concurrency", 8, "repositories migrated at once")
+	fl.StringVar(&f.outputDir, "output-dir", "", "where to write report.json (default as for sign)")
+	fl.BoolVar(&f.dryRun, "dry-run", false, "report what is missing; sign nothing")
+	return cmd
+}
+
+// migrateStatus is one tag's line: "sha256:… cosign=added notation=present" or why it was skipped.
+func migrateStatus(t sign.MigrateTag) string {
+	switch {
+	case t.Error != "":
+		return "failed: " + t.Error
+	case t.Skipped != "":
+		return "skipped (not vouched for by trust data): " + t.Skipped
+	}
+	parts := []string{t.Digest}
+	names := make([]string, 0, len(t.Systems))
+	for n := range t.Systems {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		parts = append(parts, n+"="+t.Systems[n])
+	}
+	if len(t.Signers) > 0 {
+		parts = append(parts, "dct-signers="+strings.Join(t.Signers, ","))
+	}
+	return strings.Join(parts, " ")
+}

@@ -1,0 +1,25 @@
+package notary
+
+import (
+	"crypto"
+
+	"github.com/sign-step/sign-step/internal/sign"
+)
+
+// Signer returns the key as a crypto.Signer over digests, for the cosign
+// and Notation signatures made with the same key as the DCT delegation. A
+// key held by a key service has none here: its caller builds one from the
+// service (secrets.TransitKey.CryptoSigner).
+func (k *Key) Signer() (crypto.Signer, error) {
+	if _, remote := k.priv.(*remoteECDSAKey); remote {
+		return nil, sign.Classed(sign.ClassKey, &KeyError{Origin: k.ID(), Reason: "a remote key signs TUF metadata only here"})
+	}
+	s := k.priv.CryptoSigner()
+	if s == nil {
+		return nil, sign.Classed(sign.ClassKey, &KeyError{Origin: k.ID(), Reason: "no signer for this key type"})
+	}
+	return s, nil
+}
+
+// Keys lists the keys of the ring, in the order they were given.
+func (kr *Keyring) Keys() []*Key { return append([]*Key(nil), kr.keys...) }

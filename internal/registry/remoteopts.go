@@ -1,0 +1,30 @@
+package registry
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/sign-step/sign-step/internal/sign"
+)
+
+// RemoteOptions are the go-containerregistry options of this Registry (TLS,
+// https-only, credentials, user agent), for adapters that store signatures
+// next to images (cosign).
+func (r *Registry) RemoteOptions(ctx context.Context) []remote.Option { return r.remoteOptions(ctx) }
+
+// Transport is the base transport, https-only unless --insecure-registry.
+func (r *Registry) Transport() http.RoundTripper { return r.opts.transport }
+
+// Keychain is where registry credentials come from.
+func (r *Registry) Keychain() authn.Keychain { return r.opts.keychain }
+
+// Reference is ref as go-containerregistry names it here (strict, plain
+// HTTP only for --insecure-registry hosts).
+func (r *Registry) Reference(ref sign.Ref) (name.Reference, error) { return r.reference(ref) }
+
+// PlainHTTP reports whether host may be reached over plain HTTP (--insecure-registry).
+func (r *Registry) PlainHTTP(host string) bool { return r.isInsecure(host) }

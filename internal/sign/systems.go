@@ -1,0 +1,246 @@
+package sign
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+)
+
+// System is a signature system other than DCT (cosign, Notation) that signs
+// image digests with our key, for dual signing and the DCT migration.
+type System interface {
+	// Name is "cosign" or "notation".
+	Name() string
+	// Present reports whether our key already signed img (REPO@sha256:...).
+	Present(ctx context.Context, img Ref) (bool, error)
+	// Add signs img; it must add nothing when Present would say true.
+	Add(ctx context.Context, img Ref) error
+}
+
+// System statuses in reports.
+const (
+	StatusPresent = "present" // our key had signed it already
+	StatusAdded   = "added"
+	StatusMissing = "missing" // dry run: would be added
+)
+
+// AlsoSign signs every digest of refs (REPO@sha256:..., deduplicated) with
+// each system, after the DCT publish. It returns, per ref and system, the
+// status; the first failure stops it.
+func AlsoSign(ctx context.Context, systems []System, imgs []Ref, dryRun bool) (map[string]map[string]string, error) {
+	out := map[string]map[string]string{}
+	for _, img := range imgs {
+		key := img.Name() + "@" + img.Digest
+		if out[key] != nil {
+			continue
+		}
+		st := map[string]string{}
+		for _, sys := range systems {
+			s, err := ensure(ctx, sys, Ref{Registry: img.Registry, Repository: img.Repository, Digest: img.Digest}, dryRun)
+			if err != nil {
+				return out, err
+			}
+			st[sys.Name()] = s
+		}
+		out[key] = st
+	}
+	return out, nil
+}
+
+// Ensurer is a System that checks and adds in one step (one read of its
+// signatures instead of two); Ensure reports whether it added one.
+type Ensurer interface {
+	Ensure(ctx context.Context, img Ref) (added bool, err error)
+}
+
+func ensure(ctx context.Context, sys System, img Ref, dryRun bool) (string, error) {
+	if e, ok := sys.(Ensurer); ok && !dryRun {
+		added, err := e.Ensure(ctx, img)
+		switch {
+		case err != nil:
+			return "", Classed(ClassRegistry, fmt.Errorf("adding the %s signature of %s: %w", sys.Name(), img, err))
+		case added:
+			return StatusAdded, nil
+		}
+		return StatusPresent, nil
+	}
+	has, err := sys.Present(ctx, img)
+	if err != nil {
+		return "", Classed(ClassRegistry, fmt.Errorf("checking the %s signature of %s: %w", sys.Name(), img, err))
+	}
+	if has {
+		return StatusPresent, nil
+	}
+	if dryRun {
+		return StatusMissing, nil
+	}
+	if err := sys.Add(ctx, img); err != nil {
+		return "", Classed(ClassRegistry, fmt.Errorf("adding the %s signature of %s: %w", sys.Name(), img, err))
+	}
+	return StatusAdded, nil
+}
+
+// MigrateRequest is one run of `sign-step migrate`.
+type MigrateRequest struct {
+	Repos     []string
+	Shard, Of int
+	DryRun    bool
+}
+
+// MigrateTag is one tag of a migrated repository.
+type MigrateTag struct {
+	Tag     string            `json:"tag"`
+	Digest  string            `json:"digest,omitempty"`
+	Signers []string          `json:"dctSigners,omitempty"` // delegations that signed this digest for the tag
+	Systems map[string]string `json:"systems,omitempty"`    // system → present|added|missing
+	// Skipped says why nothing was signed: the tag is listed but a
+	// trusted pull would refuse it.
+	Skipped string `json:"skipped,omitempty"`
+	Error   string `json:"error,omitempty"`
+}
+
+// MigrateResult is one repository's outcome.
+type MigrateResult struct {
+	GUN   string       `json:"gun"`
+	Tags  []MigrateTag `json:"tags"`
+	Error string       `json:"error,omitempty"`
+}
+
+// Migrate backfills the other systems' signatures for every tag trust data
+// vouches for: each tag is resolved as a trusted `docker pull` resolves it
+// (Lookup: pinning, signatures and expiry checked when the repository is
+// opened), the registry must serve that digest, and each system signs it
+// unless our key already has. Nothing else is ever signed. Repositories
+// are independent; the error says how many failed.
+func (s *Signer) Migrate(ctx context.Context, req MigrateRequest, systems []System) ([]MigrateResult, error) {
+	if len(systems) == 0 {
+		return nil, Classedf(ClassUsage, "no signature system to migrate to: pass --to cosign or --to notation")
+	}
+	var guns []string
+	seen := map[string]bool{}
+	for _, raw := range req.Repos {
+		r, err := ParseRef(raw)
+		if err != nil {
+			return nil, err
+		}
+		if r.Tag != "" || r.Digest != "" {
+			return nil, Classedf(ClassUsage, "migrate takes repositories, not tags: %s", raw)
+		}
+		if !seen[r.Name()] && Shard(r.Name(), req.Shard, req.Of) {
+			seen[r.Name()] = true
+			guns = append(guns, r.Name())
+		}
+	}
+	sort.Strings(guns)
+	results := make([]MigrateResult, len(guns))
+	var mu sync.Mutex
+	failed := 0
+	_ = forEach(ctx, len(guns), s.concurrency(), func(i int) error {
+		results[i] = s.migrateOne(ctx, guns[i], req, systems)
+		if results[i].Error != "" {
+			mu.Lock()
+			failed++
+			mu.Unlock()
+		}
+		return nil
+	})
+	if err := ctx.Err(); err != nil {
+		return results, err
+	}
+	if failed > 0 {
+		return results, Classedf(ClassVerify, "%d of %d repositories could not be migrated (see the report)", failed, len(guns))
+	}
+	return results, nil
+}
+
+func (s *Signer) migrateOne(ctx context.Context, gun string, req MigrateRequest, systems []System) MigrateResult {
+	res := MigrateResult{GUN: gun, Tags: []MigrateTag{}}
+	base, err := ParseRef(gun)
+	if err != nil {
+		res.Error = err.Error()
+		return res
+	}
+	repo, err := s.Trust.Open(ctx, gun)
+	if err != nil {
+		// Tampered, expired or unpinned trust data: nothing is signed.
+		res.Error = fmt.Sprintf("opening trust data: %v", err)
+		return res
+	}
+	done := map[string]map[string]string{} // digest → statuses, so shared digests are signed once
+	tags := repo.Tags()
+	sort.Strings(tags)
+	failures := 0
+	for _, tag := range tags {
+		t := MigrateTag{Tag: tag}
+		d, err := repo.Lookup(tag)
+		if err != nil {
+			var nt *NoTrustError
+			if errors.As(err, &nt) {
+				t.Skipped = err.Error()
+				res.Tags = append(res.Tags, t)
+				continue
+			}
+			t.Error = err.Error()
+			failures++
+			res.Tags = append(res.Tags, t)
+			continue
+		}
+		t.Digest = d.Digest
+		if by, err := repo.SignedBy(tag); err == nil {
+			for name, got := range by {
+				if got.Digest == d.Digest {
+					t.Signers = append(t.Signers, name)
+				}
+			}
+			sort.Strings(t.Signers)
+		}
+		if st, ok := done[d.Digest]; ok {
+			t.Systems = st
+			res.Tags = append(res.Tags, t)
+			continue
+		}
+		img := Ref{Registry: base.Registry, Repository: base.Repository, Digest: d.Digest}
+		// The registry must serve the very bytes trust data names (Resolve
+		// hashes them) before anything is signed for them.
+		if got, err := s.Registry.Resolve(ctx, img); err != nil || got.Digest != d.Digest {
+			if err == nil {
+				err = fmt.Errorf("the registry serves %s", got.Digest)
+			}
+			t.Error = fmt.Sprintf("reading %s: %v", img, err)
+			failures++
+			res.Tags = append(res.Tags, t)
+			continue
+		}
+		st := map[string]string{}
+		for _, sys := range systems {
+			status, err := ensure(ctx, sys, img, req.DryRun)
+			if err != nil {
+				t.Error = err.Error()
+				failures++
+				break
+			}
+			st[sys.Name()] = status
+		}
+		t.Systems = st
+		if t.Error == "" {
+			done[d.Digest] = st
+		}
+		res.Tags = append(res.Tags, t)
+	}
+	if failures > 0 {
+		res.Error = fmt.Sprintf("%d of %d tags failed", failures, len(tags))
+	}
+	s.log().Info("migrated", "gun", gun, "tags", len(tags), "failed", failures, "systems", systemNames(systems))
+	return res
+}
+
+func systemNames(systems []System) string {
+	names := make([]string, len(systems))
+	for i, s := range systems {
+		names[i] = s.Name()
+	}
+	return strings.Join(names, ",")
+}
