@@ -9,6 +9,7 @@ require (
 	github.com/sethvargo/go-githubactions v1.4.0
 	github.com/spf13/cobra v1.10.2
 	github.com/theupdateframework/notary v0.7.0
+	gopkg.in/yaml.v3 v3.0.1
 )
 
 require (
