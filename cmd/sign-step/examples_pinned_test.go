@@ -10,7 +10,7 @@ import (
 
 // exampleImage finds image references in the GitLab, Jenkins and Kubernetes
 // examples: image:/name: values, services, and Jenkins' image '...'.
-var exampleImage = regexp.MustCompile(`(?m)(?:^[ \t]*(?:-[ \t]+)?(?:image|name):[ \t]*|image[ \t]+'|services:[ \t]*\[[ \t]*")([^\s'"\]]+(?:[ ][^\s'"\]]+)*?)["'\]]?[ \t]*(?:#.*)?$`)
+var exampleImage = regexp.MustCompile(`(?m)(?:^[ \t]*(?:-[ \t]+)?(?:image|name):[ \t]*|image[ \t]+'|services:[ \t]*\[[ \t]*")([^\s'"\]]+(?:[ ][^\s'"\]]+)*?)["'\]]*[ \t]*(?:#.*)?$`)
 
 // pinnedExample is IMAGE:TAG@sha256:<64 hex>, or, while no release exists,
 // the placeholder @sha256:<digest of ...> a user must fill in: it is not a
