@@ -192,15 +192,33 @@ func startProductionNotary(ctx context.Context, e *Env) (_ *ProductionNotary, er
 	}
 	p.DBAddr = p.pg.addr
 
-	if err := p.startSignerFirst(ctx, signerCA, files); err != nil {
+	pass := make([]byte, 16)
+	if _, err := rand.Read(pass); err != nil {
 		return nil, err
 	}
+	p.signerEnv = []string{"NOTARY_SIGNER_" + strings.ToUpper(signerAlias) + "=" + hex.EncodeToString(pass)}
+	if err := p.startSignerFirst(ctx, signerCA.pool(), files); err != nil {
+		return nil, err
+	}
+	if err := p.startNotaryServer(ctx, tools.NotaryServer); err != nil {
+		return nil, err
+	}
+	// Health is green before the signer was ever asked; a key request is not.
+	if err := p.waitSigning(ctx, time.Minute); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
 
+// startNotaryServer writes notary-server's config (deploy/'s template) and
+// starts it on a free port; it is healthy, which does not yet say it signs.
+func (p *ProductionNotary) startNotaryServer(ctx context.Context, bin string) error {
+	e, dir := p.env, p.dir
 	_, signerPort, _ := net.SplitHostPort(p.SignerAddr)
 	client := e.HTTPClient()
 	s, addr, err := startServer(ctx, dir, client, serverSpec{
 		name:   "notary-server",
-		bin:    tools.NotaryServer,
+		bin:    bin,
 		health: "/_notary_server/health",
 		ok:     func(status int) bool { return status == http.StatusOK },
 		config: func(addr string) ([]string, error) {
@@ -221,29 +239,22 @@ func startProductionNotary(ctx context.Context, e *Env) (_ *ProductionNotary, er
 		},
 	})
 	if err != nil {
-		return nil, err
-	}
-	p.notary, p.URL, p.notaryBin = s, "https://"+addr, tools.NotaryServer
-	p.probeClient = client
-	// Health is green before the signer was ever asked; a key request is not.
-	if err := p.waitSigning(ctx, time.Minute); err != nil {
-		return nil, err
-	}
-	return p, nil
-}
-
-// startSignerFirst writes notary-signer's config and starts it on a free port.
-func (p *ProductionNotary) startSignerFirst(ctx context.Context, ca *certAuthority, files map[string][]byte) error {
-	pass := make([]byte, 16)
-	if _, err := rand.Read(pass); err != nil {
 		return err
 	}
-	p.signerEnv = []string{"NOTARY_SIGNER_" + strings.ToUpper(signerAlias) + "=" + hex.EncodeToString(pass)}
+	p.notary, p.URL, p.notaryBin = s, "https://"+addr, bin
+	p.probeClient = client
+	return nil
+}
+
+// startSignerFirst writes notary-signer's config and starts it on a free
+// port with p.signerEnv (its key passphrase); caPool and files' client
+// certificate are what readiness dials present.
+func (p *ProductionNotary) startSignerFirst(ctx context.Context, caPool *x509.CertPool, files map[string][]byte) error {
 	cert, err := tls.X509KeyPair(files["notary-server-client.crt"], files["notary-server-client.key"])
 	if err != nil {
 		return err
 	}
-	p.signerTLS = &tls.Config{RootCAs: ca.pool(), Certificates: []tls.Certificate{cert}}
+	p.signerTLS = &tls.Config{RootCAs: caPool, Certificates: []tls.Certificate{cert}}
 	for attempt := 1; ; attempt++ {
 		addr, err := freeAddr()
 		if err != nil {
