@@ -321,16 +321,19 @@ func TestGitLabExample(t *testing.T) {
 		if code, out := g.run("sign", map[string]string{"BUILD_DIGEST": other}); code != 5 || !strings.Contains(out, "nothing signed") {
 			t.Fatalf("sign with another BUILD_DIGEST: exit %d, want 5 and nothing signed\n%s", code, out)
 		}
-		if code, out := g.run("sign", nil); code != 0 {
+		code, out := g.run("sign", nil)
+		if code != 0 {
 			t.Fatalf("sign: exit %d\n%s", code, out)
 		}
+		logs := out
 		if got, want := g.dotenv["sign"]["SIGN_STEP_OUT_SIGNED_REFS"], repo+":v1.0.0@"+digest; got != want {
 			t.Errorf("sign.env SIGN_STEP_OUT_SIGNED_REFS = %q, want %q", got, want)
 		}
-		if code, out := g.run("verify", nil); code != 0 {
+		if code, out = g.run("verify", nil); code != 0 {
 			t.Fatalf("verify: exit %d\n%s", code, out)
 		}
-		code, out := g.run("deploy", nil)
+		logs += out
+		code, out = g.run("deploy", nil)
 		if want := "deploying " + repo + "@" + digest; code != 0 || !strings.Contains(out, want) {
 			t.Errorf("deploy: exit %d, output %q, want %q", code, out, want)
 		}
@@ -340,6 +343,8 @@ func TestGitLabExample(t *testing.T) {
 		if signed := signedTagsIn(t, mustInspect(t, s, repo)); signed["v1.0.0"] != digest+" by ci" {
 			t.Errorf("docker sees %v, want v1.0.0 at %s by ci", signed, digest)
 		}
+		// Job logs and the artifacts (sign-step/, the cache) hold no secret.
+		assertNoSecrets(t, append(keySecrets(t, s.keyFile, repoPass), g.vars["DCT_KEY_B64"], g.vars["CI_REGISTRY_PASSWORD"]), logs+out, g.project)
 	})
 
 	t.Run("File variable", func(t *testing.T) {
