@@ -183,7 +183,8 @@ func startPostgres(ctx context.Context, tlsm pgTLS, dbs []pgDatabase, migrations
 		}
 		slices.Sort(ups)
 		for _, f := range ups {
-			if out, err := pg.psql(ctx, db.name, db.owner, "--single-transaction", "-f", f); err != nil {
+			// As deploy/README.md runs them: the administrator, as the owner.
+			if out, err := pg.psql(ctx, db.name, "postgres", "--single-transaction", "-c", fmt.Sprintf("SET ROLE %q", db.owner), "-f", f); err != nil {
 				return nil, fmt.Errorf("testenv: migration %s on %s: %w\n%s", filepath.Base(f), db.name, err, out)
 			}
 		}
