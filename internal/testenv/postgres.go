@@ -152,15 +152,19 @@ func startPostgres(ctx context.Context, tlsm pgTLS, dbs []pgDatabase, migrations
 	if err := os.WriteFile(filepath.Join(data, "pg_hba.conf"), []byte(hbaConf+"\n"), 0o600); err != nil {
 		return nil, err
 	}
+	// Included from postgresql.conf, as deploy/README.md says.
+	if err := os.WriteFile(filepath.Join(data, "postgresql-tls.conf"), []byte(tlsConf+"\n"), 0o600); err != nil {
+		return nil, err
+	}
 	conf, err := os.OpenFile(filepath.Join(data, "postgresql.conf"), os.O_APPEND|os.O_WRONLY, 0)
 	if err != nil {
 		return nil, err
 	}
-	_, err = conf.WriteString("\n" + tlsConf + "\n")
+	_, err = conf.WriteString("\ninclude 'postgresql-tls.conf'\n")
 	if err := errors.Join(err, conf.Close()); err != nil {
 		return nil, err
 	}
-	if err := pg.chown(dir, "data/pg_hba.conf"); err != nil {
+	if err := pg.chown(dir, "data/pg_hba.conf", "data/postgresql-tls.conf"); err != nil {
 		return nil, err
 	}
 	if err := pg.start(ctx, data); err != nil {
