@@ -7,7 +7,7 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 LDFLAGS   := -s -w -X main.version=$(VERSION)
 FUZZTIME  ?= 10s
 
-.PHONY: build test unit fuzz vet tools act test-action demo bench clean actionlint pin-action-release
+.PHONY: build test unit fuzz vet tools act test-action demo bench clean actionlint pin-action-release notary-server
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/sign-step
@@ -72,6 +72,12 @@ tools: act
 	$(GO) run ./internal/testenv/buildtools
 	$(GO) run ./internal/testenv/buildcosign
 	$(GO) run ./internal/testenv/vaultenv/buildvault
+
+## notary-server: the patched notary-server 0.7.0 and notary-signer the tests run (see
+## tools/notary/README.md), copied to bin/ with notary's SQL migrations in bin/notary-migrations/,
+## for a deployment of your own (deploy/README.md).
+notary-server:
+	$(GO) run ./internal/testenv/buildtools -out bin
 
 ## act: nektos/act (pinned in internal/testenv/act.go), the runner the action tests use; prints its path.
 act:

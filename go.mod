@@ -5,6 +5,7 @@ go 1.25.0
 require (
 	github.com/docker/cli v29.7.2+incompatible
 	github.com/docker/distribution v2.7.1+incompatible
+	github.com/docker/docker-credential-helpers v0.9.3
 	github.com/google/go-containerregistry v0.22.1
 	github.com/hashicorp/vault/api v1.22.0
 	github.com/notaryproject/notation-core-go v1.3.0
@@ -17,6 +18,7 @@ require (
 	github.com/spf13/pflag v1.0.10
 	github.com/theupdateframework/notary v0.7.0
 	golang.org/x/crypto v0.44.0
+	gopkg.in/yaml.v3 v3.0.1
 	oras.land/oras-go/v2 v2.5.0
 )
 
@@ -24,7 +26,6 @@ require (
 	github.com/Azure/go-ntlmssp v0.0.0-20221128193559-754e69321358 // indirect
 	github.com/beorn7/perks v0.0.0-20150223135152-b965b613227f // indirect
 	github.com/cenkalti/backoff/v4 v4.3.0 // indirect
-	github.com/docker/docker-credential-helpers v0.9.3 // indirect
 	github.com/docker/go v1.5.1-1.0.20160303222718-d30aec9fd63c // indirect
 	github.com/docker/go-metrics v0.0.0-20180209012529-399ea8c73916 // indirect
 	github.com/fxamacker/cbor/v2 v2.8.0 // indirect

@@ -82,6 +82,8 @@ func TestProductionNotary(t *testing.T) {
 		}
 	})
 
+	t.Run("backup and restore", func(t *testing.T) { testBackupRestore(t, p, vars) })
+
 	t.Run("notary-signer down at publish", func(t *testing.T) {
 		repo, signerKey := setupProduction(t, vars, "prod-fault")
 		signVars := with(vars, "SIGN_STEP_KEY", signerKey)

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/sign-step/sign-step/deploy"
 )
 
 // PostgresUnavailableError says this machine has no PostgreSQL server to run:
@@ -132,15 +134,37 @@ func startPostgres(ctx context.Context, tlsm pgTLS, dbs []pgDatabase, migrations
 		return nil, fmt.Errorf("testenv: initdb: %w\n%s", err, out)
 	}
 	// Least privilege over TCP: each owner reaches only its own database,
-	// over TLS, with a certificate (as notary's own fixtures/database set-up).
-	hba := "local all all trust\n"
+	// over TLS, with a certificate; deploy/'s pg_hba.conf and TLS settings,
+	// with the setup socket (in a dir only the cluster's user enters) trusted.
+	hba := deploy.HBA{LocalMethod: "trust", ClientNet: "127.0.0.1/32"}
 	for _, db := range dbs {
-		hba += fmt.Sprintf("hostssl %s %s 127.0.0.1/32 cert\n", db.name, db.owner)
+		hba.Databases = append(hba.Databases, deploy.Database{Name: db.name, Owner: db.owner})
 	}
-	if err := os.WriteFile(filepath.Join(data, "pg_hba.conf"), []byte(hba), 0o600); err != nil {
+	hbaConf, err := deploy.RenderString(deploy.PGHBA, hba)
+	if err != nil {
 		return nil, err
 	}
-	if err := pg.chown(dir, "data/pg_hba.conf"); err != nil {
+	tlsConf, err := deploy.RenderString(deploy.PGTLS, deploy.PGTLSFiles{
+		Cert: filepath.Join(dir, "server.crt"), Key: filepath.Join(dir, "server.key"), CA: filepath.Join(dir, "ca.crt")})
+	if err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(data, "pg_hba.conf"), []byte(hbaConf+"\n"), 0o600); err != nil {
+		return nil, err
+	}
+	// Included from postgresql.conf, as deploy/README.md says.
+	if err := os.WriteFile(filepath.Join(data, "postgresql-tls.conf"), []byte(tlsConf+"\n"), 0o600); err != nil {
+		return nil, err
+	}
+	conf, err := os.OpenFile(filepath.Join(data, "postgresql.conf"), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		return nil, err
+	}
+	_, err = conf.WriteString("\ninclude 'postgresql-tls.conf'\n")
+	if err := errors.Join(err, conf.Close()); err != nil {
+		return nil, err
+	}
+	if err := pg.chown(dir, "data/pg_hba.conf", "data/postgresql-tls.conf"); err != nil {
 		return nil, err
 	}
 	if err := pg.start(ctx, data); err != nil {
@@ -163,7 +187,8 @@ func startPostgres(ctx context.Context, tlsm pgTLS, dbs []pgDatabase, migrations
 		}
 		slices.Sort(ups)
 		for _, f := range ups {
-			if out, err := pg.psql(ctx, db.name, db.owner, "--single-transaction", "-f", f); err != nil {
+			// As deploy/README.md runs them: the administrator, as the owner.
+			if out, err := pg.psql(ctx, db.name, "postgres", "--single-transaction", "-c", fmt.Sprintf("SET ROLE %q", db.owner), "-f", f); err != nil {
 				return nil, fmt.Errorf("testenv: migration %s on %s: %w\n%s", filepath.Base(f), db.name, err, out)
 			}
 		}
@@ -181,10 +206,6 @@ func (pg *postgres) start(ctx context.Context, data string) error {
 		}
 		_, port, _ := strings.Cut(addr, ":")
 		args := []string{"-D", data, "-p", port, "-h", "127.0.0.1", "-k", pg.sockDir,
-			"-c", "ssl=on",
-			"-c", "ssl_cert_file=" + filepath.Join(pg.dir, "server.crt"),
-			"-c", "ssl_key_file=" + filepath.Join(pg.dir, "server.key"),
-			"-c", "ssl_ca_file=" + filepath.Join(pg.dir, "ca.crt"),
 			// Throwaway data: durability costs time and buys nothing.
 			"-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"}
 		s, err := spawnAs(filepath.Join(pg.dir, "postgres.log"), pg.dir, pg.cred, nil, filepath.Join(pg.bin, "postgres"), args...)

@@ -16,7 +16,6 @@ import (
 	"math/big"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -24,6 +23,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/sign-step/sign-step/deploy"
 )
 
 // ProductionNotary is notary-server as it is deployed: keys held by a
@@ -191,43 +192,17 @@ func startProductionNotary(ctx context.Context, e *Env) (_ *ProductionNotary, er
 	}
 	p.DBAddr = p.pg.addr
 
-	if err := p.startSignerFirst(ctx, signerCA, files); err != nil {
+	pass := make([]byte, 16)
+	if _, err := rand.Read(pass); err != nil {
 		return nil, err
 	}
-
-	_, signerPort, _ := net.SplitHostPort(p.SignerAddr)
-	client := e.HTTPClient()
-	s, addr, err := startServer(ctx, dir, client, serverSpec{
-		name:   "notary-server",
-		bin:    tools.NotaryServer,
-		health: "/_notary_server/health",
-		ok:     func(status int) bool { return status == http.StatusOK },
-		config: func(addr string) ([]string, error) {
-			return p.writeConfig("notary-server.json", map[string]any{
-				"server": map[string]string{
-					"http_addr":     addr,
-					"tls_cert_file": filepath.Join(e.Dir, "server.crt"),
-					"tls_key_file":  filepath.Join(e.Dir, "server.key"),
-				},
-				"trust_service": map[string]string{
-					"type":            "remote",
-					"hostname":        "127.0.0.1",
-					"port":            signerPort,
-					"tls_ca_file":     filepath.Join(dir, "signer-ca.crt"),
-					"tls_client_cert": filepath.Join(dir, "notary-server-client.crt"),
-					"tls_client_key":  filepath.Join(dir, "notary-server-client.key"),
-					"key_algorithm":   "ecdsa",
-				},
-				"storage": map[string]string{"backend": "postgres", "db_url": p.dbURL("server", "notaryserver")},
-				"logging": map[string]string{"level": "info"},
-			})
-		},
-	})
-	if err != nil {
+	p.signerEnv = []string{"NOTARY_SIGNER_" + strings.ToUpper(signerAlias) + "=" + hex.EncodeToString(pass)}
+	if err := p.startSignerFirst(ctx, signerCA.pool(), files); err != nil {
 		return nil, err
 	}
-	p.notary, p.URL, p.notaryBin = s, "https://"+addr, tools.NotaryServer
-	p.probeClient = client
+	if err := p.startNotaryServer(ctx, tools.NotaryServer); err != nil {
+		return nil, err
+	}
 	// Health is green before the signer was ever asked; a key request is not.
 	if err := p.waitSigning(ctx, time.Minute); err != nil {
 		return nil, err
@@ -235,36 +210,64 @@ func startProductionNotary(ctx context.Context, e *Env) (_ *ProductionNotary, er
 	return p, nil
 }
 
-// startSignerFirst writes notary-signer's config and starts it on a free port.
-func (p *ProductionNotary) startSignerFirst(ctx context.Context, ca *certAuthority, files map[string][]byte) error {
-	pass := make([]byte, 16)
-	if _, err := rand.Read(pass); err != nil {
+// startNotaryServer writes notary-server's config (deploy/'s template) and
+// starts it on a free port; it is healthy, which does not yet say it signs.
+func (p *ProductionNotary) startNotaryServer(ctx context.Context, bin string) error {
+	e, dir := p.env, p.dir
+	_, signerPort, _ := net.SplitHostPort(p.SignerAddr)
+	client := e.HTTPClient()
+	s, addr, err := startServer(ctx, dir, client, serverSpec{
+		name:   "notary-server",
+		bin:    bin,
+		health: "/_notary_server/health",
+		ok:     func(status int) bool { return status == http.StatusOK },
+		config: func(addr string) ([]string, error) {
+			return p.writeConfig("notary-server.json", deploy.ServerConfig, deploy.Server{
+				Addr:    addr,
+				TLSCert: filepath.Join(e.Dir, "server.crt"),
+				TLSKey:  filepath.Join(e.Dir, "server.key"),
+				Signer: deploy.SignerClient{
+					Host:       "127.0.0.1",
+					Port:       signerPort,
+					CA:         filepath.Join(dir, "signer-ca.crt"),
+					ClientCert: filepath.Join(dir, "notary-server-client.crt"),
+					ClientKey:  filepath.Join(dir, "notary-server-client.key"),
+				},
+				DB:       p.db("server", "notaryserver"),
+				LogLevel: "info",
+			})
+		},
+	})
+	if err != nil {
 		return err
 	}
-	p.signerEnv = []string{"NOTARY_SIGNER_" + strings.ToUpper(signerAlias) + "=" + hex.EncodeToString(pass)}
+	p.notary, p.URL, p.notaryBin = s, "https://"+addr, bin
+	p.probeClient = client
+	return nil
+}
+
+// startSignerFirst writes notary-signer's config and starts it on a free
+// port with p.signerEnv (its key passphrase); caPool and files' client
+// certificate are what readiness dials present.
+func (p *ProductionNotary) startSignerFirst(ctx context.Context, caPool *x509.CertPool, files map[string][]byte) error {
 	cert, err := tls.X509KeyPair(files["notary-server-client.crt"], files["notary-server-client.key"])
 	if err != nil {
 		return err
 	}
-	p.signerTLS = &tls.Config{RootCAs: ca.pool(), Certificates: []tls.Certificate{cert}}
+	p.signerTLS = &tls.Config{RootCAs: caPool, Certificates: []tls.Certificate{cert}}
 	for attempt := 1; ; attempt++ {
 		addr, err := freeAddr()
 		if err != nil {
 			return err
 		}
-		args, err := p.writeConfig("notary-signer.json", map[string]any{
-			"server": map[string]string{
-				"grpc_addr":      addr,
-				"tls_cert_file":  filepath.Join(p.dir, "notary-signer.crt"),
-				"tls_key_file":   filepath.Join(p.dir, "notary-signer.key"),
-				"client_ca_file": filepath.Join(p.dir, "signer-ca.crt"), // requires a client certificate
-			},
-			"storage": map[string]string{
-				"backend":       "postgres",
-				"db_url":        p.dbURL("signer", "notarysigner"),
-				"default_alias": signerAlias,
-			},
-			"logging": map[string]string{"level": "info"},
+		args, err := p.writeConfig("notary-signer.json", deploy.SignerConfig, deploy.Signer{
+			Addr:     addr,
+			TLSCert:  filepath.Join(p.dir, "notary-signer.crt"),
+			TLSKey:   filepath.Join(p.dir, "notary-signer.key"),
+			ClientCA: filepath.Join(p.dir, "signer-ca.crt"), // requires a client certificate
+			DB:       p.db("signer", "notarysigner"),
+			Alias:    signerAlias,
+			LogLevel: "info",
 		})
 		if err != nil {
 			return err
@@ -277,21 +280,25 @@ func (p *ProductionNotary) startSignerFirst(ctx context.Context, ca *certAuthori
 	}
 }
 
-func (p *ProductionNotary) writeConfig(name string, cfg map[string]any) ([]string, error) {
-	b, err := json.MarshalIndent(cfg, "", "  ")
+// writeConfig renders the deploy/ template tmpl with data to name in the
+// topology's dir: what runs here is what deploy/ ships.
+func (p *ProductionNotary) writeConfig(name, tmpl string, data any) ([]string, error) {
+	cfg, err := deploy.RenderString(tmpl, data)
 	if err != nil {
 		return nil, err
 	}
+	if !json.Valid([]byte(cfg)) {
+		return nil, fmt.Errorf("testenv: deploy/%s rendered invalid JSON:\n%s", tmpl, cfg)
+	}
 	path := filepath.Join(p.dir, name)
-	return []string{"-config", path, "-logf", "logfmt"}, os.WriteFile(path, b, 0o600)
+	return []string{"-config", path, "-logf", "logfmt"}, os.WriteFile(path, []byte(cfg), 0o600)
 }
 
-// dbURL is the lib/pq URL for user on db: TLS verified against the database
-// CA and the host name, and the user's client certificate.
-func (p *ProductionNotary) dbURL(user, db string) string {
+// db is user's database: TLS verified against the database CA and the host
+// name, and the user's client certificate.
+func (p *ProductionNotary) db(user, name string) deploy.DB {
 	ca, cert, key := p.DBClientFiles(user)
-	q := url.Values{"sslmode": {"verify-full"}, "sslrootcert": {ca}, "sslcert": {cert}, "sslkey": {key}}
-	return (&url.URL{Scheme: "postgres", User: url.User(user), Host: p.pg.addr, Path: "/" + db, RawQuery: q.Encode()}).String()
+	return deploy.DB{User: user, Addr: p.pg.addr, Name: name, CA: ca, Cert: cert, Key: key}
 }
 
 // StopSigner kills notary-signer, as a crash would. Until StartSigner, no

@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+
+	"github.com/sign-step/sign-step/deploy"
 )
 
 // TokenRegistry is a real registry and a real notary-server that both
@@ -96,6 +98,13 @@ func tokenNotarySpecAt(name, bin, dir string, ts *TokenService, realm string) se
 		health: "/_notary_server/health",
 		ok:     func(status int) bool { return status == http.StatusOK },
 		config: func(addr string) ([]string, error) {
+			// deploy/'s token auth block, so what a deployment copies is
+			// what the token tests run.
+			auth, err := deploy.RenderString(deploy.TokenAuth, deploy.Token{
+				Realm: realm, Service: TokenNotaryService, Issuer: ts.Issuer, RootCertBundle: ts.RootCertFile})
+			if err != nil {
+				return nil, err
+			}
 			cfg, err := json.MarshalIndent(map[string]any{
 				"server": map[string]string{
 					"http_addr":     addr,
@@ -105,10 +114,7 @@ func tokenNotarySpecAt(name, bin, dir string, ts *TokenService, realm string) se
 				"trust_service": map[string]string{"type": "local"},
 				"storage":       map[string]string{"backend": "memory"},
 				"logging":       map[string]string{"level": "info"},
-				"auth": map[string]any{"type": "token", "options": map[string]string{
-					"realm": realm, "service": TokenNotaryService,
-					"issuer": ts.Issuer, "rootcertbundle": ts.RootCertFile,
-				}},
+				"auth":          json.RawMessage(auth),
 			}, "", "  ")
 			if err != nil {
 				return nil, err
