@@ -62,7 +62,7 @@ func (r *Repo) CheckPublish() error {
 		return nil
 	}
 	sorted := slices.Sorted(slices.Values(ids))
-	return sign.Classedf(sign.ClassKey, "%s signs its snapshot on the client (the notary CLI's `init` default), and neither the notary server nor our keys hold its snapshot key %s: pass that key with --key (the notary CLI keeps it in its trust dir, private/<ID>.key), or hand it to the server with `notary key rotate %s snapshot -r`",
+	return sign.Classedf(sign.ClassKey, "%s signs its snapshot on the client (the notary CLI's `init` default), and neither the notary server nor our keys hold its snapshot key %s: pass that key with --key (the notary CLI keeps it in its trust dir, private/<ID>.key), or hand it to the server with `notary key rotate %s snapshot -r`; if the server held it until now, its notary-signer has lost it (another NOTARY_SIGNER_<ALIAS> passphrase or signer database): fix the signer, not the client",
 		r.gun, strings.Join(sorted, ", "), r.gun)
 }
 
