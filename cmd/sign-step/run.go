@@ -63,6 +63,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 // runAt is run on the clock now.
 func runAt(ctx context.Context, now func() time.Time, args []string, getenv func(string) string, stdout, stderr io.Writer) (code int) {
 	secrets := &redact.Set{}
+	secrets.AlsoHide(httpx.RedactURLQueries) // stdout, stderr, logs and artifacts alike
 	a := &app{getenv: getenv, secrets: secrets, stdout: secrets.Writer(stdout), stderr: secrets.Writer(stderr), logLevel: &slog.LevelVar{}, now: now}
 	defer a.recoverPanic(ctx, &code)
 	a.setupCI(stdout, stderr, args) // before anything is printed: GitHub masks

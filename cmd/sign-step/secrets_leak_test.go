@@ -370,23 +370,33 @@ func TestErrorURLQueryHidden(t *testing.T) {
 		t.Fatal(err)
 	}
 	const pass = "key-pass-0123456789"
-	for _, gh := range []bool{false, true} {
-		t.Run(fmt.Sprintf("github=%v", gh), func(t *testing.T) {
-			t.Parallel()
-			vars := map[string]string{"SIGN_STEP_KEY": encryptedKey(t, pass), "SIGN_STEP_PASSPHRASE": pass, "SIGN_STEP_RETRIES": "0",
-				"SIGN_STEP_NOTARY_SERVER": srv.URL, "SIGN_STEP_NOTARY_CA": caFile}
-			if gh {
-				vars["GITHUB_ACTIONS"] = "true"
-				vars["GITHUB_STEP_SUMMARY"] = filepath.Join(t.TempDir(), "summary")
-			}
-			r := signStep(t, vars, "sign", env.Repo("query")+":v1")
-			summary, _ := os.ReadFile(vars["GITHUB_STEP_SUMMARY"])
-			if s := leaked(r.stdout+r.stderr+string(summary), "presigned-secret-123"); s != "" {
-				t.Errorf("output shows %q:\n%s\n%s\n%s", s, r.stdout, r.stderr, summary)
-			}
-			if r.code != 6 || !strings.Contains(r.stderr, "/token?") {
-				t.Errorf("exit %d, want 6 naming the token URL:\n%s", r.code, r.stderr)
-			}
-		})
+	// Every command that reports per repository (stdout and report.json,
+	// not only the final error line), in and out of GitHub action mode.
+	for _, args := range [][]string{{"sign"}, {"resign"}, {"migrate", "--to", "cosign"}} {
+		for _, gh := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s github=%v", args[0], gh), func(t *testing.T) {
+				t.Parallel()
+				out := filepath.Join(t.TempDir(), "out")
+				vars := map[string]string{"SIGN_STEP_KEY": encryptedKey(t, pass), "SIGN_STEP_PASSPHRASE": pass, "SIGN_STEP_RETRIES": "0",
+					"SIGN_STEP_NOTARY_SERVER": srv.URL, "SIGN_STEP_NOTARY_CA": caFile, "SIGN_STEP_OUTPUT_DIR": out}
+				if gh {
+					vars["GITHUB_ACTIONS"] = "true"
+					vars["GITHUB_STEP_SUMMARY"] = filepath.Join(t.TempDir(), "summary")
+				}
+				ref := env.Repo("query")
+				if args[0] == "sign" {
+					ref += ":v1"
+				}
+				r := signStep(t, vars, append(args, ref)...)
+				summary, _ := os.ReadFile(vars["GITHUB_STEP_SUMMARY"])
+				report, _ := os.ReadFile(filepath.Join(out, "report.json"))
+				if s := leaked(r.stdout+r.stderr+string(summary)+string(report), "presigned-secret-123"); s != "" {
+					t.Errorf("output shows %q:\nstdout: %s\nstderr: %s\nsummary: %s\nreport.json: %s", s, r.stdout, r.stderr, summary, report)
+				}
+				if r.code == 0 || !strings.Contains(r.stdout+r.stderr, "/token?") {
+					t.Errorf("exit %d, want a failure naming the token URL:\n%s\n%s", r.code, r.stdout, r.stderr)
+				}
+			})
+		}
 	}
 }

@@ -5,6 +5,7 @@
 package httpx
 
 import (
+	"bytes"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -226,6 +227,15 @@ var urlQuery = regexp.MustCompile(`(https?://[^\s"'<>()?#]*\?)([^\s"'<>()#]+)`)
 // RedactURLsIn replaces the query values of every URL in s with ***, as RedactURL
 // does for one URL: presigned blob URLs (S3, GCS, R2) and token requests
 // carry credentials there, and libraries' errors print URLs whole.
+// RedactURLQueries is RedactURLsIn for a write: b itself when it holds no
+// URL query (the common case costs two byte scans), never modified.
+func RedactURLQueries(b []byte) []byte {
+	if !bytes.Contains(b, []byte("://")) || !bytes.ContainsRune(b, '?') {
+		return b
+	}
+	return []byte(RedactURLsIn(string(b)))
+}
+
 func RedactURLsIn(s string) string {
 	return urlQuery.ReplaceAllStringFunc(s, func(m string) string {
 		base, query, _ := strings.Cut(m, "?")

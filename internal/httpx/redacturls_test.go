@@ -18,3 +18,14 @@ func TestRedactURLsIn(t *testing.T) {
 		}
 	}
 }
+
+func TestRedactURLQueries(t *testing.T) {
+	t.Parallel()
+	clean := []byte("no url here? a=b")
+	if got := RedactURLQueries(clean); &got[0] != &clean[0] {
+		t.Error("clean input was copied")
+	}
+	if got := string(RedactURLQueries([]byte("see https://h/t?sig=s3cret now"))); got != "see https://h/t?sig=*** now" {
+		t.Errorf("got %q", got)
+	}
+}

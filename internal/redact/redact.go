@@ -35,10 +35,21 @@ const minCoreLen = 8
 
 // Set is a set of secret values. The zero value is ready to use.
 type Set struct {
-	mu     sync.RWMutex
-	values map[string]bool // registered values
-	idx    index
-	onAdd  []func(string)
+	mu      sync.RWMutex
+	values  map[string]bool // registered values
+	idx     index
+	onAdd   []func(string)
+	filters []func([]byte) []byte // AlsoHide: shapes of secrets no value names
+}
+
+// AlsoHide adds a filter every redaction applies after the registered
+// values, for secrets known by their shape rather than their value (the
+// query of a URL, where tokens and presigned signatures travel). A filter
+// returns its input when it changes nothing and never modifies it.
+func (s *Set) AlsoHide(filter func([]byte) []byte) {
+	s.mu.Lock()
+	s.filters = append(s.filters, filter)
+	s.mu.Unlock()
 }
 
 // Mask adds a value and its escaped and encoded forms. Values shorter than 4
@@ -88,7 +99,11 @@ func (s *Set) OnMask(fn func(string)) {
 func (s *Set) Redact(b []byte) []byte {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	return s.idx.redact(b)
+	b = s.idx.redact(b)
+	for _, f := range s.filters {
+		b = f(b)
+	}
+	return b
 }
 
 // String redacts a string.

@@ -395,3 +395,25 @@ func BenchmarkRedact(b *testing.B) {
 		}
 	})
 }
+
+// A shape filter runs after the registered values, on every path (String,
+// Writer), and leaves its input alone.
+func TestAlsoHide(t *testing.T) {
+	t.Parallel()
+	var s Set
+	s.Mask("secret-value")
+	s.AlsoHide(func(b []byte) []byte { return bytes.ReplaceAll(b, []byte("sig=abc"), []byte("sig=***")) })
+	in := []byte("GET https://h/x?sig=abc with secret-value")
+	keep := string(in)
+	if got, want := string(s.Redact(in)), "GET https://h/x?sig=*** with ***"; got != want {
+		t.Errorf("Redact = %q, want %q", got, want)
+	}
+	if string(in) != keep {
+		t.Errorf("input modified: %q", in)
+	}
+	var buf bytes.Buffer
+	_, _ = s.Writer(&buf).Write([]byte("sig=abc\n"))
+	if buf.String() != "sig=***\n" {
+		t.Errorf("Writer wrote %q", buf.String())
+	}
+}
