@@ -20,6 +20,7 @@ import (
 // vaultFlags are the --vault-* flags every command has.
 type vaultFlags struct {
 	addr, namespace       string
+	allowHTTP             bool
 	ca                    []string
 	clientCert, clientKey string
 	method, mount         string
@@ -44,6 +45,7 @@ type vaultState struct {
 func (a *app) addVaultFlags(pf *pflag.FlagSet) {
 	f := &a.vault.f
 	pf.StringVar(&f.addr, "vault-addr", "", "Vault address for vault:// references (default $VAULT_ADDR)")
+	pf.BoolVar(&f.allowHTTP, "vault-allow-http", false, "accept a plain http:// Vault address (a development server): the login, its token and every key read travel in clear")
 	pf.StringVar(&f.namespace, "vault-namespace", "", "Vault namespace (default $VAULT_NAMESPACE)")
 	pf.StringArrayVar(&f.ca, "vault-ca", nil, "CA certificate (PEM, path, file:// or env://) trusted for Vault, on top of the system roots (default $VAULT_CACERT); repeatable")
 	pf.StringVar(&f.clientCert, "vault-client-cert", "", "client certificate for Vault mTLS (PEM, path, file:// or env://)")
@@ -190,6 +192,7 @@ func (a *app) openVault(ctx context.Context) (*secrets.Vault, error) {
 		IDToken:   a.ciIDToken(),
 
 		MaxRetries: cmp.Or(a.common.retries, -1), // 0 would mean Vault's default
+		AllowHTTP:  f.allowHTTP,
 	})
 }
 

@@ -188,3 +188,27 @@ func TestNewVaultRefusesUserinfo(t *testing.T) {
 		}
 	}
 }
+
+// Plain http to Vault would carry the login and the keys in clear: refused
+// unless asked for by name.
+func TestVaultPlainHTTPNeedsOptIn(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		addr  string
+		allow bool
+		ok    bool
+	}{
+		{"https://vault.example.com:8200", false, true},
+		{"http://vault.example.com:8200", false, false},
+		{"http://127.0.0.1:8200", false, false},
+		{"http://127.0.0.1:8200", true, true},
+	} {
+		_, err := NewVault(VaultOptions{Addr: c.addr, AllowHTTP: c.allow, Auth: VaultAuth{Method: VaultToken, Token: "t-123456"}})
+		if (err == nil) != c.ok {
+			t.Errorf("%s allow=%v: err %v, want ok=%v", c.addr, c.allow, err, c.ok)
+		}
+		if err != nil && (sign.ClassOf(err) != sign.ClassUsage || !strings.Contains(err.Error(), "--vault-allow-http")) {
+			t.Errorf("%s: %v: want a usage error naming --vault-allow-http", c.addr, err)
+		}
+	}
+}

@@ -76,6 +76,9 @@ type VaultOptions struct {
 	// and connection errors (default 2) of every request but the login.
 	Timeout    time.Duration
 	MaxRetries int
+	// AllowHTTP accepts an http:// address (--vault-allow-http, for a dev
+	// server on loopback): logins, tokens and the keys read travel in clear.
+	AllowHTTP bool
 }
 
 // Vault reads fields of Vault secrets for vault:// references. It logs in on
@@ -115,6 +118,9 @@ func NewVault(o VaultOptions) (*Vault, error) {
 	}
 	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
 		return nil, sign.Classedf(sign.ClassUsage, "invalid Vault address %q: want https://HOST[:PORT]", o.Addr)
+	}
+	if u.Scheme == "http" && !o.AllowHTTP {
+		return nil, sign.Classedf(sign.ClassUsage, "Vault address %s is plain http: the login, its token and every key read would travel in clear; use https, or pass --vault-allow-http for a development server", o.Addr)
 	}
 	if o.Auth.Method == "" {
 		o.Auth.Method = VaultToken

@@ -486,7 +486,7 @@ func TestVaultUnavailable(t *testing.T) {
 		"unreachable": {closed, sign.ClassSecrets, "Vault at " + closed + " is unreachable"},
 		"untrusted":   {untrusted.URL, sign.ClassTLS, "--vault-ca"},
 	} {
-		vs, err := NewVault(VaultOptions{Addr: c.addr, Transport: http.DefaultTransport.(*http.Transport).Clone(), MaxRetries: -1,
+		vs, err := NewVault(VaultOptions{Addr: c.addr, Transport: http.DefaultTransport.(*http.Transport).Clone(), MaxRetries: -1, AllowHTTP: true,
 			Auth: VaultAuth{Method: VaultAppRole, RoleID: "r-1234", SecretID: "s-12345678"}})
 		if err != nil {
 			t.Fatal(err)
