@@ -6,8 +6,6 @@ import (
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/crane"
-
-	"github.com/sign-step/sign-step/internal/testenv"
 )
 
 // TestMigrateDockerTrustSignedTag: a tag `docker trust sign` made (through
@@ -15,11 +13,8 @@ import (
 // cosign CLI accepts it; DCT still resolves the same digest.
 func TestMigrateDockerTrustSignedTag(t *testing.T) {
 	t.Parallel()
-	if !testenv.EngineAvailable() {
-		t.Skip("no Docker engine: docker trust sign needs one")
-	}
-	if err := env.InstallEngineCA(); err != nil {
-		t.Skipf("cannot make the engine trust the test registry CA: %v", err)
+	if !env.EngineReady(t) {
+		t.Skip("docker trust sign needs the engine")
 	}
 	repo := env.Repo("migrate-docker")
 	s := dockerSigner(t, "ci", repo)

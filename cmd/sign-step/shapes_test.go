@@ -84,15 +84,7 @@ func judge(t *testing.T, repo, tag, digest string, signers ...string) {
 // (and the test says so in its log).
 func engineReady(t *testing.T) bool {
 	t.Helper()
-	if !testenv.EngineAvailable() {
-		t.Log("no Docker engine (`docker info` fails): trusted pull not checked")
-		return false
-	}
-	if err := env.InstallEngineCA(); err != nil {
-		t.Logf("cannot make the engine trust the test registry CA (%v): trusted pull not checked", err)
-		return false
-	}
-	return true
+	return env.EngineReady(t)
 }
 
 // notaryShape is a repository made by the notary CLI's defaults: `init`

@@ -133,3 +133,25 @@ func (e *Env) InstallEngineCA() error {
 	}
 	return nil
 }
+
+// EngineReady reports whether the Docker engine can judge (it runs and trusts
+// the test registries' CA). Outside CI a machine without one may skip the
+// engine's checks; in CI (CI=true) its absence fails the test, so a judge
+// the suite promises is never skipped silently.
+func (e *Env) EngineReady(t testing.TB) bool {
+	t.Helper()
+	var why string
+	if !EngineAvailable() {
+		why = "no Docker engine (`docker info` fails)"
+	} else if err := e.InstallEngineCA(); err != nil {
+		why = fmt.Sprintf("cannot make the engine trust the test registry CA: %v", err)
+	}
+	if why == "" {
+		return true
+	}
+	if inCI(os.Getenv) {
+		t.Fatalf("%s, and CI=true: the engine is one of this suite's judges", why)
+	}
+	t.Log(why + ": the engine's checks are skipped outside CI")
+	return false
+}
