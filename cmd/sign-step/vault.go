@@ -106,14 +106,20 @@ func (a *app) vaultReader() secrets.VaultReader { return vaultReader{a} }
 type vaultReader struct{ a *app }
 
 func (r vaultReader) Read(ctx context.Context, ref string) (sign.Secret, error) {
-	v := &r.a.vault
+	v, err := r.a.vaultSession(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return v.Read(ctx, ref)
+}
+
+// vaultSession is the run's Vault session, opened on first use.
+func (a *app) vaultSession(ctx context.Context) (*secrets.Vault, error) {
+	v := &a.vault
 	if v.src == nil && v.err == nil {
-		v.src, v.err = r.a.openVault(ctx)
+		v.src, v.err = a.openVault(ctx)
 	}
-	if v.err != nil {
-		return nil, v.err
-	}
-	return v.src.Read(ctx, ref)
+	return v.src, v.err
 }
 
 // credsResolver resolves Vault's own credentials and TLS material: every

@@ -5,7 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/pem"
 	"errors"
-	"regexp"
+	"fmt"
 
 	"github.com/theupdateframework/notary/client"
 	"github.com/theupdateframework/notary/client/changelist"
@@ -16,25 +16,11 @@ import (
 	"github.com/sign-step/sign-step/internal/sign"
 )
 
-// signerNamePattern is docker's rule for signer and key names.
-var signerNamePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9\_\-]*$`)
-
-// ValidSignerName checks a signer name as `docker trust signer add` does.
-func ValidSignerName(name string) error {
-	if !signerNamePattern.MatchString(name) {
-		return sign.Classedf(sign.ClassUsage, "signer name %q must match %s", name, signerNamePattern)
-	}
-	if name == "releases" {
-		return sign.Classedf(sign.ClassUsage, "releases is a reserved keyword, use a different signer name")
-	}
-	return nil
-}
-
 // GenerateKey makes an ECDSA P-256 delegation key and returns it encrypted
 // with passphrase in the PEM format `docker trust key generate` writes
 // (PKCS#8, "role: NAME"), and its public key PEM as docker's NAME.pub.
 func GenerateKey(name string, passphrase sign.Secret) (*Key, sign.Secret, []byte, error) {
-	if err := ValidSignerName(name); err != nil {
+	if err := sign.ValidSignerName(name); err != nil {
 		return nil, nil, nil, err
 	}
 	if len(passphrase) == 0 {
@@ -141,7 +127,7 @@ func (r *Repo) rootHolds(keyID string) bool {
 // signer add` does; a second key for an existing name is appended. Needs
 // the targets key.
 func (c *Client) AddSigner(ctx context.Context, gun, name string, pubPEM []byte) (string, error) {
-	if err := ValidSignerName(name); err != nil {
+	if err := sign.ValidSignerName(name); err != nil {
 		return "", err
 	}
 	pub, err := utils.ParsePEMPublicKey(pubPEM)
@@ -248,24 +234,34 @@ func (c *Client) RotateSignerKey(ctx context.Context, gun, name string, newKey *
 		}
 		witness = append(witness, rn)
 	}
+	halfway := func(err error) error {
+		if err == nil {
+			return nil
+		}
+		return &sign.HalfwayError{Done: fmt.Sprintf("added key %s to %s and %s (the old keys are still valid)", newKey.ID(), role, ReleasesRole), Err: err}
+	}
 	if len(witness) > 0 {
 		if err := r.publish(ctx, func(repo client.Repository) error {
 			_, err := repo.Witness(witness...)
 			return err
 		}); err != nil {
-			return nil, err
+			return nil, halfway(err)
 		}
 	}
 	if len(old) == 0 {
 		return nil, nil
 	}
 	// Publish 2: the old keys go.
-	return old, r.needsTargetsKey(r.publish(ctx, func(repo client.Repository) error {
+	err = r.needsTargetsKey(r.publish(ctx, func(repo client.Repository) error {
 		if err := repo.RemoveDelegationKeys(role, old); err != nil {
 			return err
 		}
 		return repo.RemoveDelegationKeys(ReleasesRole, releasesKeyIDs(r, old))
 	}))
+	if err != nil {
+		return nil, halfway(err)
+	}
+	return old, nil
 }
 
 // releasesKeyIDs maps canonical key IDs to the IDs targets/releases lists

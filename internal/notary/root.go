@@ -120,14 +120,7 @@ func (o *onceWarnings) wrap(next func(string)) func(string) {
 }
 
 // RootRenewal is what root renew did.
-type RootRenewal struct {
-	GUN                  string
-	Version              int       // root.json's new version
-	Expires              time.Time // root.json's new expiry
-	CertExpires          time.Time // the new certificate's NotAfter
-	OldKeyIDs, NewKeyIDs []string  // root key IDs as root.json lists them: docker trust inspect's "Root", --pin-root
-	OldKey, NewKey       string    // canonical key IDs (the private key's ID, what init prints)
-}
+type RootRenewal = sign.RootRenewal
 
 // GenerateRootKey makes an ECDSA P-256 root key and returns it encrypted
 // with passphrase in the PEM format docker writes root keys in (PKCS#8,

@@ -1,0 +1,89 @@
+package main
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/sign-step/sign-step/internal/secrets"
+)
+
+func (a *app) signerCommand() *cobra.Command {
+	cmd := &cobra.Command{Use: "signer", Short: "Add or remove signers (targets/<name> and targets/releases), as docker trust signer does"}
+	cmd.AddCommand(a.signerAddCommand(), a.signerRemoveCommand())
+	return cmd
+}
+
+func (a *app) signerAddCommand() *cobra.Command {
+	var k keyFlags
+	var pubRef string
+	cmd := &cobra.Command{
+		Use:   "add NAME --public-key PEM REPOSITORY...",
+		Short: "Add a signer's public key to repositories (needs each repository's targets key)",
+		Args:  cobra.MinimumNArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx, cancel := a.withTimeout(cmd.Context())
+			defer cancel()
+			return a.runSignerAdd(ctx, k, pubRef, args[0], args[1:])
+		},
+	}
+	k.add(cmd, "repository (targets) key")
+	cmd.Flags().StringVar(&pubRef, "public-key", "", "the signer's public key or certificate (PEM, env://, file:// or path)")
+	return cmd
+}
+
+func (a *app) runSignerAdd(ctx context.Context, k keyFlags, pubRef, name string, repos []string) error {
+	if pubRef == "" {
+		return usageErrorf("--public-key is required")
+	}
+	pub, _, err := a.resolver().ResolvePEM(ctx, flagLabel("public-key"), pubRef, secrets.PublicPEM)
+	if err != nil {
+		return err
+	}
+	trust, err := a.adminClient(ctx, k, repos...)
+	if err != nil {
+		return err
+	}
+	guns, err := repoNames(repos)
+	if err != nil {
+		return err
+	}
+	done, err := a.admin(trust).AddSigner(ctx, name, pub, guns)
+	for _, c := range done {
+		fmt.Fprintf(a.stdout, "added signer %s (key %s) to %s\n", name, c.KeyID, c.GUN)
+	}
+	return err
+}
+
+func (a *app) signerRemoveCommand() *cobra.Command {
+	var k keyFlags
+	cmd := &cobra.Command{
+		Use:   "remove NAME REPOSITORY...",
+		Short: "Remove a signer from repositories; tags only it signed become unsigned",
+		Args:  cobra.MinimumNArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx, cancel := a.withTimeout(cmd.Context())
+			defer cancel()
+			return a.runSignerRemove(ctx, k, args[0], args[1:])
+		},
+	}
+	k.add(cmd, "repository (targets) key")
+	return cmd
+}
+
+func (a *app) runSignerRemove(ctx context.Context, k keyFlags, name string, repos []string) error {
+	trust, err := a.adminClient(ctx, k, repos...)
+	if err != nil {
+		return err
+	}
+	guns, err := repoNames(repos)
+	if err != nil {
+		return err
+	}
+	done, err := a.admin(trust).RemoveSigner(ctx, name, guns)
+	for _, c := range done {
+		fmt.Fprintf(a.stdout, "removed signer %s from %s\n", name, c.GUN)
+	}
+	return err
+}
