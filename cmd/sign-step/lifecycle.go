@@ -38,8 +38,7 @@ IMAGE@sha256:X, under a tag that resolves to X).`,
 			defer cancel()
 			a.auth.readOnly = true
 			if systems.active() {
-				// --require/--policy: their own result (verify.json); no CI outputs yet
-				return nil, a.verifySystems(ctx, args, systems, sign.VerifyRequest{Signers: signers, AllowUnsignedDigests: allowUnsignedDigests}, outputDir)
+				return a.verifySystems(ctx, args, systems, sign.VerifyRequest{Signers: signers, AllowUnsignedDigests: allowUnsignedDigests}, outputDir)
 			}
 			reg, trust, err := a.clients(ctx, &notary.Keyring{}, args...)
 			if err != nil {
@@ -49,7 +48,7 @@ IMAGE@sha256:X, under a tag that resolves to X).`,
 			if err := arts.Prepare(); err != nil {
 				return nil, err
 			}
-			verified, err := a.signer(reg, trust).Verify(ctx, sign.VerifyRequest{Refs: args, Signers: signers, AllowUnsignedDigests: allowUnsignedDigests})
+			verified, err := a.useCases(reg, trust).Verify(ctx, sign.VerifyRequest{Refs: args, Signers: signers, AllowUnsignedDigests: allowUnsignedDigests})
 			if verified == nil {
 				return nil, err // nothing was checked
 			}
@@ -111,7 +110,7 @@ func (a *app) revokeCommand() *cobra.Command {
 			}
 			// A revoke that failed in one repository still reports the
 			// repositories it did revoke: those revocations are live.
-			revoked, err := a.signer(reg, trust).Revoke(ctx, sign.RevokeRequest{Refs: args, All: f.yes})
+			revoked, err := a.useCases(reg, trust).Revoke(ctx, sign.RevokeRequest{Refs: args, All: f.yes})
 			if err != nil && len(revoked) == 0 {
 				return nil, err
 			}
@@ -192,7 +191,7 @@ that key) without changing any target, moving its expiry 3 years forward. With
 			if err := a.artifacts(f.outputDir).Prepare(); err != nil {
 				return nil, err // before anything is published
 			}
-			s := a.signer(reg, trust)
+			s := a.useCases(reg, trust)
 			s.Concurrency = f.concurrency
 			results, err := s.Resign(ctx, sign.ResignRequest{Repos: repos, WarnWithin: f.warnWithin, MinRemaining: f.minRemaining, Shard: shard, Of: of, DryRun: f.dryRun})
 			if results == nil && err != nil {

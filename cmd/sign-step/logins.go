@@ -22,6 +22,7 @@ type loginRoute struct {
 	destinations []string
 	source       string      // sign --source
 	sourceLogin  sourceLogin // its own login
+	pinRoot      []string    // the root pins of these references, when not --pin-root (a policy statement's)
 }
 
 // sourceLogin is sign's --source-username/--source-password.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -9,6 +10,7 @@ import (
 
 	"github.com/sign-step/sign-step/internal/notary"
 	"github.com/sign-step/sign-step/internal/sign"
+	"github.com/sign-step/sign-step/internal/systems"
 )
 
 func (a *app) migrateCommand() *cobra.Command {
@@ -36,7 +38,7 @@ system as present, added or (with --dry-run) missing.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, cancel := a.withTimeout(cmd.Context())
 			defer cancel()
-			names, err := parseSystems("to", f.to, sysCosign, sysNotation)
+			names, err := systems.ParseNames("to", f.to, sysCosign, sysNotation)
 			if err != nil {
 				return err
 			}
@@ -62,16 +64,16 @@ system as present, added or (with --dry-run) missing.`,
 			if err != nil {
 				return err
 			}
-			systems, err := a.signingSystems(ctx, names, f.systemFlags, f.keys, f.passphrase, reg)
+			sys, err := a.signingSystems(ctx, names, f.systemFlags, f.keys, f.passphrase, reg)
 			if err != nil {
 				return err
 			}
 			if err := a.artifacts(f.outputDir).Prepare(); err != nil {
 				return err // before anything is signed
 			}
-			s := a.signer(reg, trust)
+			s := a.useCases(reg, trust)
 			s.Concurrency = f.concurrency
-			results, err := s.Migrate(ctx, sign.MigrateRequest{Repos: repos, Shard: shard, Of: of, DryRun: f.dryRun}, systems)
+			results, err := s.Migrate(ctx, sign.MigrateRequest{Repos: repos, Shard: shard, Of: of, DryRun: f.dryRun}, sys)
 			for _, r := range results {
 				if r.Error != "" && len(r.Tags) == 0 {
 					fmt.Fprintf(a.stdout, "%s failed: %s\n", r.GUN, r.Error)
@@ -81,8 +83,8 @@ system as present, added or (with --dry-run) missing.`,
 					fmt.Fprintf(a.stdout, "%s:%s %s\n", r.GUN, t.Tag, migrateStatus(t))
 				}
 			}
-			if contains(names, sysCosign) && !f.dryRun {
-				a.log.Info(noTlogNote)
+			if slices.Contains(names, sysCosign) && !f.dryRun {
+				a.log.Info(systems.NoTlogNote)
 			}
 			if werr := a.artifacts(f.outputDir).WriteJSON(sign.ReportFile, map[string]any{"command": "migrate", "dryRun": f.dryRun, "systems": names, "repositories": results}); werr != nil && err == nil {
 				err = werr

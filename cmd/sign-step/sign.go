@@ -99,7 +99,7 @@ func (a *app) runSign(ctx context.Context, f signFlags, refs []string) (*ci.Resu
 	if err != nil {
 		return nil, err // before anything is pushed or published
 	}
-	s := a.signer(reg, trust)
+	s := a.useCases(reg, trust)
 	rep, err := s.Sign(ctx, sign.SignRequest{Refs: refs, Source: f.source, ExpectDigest: f.expectDigest, DryRun: f.dryRun, Force: f.force})
 	if err != nil {
 		if rep != nil {

@@ -109,8 +109,10 @@ func (a *app) clientsFor(ctx context.Context, keys *notary.Keyring, route loginR
 		notary.WithCredentials(notaryCredentials(kc)), notary.WithUserAgent(a.userAgent()), notary.WithLogger(a.log),
 		notary.WithWarnings(func(msg string) { a.warnings = append(a.warnings, msg) }), notary.WithClock(a.now),
 		notary.WithRealmPolicy(a.realmPolicy()), notary.WithAccess(a.notaryAccess())}
-	if len(a.common.pinRoot) > 0 {
-		opts = append(opts, notary.WithRootPin(a.common.pinRoot))
+	if pins := a.common.pinRoot; len(route.pinRoot) > 0 {
+		opts = append(opts, notary.WithRootPin(route.pinRoot))
+	} else if len(pins) > 0 {
+		opts = append(opts, notary.WithRootPin(pins))
 	}
 	if a.common.trustCache != "" {
 		opts = append(opts, notary.WithTrustCache(a.common.trustCache))
@@ -131,9 +133,9 @@ func (a *app) clientsFor(ctx context.Context, keys *notary.Keyring, route loginR
 	return reg, nc, nil
 }
 
-// signer wires the sign use case.
-func (a *app) signer(reg sign.Registry, trust sign.Trust) *sign.Signer {
-	return &sign.Signer{Registry: reg, Trust: trust, Log: a.log}
+// useCases wires the use cases over the registry and trust adapters.
+func (a *app) useCases(reg sign.Registry, trust sign.Trust) *sign.UseCases {
+	return &sign.UseCases{Registry: reg, Trust: trust, Log: a.log}
 }
 
 // checkNotaryServers refuses, in one line, refs whose notary would be

@@ -5,6 +5,7 @@ package keys
 
 import (
 	"context"
+	"crypto"
 
 	"github.com/sign-step/sign-step/internal/keyfile"
 	"github.com/sign-step/sign-step/internal/notary"
@@ -109,17 +110,7 @@ func (l *Loader) Keyring(ctx context.Context, keyRefs []string, passRef, trustDi
 
 // transit is a key that stays in Vault: Transit signs, we hold its public key.
 func (l *Loader) transit(ctx context.Context, ref string) (*notary.Key, error) {
-	if _, err := secrets.ParseTransitRef(ref); err != nil {
-		return nil, err
-	}
-	if l.Vault == nil {
-		return nil, sign.Classedf(sign.ClassUsage, "%s needs a Vault session (--vault-addr)", ref)
-	}
-	v, err := l.Vault(ctx)
-	if err != nil {
-		return nil, err
-	}
-	tk, err := v.TransitKey(ctx, ref)
+	tk, err := l.transitKey(ctx, ref)
 	if err != nil {
 		return nil, err
 	}
@@ -144,4 +135,48 @@ func (Files) Create(files ...sign.KeyFile) error {
 		out[i] = keyfile.File{Path: f.Path, Body: f.Body, Mode: mode}
 	}
 	return keyfile.Create(out...)
+}
+
+// CryptoSigner opens a key reference as a crypto.Signer for cosign and
+// Notation: a Transit key stays in Vault, any other reference is read and
+// decrypted in memory.
+func (l *Loader) CryptoSigner(ctx context.Context, flag, ref, passRef string) (crypto.Signer, error) {
+	if ref == "" {
+		return nil, sign.Classedf(sign.ClassUsage, "no key for --%s: pass --%s or --key", flag, flag)
+	}
+	if secrets.IsTransitRef(ref) {
+		tk, err := l.transitKey(ctx, ref)
+		if err != nil {
+			return nil, err
+		}
+		return tk.CryptoSigner(ctx)
+	}
+	pass, err := l.Passphrase(ctx, passRef)
+	if err != nil {
+		return nil, err
+	}
+	pem, origin, err := l.Resolver.ResolveFlag(ctx, l.label(flag), ref, secrets.KeyOrPath)
+	if err != nil {
+		return nil, err
+	}
+	k, err := notary.ParseKey(notary.KeyMaterial{PEM: pem, Passphrase: pass, Origin: origin})
+	if err != nil {
+		return nil, err
+	}
+	return k.Signer()
+}
+
+// transitKey reads a Transit key's public key through the run's Vault session.
+func (l *Loader) transitKey(ctx context.Context, ref string) (*secrets.TransitKey, error) {
+	if _, err := secrets.ParseTransitRef(ref); err != nil {
+		return nil, err
+	}
+	if l.Vault == nil {
+		return nil, sign.Classedf(sign.ClassUsage, "%s needs a Vault session (--vault-addr)", ref)
+	}
+	v, err := l.Vault(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return v.TransitKey(ctx, ref)
 }

@@ -39,7 +39,7 @@ type Verified struct {
 // to the same rule, which docker did not apply: REPO:TAG@sha256:X passes only
 // when TAG resolves to X, and REPO@sha256:X only when some tag resolves to X.
 // All refs are checked; the error lists every failure.
-func (s *Signer) Verify(ctx context.Context, req VerifyRequest) ([]Verified, error) {
+func (s *UseCases) Verify(ctx context.Context, req VerifyRequest) ([]Verified, error) {
 	if len(req.Refs) == 0 {
 		return nil, Classedf(ClassUsage, "no image reference given: pass REGISTRY/REPOSITORY:TAG")
 	}
@@ -67,7 +67,7 @@ func (s *Signer) Verify(ctx context.Context, req VerifyRequest) ([]Verified, err
 	return out, err
 }
 
-func (s *Signer) verifyOne(ctx context.Context, ref Ref, req VerifyRequest, repos *repoCache) (Verified, error) {
+func (s *UseCases) verifyOne(ctx context.Context, ref Ref, req VerifyRequest, repos *repoCache) (Verified, error) {
 	v := Verified{Ref: ref.String()}
 	if ref.Digest != "" && req.AllowUnsignedDigests {
 		// Docker's rule: a digest names its content and is pulled without
@@ -121,7 +121,7 @@ func (s *Signer) verifyOne(ctx context.Context, ref Ref, req VerifyRequest, repo
 
 // verifyDigest passes REPO@sha256:X when a trusted pull of some tag gets X
 // (that tag would pass verify), and each signer signed X under such a tag.
-func (s *Signer) verifyDigest(ref Ref, signers []string, repo TrustRepo) (Verified, error) {
+func (s *UseCases) verifyDigest(ref Ref, signers []string, repo TrustRepo) (Verified, error) {
 	v := Verified{Ref: ref.String()}
 	signed := map[string]bool{}
 	for _, tag := range repo.Tags() {
@@ -166,7 +166,7 @@ func (s *Signer) verifyDigest(ref Ref, signers []string, repo TrustRepo) (Verifi
 
 // withExpiry adds to err which roles have expired, the usual reason a tag
 // that was signed no longer resolves.
-func (s *Signer) withExpiry(repo TrustRepo, err error) error {
+func (s *UseCases) withExpiry(repo TrustRepo, err error) error {
 	meta, merr := repo.Metadata()
 	if merr != nil {
 		return err
@@ -196,7 +196,7 @@ type RevokeRequest struct {
 // first publish; then each repository gets one publish. It returns the
 // refs revoked, which after a failed publish are those of the
 // repositories that were published.
-func (s *Signer) Revoke(ctx context.Context, req RevokeRequest) ([]string, error) {
+func (s *UseCases) Revoke(ctx context.Context, req RevokeRequest) ([]string, error) {
 	refs, plans, err := s.groupRefs(ctx, req.Refs, true)
 	if err != nil {
 		return nil, err
@@ -289,7 +289,7 @@ func revokedTags(p *repoPlan, refs []Ref, all bool) ([]string, error) {
 // resolves, read from the trust data the publish reloaded: they stay in a
 // role our keys cannot sign. (docker says nothing; the tag is not revoked
 // for its users.)
-func (s *Signer) warnStillSigned(p *repoPlan, removed []Target) {
+func (s *UseCases) warnStillSigned(p *repoPlan, removed []Target) {
 	for _, t := range removed {
 		d, err := p.repo.Lookup(t.Tag)
 		if err != nil {
@@ -339,7 +339,7 @@ func Shard(gun string, shard, n int) bool {
 // moving expiry forward without changing any target. Repositories are
 // independent: one failing does not stop the others; the error says how
 // many failed.
-func (s *Signer) Resign(ctx context.Context, req ResignRequest) ([]ResignResult, error) {
+func (s *UseCases) Resign(ctx context.Context, req ResignRequest) ([]ResignResult, error) {
 	var guns []string
 	seen := map[string]bool{}
 	for _, raw := range req.Repos {
@@ -377,7 +377,7 @@ func (s *Signer) Resign(ctx context.Context, req ResignRequest) ([]ResignResult,
 	return results, nil
 }
 
-func (s *Signer) resignOne(ctx context.Context, gun string, req ResignRequest) ResignResult {
+func (s *UseCases) resignOne(ctx context.Context, gun string, req ResignRequest) ResignResult {
 	res := ResignResult{GUN: gun}
 	fail := func(err error) ResignResult { res.Error = err.Error(); return res }
 	repo, err := s.Trust.Open(ctx, gun)
@@ -432,7 +432,7 @@ func (s *Signer) resignOne(ctx context.Context, gun string, req ResignRequest) R
 
 // groupRefs parses refs (tags or, with allowRepo, whole repositories),
 // groups them by repository and opens each.
-func (s *Signer) groupRefs(ctx context.Context, raw []string, allowRepo bool) ([]Ref, []*repoPlan, error) {
+func (s *UseCases) groupRefs(ctx context.Context, raw []string, allowRepo bool) ([]Ref, []*repoPlan, error) {
 	if len(raw) == 0 {
 		return nil, nil, Classedf(ClassUsage, "no image reference given: pass REGISTRY/REPOSITORY:TAG")
 	}

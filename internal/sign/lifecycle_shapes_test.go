@@ -169,7 +169,7 @@ func TestRevokeAsDocker(t *testing.T) {
 			}
 			trust := &shapeTrust{repos: map[string]*shapeRepo{a.gun: a, b.gun: b}}
 			var logs bytes.Buffer
-			s := &Signer{Trust: trust, Log: slog.New(slog.NewTextHandler(&logs, nil))}
+			s := &UseCases{Trust: trust, Log: slog.New(slog.NewTextHandler(&logs, nil))}
 			revoked, err := s.Revoke(context.Background(), RevokeRequest{Refs: tc.refs, All: tc.all})
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
@@ -247,7 +247,7 @@ func TestResignShapes(t *testing.T) {
 			repo := tc.repo
 			repo.gun = "r.io/a"
 			trust := &shapeTrust{repos: map[string]*shapeRepo{"r.io/a": &repo}}
-			s := &Signer{Trust: trust, Now: func() time.Time { return now }}
+			s := &UseCases{Trust: trust, Now: func() time.Time { return now }}
 			res, err := s.Resign(context.Background(), ResignRequest{Repos: []string{"r.io/a"}, MinRemaining: tc.minRemaining, DryRun: tc.dryRun})
 			if len(res) != 1 {
 				t.Fatalf("%d results", len(res))

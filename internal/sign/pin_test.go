@@ -72,7 +72,7 @@ func TestVerifyDigests(t *testing.T) {
 			for _, d := range []string{x, y, unsigned, digestOf(9)} {
 				reg.tags["r.io/a@"+d] = at(d)
 			}
-			s := &Signer{Registry: reg, Trust: trust(), Concurrency: 2}
+			s := &UseCases{Registry: reg, Trust: trust(), Concurrency: 2}
 			got, err := s.Verify(context.Background(), VerifyRequest{Refs: tc.refs, Signers: tc.signers, AllowUnsignedDigests: tc.allow})
 			if (len(reg.resolved) > 0) != tc.resolves {
 				t.Errorf("registry asked for %v; want asked: %v", reg.resolved, tc.resolves)
@@ -149,7 +149,7 @@ func TestSignPins(t *testing.T) {
 			t.Parallel()
 			reg := &fakeRegistry{tags: tags, pushes: tc.pushes}
 			trust := &fakeTrust{}
-			s := &Signer{Registry: reg, Trust: trust, Concurrency: 2}
+			s := &UseCases{Registry: reg, Trust: trust, Concurrency: 2}
 			rep, err := s.Sign(context.Background(), SignRequest{Refs: tc.refs, Source: tc.source, ExpectDigest: tc.expect, DryRun: tc.dryRun})
 			if len(reg.pushed) != tc.wantPushed {
 				t.Errorf("pushed %v, want %d refs", reg.pushed, tc.wantPushed)

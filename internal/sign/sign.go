@@ -96,8 +96,9 @@ type TrustRepo interface {
 	Metadata() ([]RoleMeta, error)
 }
 
-// Signer runs the sign use case.
-type Signer struct {
+// UseCases runs the use cases of sign-step: sign, verify, revoke, resign,
+// migrate and verify of several systems, over the Registry and Trust ports.
+type UseCases struct {
 	Registry    Registry
 	Trust       Trust
 	Log         *slog.Logger
@@ -172,7 +173,7 @@ type repoPlan struct {
 // Sign pushes (when asked), resolves and signs every ref. Everything is
 // checked before anything is pushed or published: a bad ref, key or role
 // fails the run with nothing changed.
-func (s *Signer) Sign(ctx context.Context, req SignRequest) (*Report, error) {
+func (s *UseCases) Sign(ctx context.Context, req SignRequest) (*Report, error) {
 	now := s.now()
 	rep := &Report{Command: "sign", DryRun: req.DryRun, Started: now}
 	pins, err := pinsOf(req)
@@ -298,7 +299,7 @@ func forTag(info inspect.Repository, name, tag string) inspect.Repository {
 
 // plan parses refs, groups them by repository and opens each repository.
 // A REPOSITORY:TAG@sha256: ref is planned as its tag; pinsOf keeps the digest.
-func (s *Signer) plan(ctx context.Context, raw []string) ([]Ref, []*repoPlan, error) {
+func (s *UseCases) plan(ctx context.Context, raw []string) ([]Ref, []*repoPlan, error) {
 	seen := map[string]bool{}
 	tags := make([]string, len(raw))
 	for i, str := range raw {
@@ -356,7 +357,7 @@ func checkPins(refs []Ref, pins []string, got func(i int) Descriptor, what, unch
 // targets fills in every ref's descriptor, by pushing source or by asking
 // the registry what each tag points to. A pinned ref is checked before
 // anything is pushed (source) and before anything is published (both).
-func (s *Signer) targets(ctx context.Context, req SignRequest, refs []Ref, pins []string, plans []*repoPlan, rep *Report) error {
+func (s *UseCases) targets(ctx context.Context, req SignRequest, refs []Ref, pins []string, plans []*repoPlan, rep *Report) error {
 	if req.Source != "" {
 		start := time.Now()
 		pinned := slices.ContainsFunc(pins, func(p string) bool { return p != "" })
@@ -413,21 +414,21 @@ func (s *Signer) targets(ctx context.Context, req SignRequest, refs []Ref, pins 
 	return err
 }
 
-func (s *Signer) concurrency() int {
+func (s *UseCases) concurrency() int {
 	if s.Concurrency > 0 {
 		return s.Concurrency
 	}
 	return 16
 }
 
-func (s *Signer) now() time.Time {
+func (s *UseCases) now() time.Time {
 	if s.Now != nil {
 		return s.Now()
 	}
 	return time.Now()
 }
 
-func (s *Signer) log() *slog.Logger {
+func (s *UseCases) log() *slog.Logger {
 	if s.Log != nil {
 		return s.Log
 	}

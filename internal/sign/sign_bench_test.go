@@ -22,7 +22,7 @@ func BenchmarkSign(b *testing.B) {
 		}
 		b.Run(fmt.Sprintf("%d-repos-x-%d-tags", c.repos, c.tags), func(b *testing.B) {
 			for b.Loop() {
-				s := &Signer{Registry: &fakeRegistry{tags: tags}, Trust: &fakeTrust{}}
+				s := &UseCases{Registry: &fakeRegistry{tags: tags}, Trust: &fakeTrust{}}
 				if _, err := s.Sign(context.Background(), SignRequest{Refs: refs}); err != nil {
 					b.Fatal(err)
 				}

@@ -175,7 +175,7 @@ func TestSign(t *testing.T) {
 			reg := &fakeRegistry{tags: tags}
 			trust := &fakeTrust{noRole: map[string]bool{tc.noRole: true}, missing: map[string]bool{tc.missing: true},
 				unpublishable: map[string]error{tc.noSnapshotKey: Classedf(ClassKey, "no snapshot key: pass it with --key, or `notary key rotate %s snapshot -r`", tc.noSnapshotKey)}}
-			s := &Signer{Registry: reg, Trust: trust, Concurrency: 2}
+			s := &UseCases{Registry: reg, Trust: trust, Concurrency: 2}
 			rep, err := s.Sign(context.Background(), SignRequest{Refs: tc.refs, Source: tc.source, DryRun: tc.dryRun})
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {

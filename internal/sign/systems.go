@@ -115,7 +115,7 @@ type MigrateResult struct {
 // opened), the registry must serve that digest, and each system signs it
 // unless our key already has. Nothing else is ever signed. Repositories
 // are independent; the error says how many failed.
-func (s *Signer) Migrate(ctx context.Context, req MigrateRequest, systems []System) ([]MigrateResult, error) {
+func (s *UseCases) Migrate(ctx context.Context, req MigrateRequest, systems []System) ([]MigrateResult, error) {
 	if len(systems) == 0 {
 		return nil, Classedf(ClassUsage, "no signature system to migrate to: pass --to cosign or --to notation")
 	}
@@ -156,7 +156,7 @@ func (s *Signer) Migrate(ctx context.Context, req MigrateRequest, systems []Syst
 	return results, nil
 }
 
-func (s *Signer) migrateOne(ctx context.Context, gun string, req MigrateRequest, systems []System) MigrateResult {
+func (s *UseCases) migrateOne(ctx context.Context, gun string, req MigrateRequest, systems []System) MigrateResult {
 	res := MigrateResult{GUN: gun, Tags: []MigrateTag{}}
 	base, err := ParseRef(gun)
 	if err != nil {

@@ -64,7 +64,7 @@ func TestMigrate(t *testing.T) {
 			for _, p := range c.presigned {
 				sys.signed[p] = true
 			}
-			s := &Signer{Registry: reg, Trust: newTrust()}
+			s := &UseCases{Registry: reg, Trust: newTrust()}
 			res, err := s.Migrate(context.Background(), MigrateRequest{Repos: []string{gun, other}, Of: 1, DryRun: c.dryRun}, []System{sys})
 			if err == nil {
 				t.Fatal("Migrate: no error for the repository whose trust data cannot be opened")
@@ -102,7 +102,7 @@ func TestMigrateRefusesDigestTheRegistryDoesNotServe(t *testing.T) {
 	const gun = "reg.example/team/gone"
 	trust := &fakeTrust{released: map[string]map[string]Descriptor{gun: {"v1": {Digest: digestOf(7)}}}}
 	sys := &fakeSystem{}
-	s := &Signer{Registry: &fakeRegistry{tags: map[string]Descriptor{}}, Trust: trust}
+	s := &UseCases{Registry: &fakeRegistry{tags: map[string]Descriptor{}}, Trust: trust}
 	res, err := s.Migrate(context.Background(), MigrateRequest{Repos: []string{gun}, Of: 1}, []System{sys})
 	if err == nil || len(sys.adds) != 0 || res[0].Tags[0].Error == "" {
 		t.Fatalf("err %v, adds %v, res %+v", err, sys.adds, res)

@@ -37,7 +37,7 @@ func TestSignUnchanged(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			trust := &fakeTrust{ours: tc.ours}
-			s := &Signer{Registry: &fakeRegistry{tags: tags}, Trust: trust}
+			s := &UseCases{Registry: &fakeRegistry{tags: tags}, Trust: trust}
 			rep, err := s.Sign(context.Background(), SignRequest{Refs: []string{"r.io/a:1", "r.io/a:2", "r.io/b:1"}, Force: tc.force, DryRun: tc.dryRun})
 			if err != nil {
 				t.Fatal(err)
