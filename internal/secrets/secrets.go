@@ -10,6 +10,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/sign-step/sign-step/internal/redact"
 	"github.com/sign-step/sign-step/internal/sign"
 )
 
@@ -148,13 +149,8 @@ func (r *Resolver) mask(v string) {
 		return
 	}
 	r.Masker.Mask(v)
-	armored := strings.Contains(v, "-----BEGIN")
-	for _, line := range strings.Split(v, "\n") {
-		// PEM headers (role: ci, Proc-Type: ...) are not secret: masking
-		// them would hide signer names in every log.
-		if line = strings.TrimSpace(line); len(line) >= 4 && !strings.HasPrefix(line, "-----") && !(armored && strings.Contains(line, ": ")) {
-			r.Masker.Mask(line)
-		}
+	for _, p := range redact.Parts(v) {
+		r.Masker.Mask(p)
 	}
 }
 
