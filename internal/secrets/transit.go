@@ -108,6 +108,12 @@ func (v *Vault) TransitKey(ctx context.Context, ref string) (*TransitKey, error)
 // marshaling_algorithm=jws, returns the ECDSA signature as raw r||s
 // (base64url after "vault:vN:"), the form notary verifies.
 func (k *TransitKey) Sign(ctx context.Context, msg []byte) ([]byte, error) {
+	return k.transitSign(ctx, map[string]any{"input": base64.StdEncoding.EncodeToString(msg)})
+}
+
+// transitSign posts a sign request (input, and prehashed when set) pinned
+// to the key version read, and decodes the jws signature Vault returns.
+func (k *TransitKey) transitSign(ctx context.Context, body map[string]any) ([]byte, error) {
 	v := k.v
 	v.mu.Lock()
 	defer v.mu.Unlock()
@@ -118,11 +124,9 @@ func (k *TransitKey) Sign(ctx context.Context, msg []byte) ([]byte, error) {
 		return nil, err
 	}
 	path := k.Ref.Mount + "/sign/" + k.Ref.Name + "/sha2-256"
-	s, err := v.client.Logical().WriteWithContext(ctx, path, map[string]any{
-		"input":                base64.StdEncoding.EncodeToString(msg),
-		"marshaling_algorithm": "jws",
-		"key_version":          k.Version,
-	})
+	body["marshaling_algorithm"] = "jws"
+	body["key_version"] = k.Version
+	s, err := v.client.Logical().WriteWithContext(ctx, path, body)
 	if err != nil {
 		return nil, v.fail(err, "signing with the Transit key "+k.Ref.String()+" ("+path+")")
 	}
@@ -137,7 +141,7 @@ func (k *TransitKey) Sign(ctx context.Context, msg []byte) ([]byte, error) {
 	}
 	sig, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(b64, "="))
 	if err != nil {
-		return nil, sign.Classedf(sign.ClassSecrets, "signing with the Transit key %s: the signature is not base64url (marshaling_algorithm=jws): %v", k.Ref, err)
+		return nil, sign.Classedf(sign.ClassSecrets, "signing with the Transit key %s: the signature is not base64url (marshaling_algorithm=jws): %w", k.Ref, err)
 	}
 	return sig, nil
 }

@@ -12,8 +12,6 @@ import (
 	"fmt"
 	"io"
 	"math/big"
-	"strconv"
-	"strings"
 
 	"github.com/sign-step/sign-step/internal/sign"
 )
@@ -70,37 +68,5 @@ func (s *transitSigner) Sign(_ io.Reader, digest []byte, opts crypto.SignerOpts)
 // signPrehashed asks Transit to sign a SHA-256 digest (prehashed=true,
 // marshaling_algorithm=jws: raw r||s), pinned to the key version read.
 func (k *TransitKey) signPrehashed(ctx context.Context, digest []byte) ([]byte, error) {
-	v := k.v
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	if v.closed {
-		return nil, sign.Classedf(sign.ClassInternal, "signing with %s: the Vault session is closed", k.Ref)
-	}
-	if err := v.login(ctx); err != nil {
-		return nil, err
-	}
-	path := k.Ref.Mount + "/sign/" + k.Ref.Name + "/sha2-256"
-	s, err := v.client.Logical().WriteWithContext(ctx, path, map[string]any{
-		"input":                base64.StdEncoding.EncodeToString(digest),
-		"prehashed":            true,
-		"marshaling_algorithm": "jws",
-		"key_version":          k.Version,
-	})
-	if err != nil {
-		return nil, v.fail(err, "signing with the Transit key "+k.Ref.String()+" ("+path+")")
-	}
-	var field string
-	if s != nil {
-		field, _ = s.Data["signature"].(string)
-	}
-	prefix := "vault:v" + strconv.Itoa(k.Version) + ":"
-	b64, ok := strings.CutPrefix(field, prefix)
-	if !ok {
-		return nil, sign.Classedf(sign.ClassSecrets, "signing with the Transit key %s: the answer holds no signature starting %q", k.Ref, prefix)
-	}
-	sig, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(b64, "="))
-	if err != nil {
-		return nil, sign.Classedf(sign.ClassSecrets, "signing with the Transit key %s: the signature is not base64url: %v", k.Ref, err)
-	}
-	return sig, nil
+	return k.transitSign(ctx, map[string]any{"input": base64.StdEncoding.EncodeToString(digest), "prehashed": true})
 }

@@ -486,7 +486,7 @@ func (v *Vault) fail(err error, doing string) error {
 	}
 	// Transport failures keep their cause (TLS and timeouts have their own exit codes).
 	msg := fmt.Sprintf("Vault at %s is unreachable", v.opts.Addr)
-	if isTLS(err) {
+	if sign.IsCertificateError(err) {
 		msg = fmt.Sprintf("TLS with Vault at %s failed: pass its CA with --vault-ca", v.opts.Addr)
 	}
 	return sign.Classed(sign.ClassSecrets, fmt.Errorf("%s: %s: %w", doing, msg, cause(err)))
@@ -522,11 +522,6 @@ func cause(err error) error {
 		return ue.Err
 	}
 	return err
-}
-
-func isTLS(err error) bool {
-	s := err.Error()
-	return strings.Contains(s, "x509:") || strings.Contains(s, "tls:") || strings.Contains(s, "certificate")
 }
 
 // valueString is a field's value as text: strings as they are, other JSON

@@ -2,6 +2,7 @@ package sign
 
 import (
 	"context"
+	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -76,12 +77,14 @@ func ClassOf(err error) Class {
 }
 
 // IsCertificateError reports a server certificate that did not verify
-// (unknown authority, wrong name, invalid), which no retry can fix.
+// (unknown authority, wrong name, invalid), which no retry can fix. It is
+// the one TLS classifier: retries, exit codes and messages all ask it.
 func IsCertificateError(err error) bool {
 	var unknownAuthority x509.UnknownAuthorityError
 	var hostname x509.HostnameError
 	var invalid x509.CertificateInvalidError
-	return errors.As(err, &unknownAuthority) || errors.As(err, &hostname) || errors.As(err, &invalid)
+	var verification *tls.CertificateVerificationError
+	return errors.As(err, &unknownAuthority) || errors.As(err, &hostname) || errors.As(err, &invalid) || errors.As(err, &verification)
 }
 
 // tlsVerifyError lets adapters mark TLS failures the standard library reports

@@ -340,33 +340,13 @@ func Shard(gun string, shard, n int) bool {
 // independent: one failing does not stop the others; the error says how
 // many failed.
 func (s *UseCases) Resign(ctx context.Context, req ResignRequest) ([]ResignResult, error) {
-	var guns []string
-	seen := map[string]bool{}
-	for _, raw := range req.Repos {
-		r, err := ParseRef(raw)
-		if err != nil {
-			return nil, err
-		}
-		if r.Tag != "" || r.Digest != "" {
-			return nil, Classedf(ClassUsage, "resign takes repositories, not tags: %s", raw)
-		}
-		if !seen[r.Name()] && Shard(r.Name(), req.Shard, req.Of) {
-			seen[r.Name()] = true
-			guns = append(guns, r.Name())
-		}
+	guns, err := shardRepos("resign", req.Repos, req.Shard, req.Of)
+	if err != nil {
+		return nil, err
 	}
-	sort.Strings(guns)
-	results := make([]ResignResult, len(guns))
-	var mu sync.Mutex
-	failed := 0
-	_ = forEach(ctx, len(guns), s.concurrency(), func(i int) error {
-		results[i] = s.resignOne(ctx, guns[i], req)
-		if results[i].Error != "" {
-			mu.Lock()
-			failed++
-			mu.Unlock()
-		}
-		return nil
+	results, failed := eachRepo(ctx, s.concurrency(), guns, func(gun string) (ResignResult, bool) {
+		r := s.resignOne(ctx, gun, req)
+		return r, r.Error != ""
 	})
 	if err := ctx.Err(); err != nil {
 		return results, err
@@ -375,6 +355,48 @@ func (s *UseCases) Resign(ctx context.Context, req ResignRequest) ([]ResignResul
 		return results, Classedf(ClassNotary, "%d of %d repositories could not be re-signed (see the report)", failed, len(guns))
 	}
 	return results, nil
+}
+
+// shardRepos checks repository references (verb takes no tag) and keeps
+// this shard's, each once, sorted.
+func shardRepos(verb string, repos []string, shard, of int) ([]string, error) {
+	var guns []string
+	seen := map[string]bool{}
+	for _, raw := range repos {
+		r, err := ParseRef(raw)
+		if err != nil {
+			return nil, err
+		}
+		if r.Tag != "" || r.Digest != "" {
+			return nil, Classedf(ClassUsage, "%s takes repositories, not tags: %s", verb, raw)
+		}
+		if !seen[r.Name()] && Shard(r.Name(), shard, of) {
+			seen[r.Name()] = true
+			guns = append(guns, r.Name())
+		}
+	}
+	sort.Strings(guns)
+	return guns, nil
+}
+
+// eachRepo runs one on every repository, limit at a time; one failing
+// does not stop the others. It returns the results in order, and how many
+// failed.
+func eachRepo[R any](ctx context.Context, limit int, guns []string, one func(gun string) (R, bool)) ([]R, int) {
+	results := make([]R, len(guns))
+	var mu sync.Mutex
+	failed := 0
+	_ = forEach(ctx, len(guns), limit, func(i int) error {
+		r, bad := one(guns[i])
+		results[i] = r
+		if bad {
+			mu.Lock()
+			failed++
+			mu.Unlock()
+		}
+		return nil
+	})
+	return results, failed
 }
 
 func (s *UseCases) resignOne(ctx context.Context, gun string, req ResignRequest) ResignResult {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-	"sync"
 )
 
 // System is a signature system other than DCT (cosign, Notation) that signs
@@ -119,33 +118,13 @@ func (s *UseCases) Migrate(ctx context.Context, req MigrateRequest, systems []Sy
 	if len(systems) == 0 {
 		return nil, Classedf(ClassUsage, "no signature system to migrate to: pass --to cosign or --to notation")
 	}
-	var guns []string
-	seen := map[string]bool{}
-	for _, raw := range req.Repos {
-		r, err := ParseRef(raw)
-		if err != nil {
-			return nil, err
-		}
-		if r.Tag != "" || r.Digest != "" {
-			return nil, Classedf(ClassUsage, "migrate takes repositories, not tags: %s", raw)
-		}
-		if !seen[r.Name()] && Shard(r.Name(), req.Shard, req.Of) {
-			seen[r.Name()] = true
-			guns = append(guns, r.Name())
-		}
+	guns, err := shardRepos("migrate", req.Repos, req.Shard, req.Of)
+	if err != nil {
+		return nil, err
 	}
-	sort.Strings(guns)
-	results := make([]MigrateResult, len(guns))
-	var mu sync.Mutex
-	failed := 0
-	_ = forEach(ctx, len(guns), s.concurrency(), func(i int) error {
-		results[i] = s.migrateOne(ctx, guns[i], req, systems)
-		if results[i].Error != "" {
-			mu.Lock()
-			failed++
-			mu.Unlock()
-		}
-		return nil
+	results, failed := eachRepo(ctx, s.concurrency(), guns, func(gun string) (MigrateResult, bool) {
+		r := s.migrateOne(ctx, gun, req, systems)
+		return r, r.Error != ""
 	})
 	if err := ctx.Err(); err != nil {
 		return results, err
