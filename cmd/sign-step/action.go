@@ -140,7 +140,7 @@ func (a *app) deliverCI(res ci.Result) error {
 	for _, an := range res.Annotations {
 		gh.Annotate(an)
 	}
-	for _, w := range a.warnings { // e.g. trust on first use without --pin-root/--pin-ca
+	for _, w := range a.warnings.All() { // e.g. trust on first use without --pin-root/--pin-ca
 		gh.Annotate(ci.Annotation{Level: "warning", Title: "sign-step " + res.Command, Message: w})
 	}
 	if err := gh.SetOutputs(res.Outputs); err != nil {

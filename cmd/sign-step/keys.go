@@ -7,6 +7,7 @@ import (
 
 	"github.com/sign-step/sign-step/internal/keys"
 	"github.com/sign-step/sign-step/internal/notary"
+	"github.com/sign-step/sign-step/internal/registry"
 	"github.com/sign-step/sign-step/internal/sign"
 )
 
@@ -31,14 +32,13 @@ func (a *app) admin(trust *notary.Client) *sign.Admin {
 	return &sign.Admin{Trust: notary.AdminPort{Client: trust}, Keys: notary.KeyMaker{}, Files: keys.Files{}}
 }
 
-// adminClient is the notary client of an admin verb, with --key's keys.
-func (a *app) adminClient(ctx context.Context, k keyFlags, repos ...string) (*notary.Client, error) {
+// keyedClients are the clients of a command that writes with --key's keys.
+func (a *app) keyedClients(ctx context.Context, k keyFlags, refs ...string) (*registry.Registry, *notary.Client, error) {
 	kr, err := a.loadKeys(ctx, k.keys, k.passphrase, "")
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	_, trust, err := a.clients(ctx, kr, repos...)
-	return trust, err
+	return a.clients(ctx, kr, refs...)
 }
 
 // repoNames checks every repository reference before anything changes.

@@ -23,6 +23,8 @@ type loginRoute struct {
 	source       string      // sign --source
 	sourceLogin  sourceLogin // its own login
 	pinRoot      []string    // the root pins of these references, when not --pin-root (a policy statement's)
+	readOnly     bool        // the command only reads: notary tokens ask for pull only
+	quiet        bool        // drop the notary client's warnings (inspect prints as docker does)
 }
 
 // sourceLogin is sign's --source-username/--source-password.

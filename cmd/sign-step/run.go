@@ -29,9 +29,7 @@ type app struct {
 	log      *slog.Logger
 	logLevel *slog.LevelVar
 	common   commonFlags
-	// warnings are printed after a successful run only, so that a failure
-	// stays one line.
-	warnings []string
+	warnings *warnSink // the run's warnings, printed after a successful run
 
 	ci    ciState          // the CI system and, on GitHub, its backend (action.go)
 	vault vaultState       // --vault-* flags and the run's Vault session (vault.go)
@@ -63,7 +61,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 // runAt is run on the clock now.
 func runAt(ctx context.Context, now func() time.Time, args []string, getenv func(string) string, stdout, stderr io.Writer) (code int) {
 	secrets := &redact.Set{}
-	a := &app{getenv: getenv, secrets: secrets, stdout: secrets.Writer(stdout), stderr: secrets.Writer(stderr), logLevel: &slog.LevelVar{}, now: now}
+	a := &app{getenv: getenv, secrets: secrets, warnings: &warnSink{}, stdout: secrets.Writer(stdout), stderr: secrets.Writer(stderr), logLevel: &slog.LevelVar{}, now: now}
 	defer a.recoverPanic(ctx, &code)
 	a.setupCI(stdout, stderr, args) // before anything is printed: GitHub masks
 	a.log = slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: a.logLevel, ReplaceAttr: dropTime}))
@@ -85,7 +83,7 @@ func runAt(ctx context.Context, now func() time.Time, args []string, getenv func
 	}
 	err = a.finishCI(cmd, err)
 	if err == nil {
-		for _, w := range a.warnings {
+		for _, w := range a.warnings.All() {
 			a.log.Warn(w)
 		}
 		return 0
@@ -154,6 +152,15 @@ func (a *app) setLogLevel(s string) error {
 	}
 	a.logLevel.Set(l)
 	return nil
+}
+
+// runE is a command's RunE: run under --timeout.
+func (a *app) runE(run func(ctx context.Context, args []string) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		ctx, cancel := a.withTimeout(cmd.Context())
+		defer cancel()
+		return run(ctx, args)
+	}
 }
 
 // withTimeout bounds the whole run by --timeout.

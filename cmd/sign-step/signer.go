@@ -41,7 +41,7 @@ func (a *app) runSignerAdd(ctx context.Context, k keyFlags, pubRef, name string,
 	if err != nil {
 		return err
 	}
-	trust, err := a.adminClient(ctx, k, repos...)
+	_, trust, err := a.keyedClients(ctx, k, repos...)
 	if err != nil {
 		return err
 	}
@@ -73,7 +73,7 @@ func (a *app) signerRemoveCommand() *cobra.Command {
 }
 
 func (a *app) runSignerRemove(ctx context.Context, k keyFlags, name string, repos []string) error {
-	trust, err := a.adminClient(ctx, k, repos...)
+	_, trust, err := a.keyedClients(ctx, k, repos...)
 	if err != nil {
 		return err
 	}

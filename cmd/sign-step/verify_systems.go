@@ -205,7 +205,7 @@ func (a *app) systemRule(ctx context.Context, refs []string, s ruleSpec, pins []
 		}
 		notationPolicy = doc
 	}
-	route := loginRoute{destinations: refs, pinRoot: pins}
+	route := loginRoute{destinations: refs, pinRoot: pins, readOnly: true}
 	reg, trust, err := a.clientsFor(ctx, &notary.Keyring{}, route)
 	if err != nil {
 		return nil, err

@@ -80,6 +80,12 @@ func (a *app) clients(ctx context.Context, keys *notary.Keyring, refs ...string)
 	return a.clientsFor(ctx, keys, loginRoute{destinations: refs})
 }
 
+// readClients are the clients of a command that only reads refs: its
+// notary token asks for "pull" only, as docker's do.
+func (a *app) readClients(ctx context.Context, refs ...string) (*registry.Registry, *notary.Client, error) {
+	return a.clientsFor(ctx, &notary.Keyring{}, loginRoute{destinations: refs, readOnly: true})
+}
+
 // clientsFor is clients with the logins routed by route (and extra
 // registry options, e.g. sign's push progress).
 func (a *app) clientsFor(ctx context.Context, keys *notary.Keyring, route loginRoute, extra ...registry.Option) (*registry.Registry, *notary.Client, error) {
@@ -103,12 +109,16 @@ func (a *app) clientsFor(ctx context.Context, keys *notary.Keyring, route loginR
 	if err != nil {
 		return nil, nil, err
 	}
+	warn := a.warnings.Add
+	if route.quiet {
+		warn = func(string) {}
+	}
 	reg := registry.New(append([]registry.Option{registry.WithTransport(regRT), registry.WithKeychain(kc), registry.WithUserAgent(a.userAgent()),
 		registry.WithInsecure(insecure), registry.WithRealmPolicy(a.realmPolicy())}, extra...)...)
 	opts := []notary.Option{notary.WithTransport(notaryRT), notary.WithKeys(keys),
 		notary.WithCredentials(notaryCredentials(kc)), notary.WithUserAgent(a.userAgent()), notary.WithLogger(a.log),
-		notary.WithWarnings(func(msg string) { a.warnings = append(a.warnings, msg) }), notary.WithClock(a.now),
-		notary.WithRealmPolicy(a.realmPolicy()), notary.WithAccess(a.notaryAccess())}
+		notary.WithWarnings(warn), notary.WithClock(a.now),
+		notary.WithRealmPolicy(a.realmPolicy()), notary.WithAccess(notaryAccess(route.readOnly))}
 	if pins := a.common.pinRoot; len(route.pinRoot) > 0 {
 		opts = append(opts, notary.WithRootPin(route.pinRoot))
 	} else if len(pins) > 0 {

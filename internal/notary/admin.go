@@ -285,15 +285,13 @@ func releasesKeyIDs(r *Repo, canonical []string) []string {
 	return out
 }
 
+// openLoaded is Open for the admin verbs, which need the *Repo.
 func (c *Client) openLoaded(ctx context.Context, gun string) (*Repo, error) {
-	r, err := c.open(ctx, gun)
+	tr, err := c.Open(ctx, gun)
 	if err != nil {
 		return nil, err
 	}
-	if err := r.load(); err != nil {
-		return nil, err
-	}
-	return r, nil
+	return tr.(*Repo), nil
 }
 
 // needsTargetsKey explains a publish that failed for want of the targets key.
