@@ -6,6 +6,9 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
+	"strings"
 )
 
 // Class groups failures by what the user has to fix; each class has its own
@@ -111,7 +114,7 @@ func (e *NoSignableRoleError) Error() string {
 		return msg + "; the repository has no signers: add one with `sign-step signer add` or `docker trust signer add`"
 	}
 	msg += "; its signers are"
-	for _, name := range sortedKeys(e.Signers) {
+	for _, name := range slices.Sorted(maps.Keys(e.Signers)) {
 		msg += fmt.Sprintf(" %s (%s)", name, joinOr(e.Signers[name], "no keys"))
 	}
 	return msg
@@ -140,3 +143,11 @@ type NoTrustError struct {
 }
 
 func (e *NoTrustError) Error() string { return e.Message }
+
+// joinOr joins s with commas, or is empty when s is.
+func joinOr(s []string, empty string) string {
+	if len(s) == 0 {
+		return empty
+	}
+	return strings.Join(s, ", ")
+}
