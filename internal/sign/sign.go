@@ -323,7 +323,7 @@ func (s *UseCases) plan(ctx context.Context, raw []string) ([]Ref, []*repoPlan, 
 // pinsOf returns the digest each ref must be signed at ("" when none): its
 // own @sha256:, or ExpectDigest. The two must agree.
 func pinsOf(req SignRequest) ([]string, error) {
-	if req.ExpectDigest != "" && !digestPattern.MatchString(req.ExpectDigest) {
+	if req.ExpectDigest != "" && !ValidDigest(req.ExpectDigest) {
 		return nil, Classedf(ClassUsage, "--expect-digest %q: want sha256: followed by 64 lowercase hex characters", req.ExpectDigest)
 	}
 	pins := make([]string, len(req.Refs))
