@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/sign-step/sign-step/internal/ci"
+	"github.com/sign-step/sign-step/internal/core"
 	"github.com/sign-step/sign-step/internal/sign"
 )
 
@@ -91,7 +92,7 @@ func (a *app) finishCI(cmd *cobra.Command, runErr error) error {
 	case a.ci.gh.Input("command") != "":
 		name = a.ci.gh.Input("command")
 	}
-	code := int(sign.ClassOf(runErr))
+	code := int(core.ClassOf(runErr))
 	if code == 0 {
 		code = 1
 	}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/sign-step/sign-step/internal/core"
 	"github.com/sign-step/sign-step/internal/notary"
 	"github.com/sign-step/sign-step/internal/sign"
 )
@@ -45,7 +46,7 @@ symlink there is refused (exit code 2) before anything is published.`,
 }
 
 func (a *app) runInit(ctx context.Context, f initFlags, repo string) error {
-	ref, err := sign.ParseRef(repo)
+	ref, err := core.ParseRef(repo)
 	if err != nil {
 		return err
 	}

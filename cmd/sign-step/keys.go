@@ -5,6 +5,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/sign-step/sign-step/internal/core"
 	"github.com/sign-step/sign-step/internal/keys"
 	"github.com/sign-step/sign-step/internal/notary"
 	"github.com/sign-step/sign-step/internal/registry"
@@ -55,7 +56,7 @@ func repoNames(refs []string) ([]string, error) {
 }
 
 func repoName(s string) (string, error) {
-	r, err := sign.ParseRef(s)
+	r, err := core.ParseRef(s)
 	if err != nil {
 		return "", err
 	}

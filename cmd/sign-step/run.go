@@ -11,9 +11,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/sign-step/sign-step/internal/core"
 	"github.com/sign-step/sign-step/internal/httpx"
 	"github.com/sign-step/sign-step/internal/redact"
-	"github.com/sign-step/sign-step/internal/sign"
 )
 
 // version is set by the build (-ldflags "-X main.version=...").
@@ -93,7 +93,7 @@ func runAt(ctx context.Context, now func() time.Time, args []string, getenv func
 		return silent.code
 	}
 	fmt.Fprintf(a.stderr, "sign-step: %s\n", oneLine(err.Error()))
-	if c := sign.ClassOf(err); c != 0 {
+	if c := core.ClassOf(err); c != 0 {
 		return int(c)
 	}
 	return 1
@@ -185,7 +185,7 @@ func oneLine(s string) string {
 }
 
 func usageErrorf(format string, args ...any) error {
-	return sign.Classedf(sign.ClassUsage, format, args...)
+	return core.Classedf(core.ClassUsage, format, args...)
 }
 
 // silentError carries an exit code for output already printed (inspect

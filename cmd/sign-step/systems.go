@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/sign-step/sign-step/internal/core"
 	"github.com/sign-step/sign-step/internal/notation"
 	"github.com/sign-step/sign-step/internal/registry"
 	"github.com/sign-step/sign-step/internal/secrets"
@@ -71,11 +72,11 @@ func (a *app) signingSystems(ctx context.Context, names []string, f systemFlags,
 			}
 			chain, err := notation.ParseCertChain(pem)
 			if err != nil {
-				return nil, sign.Classedf(sign.ClassKey, "reading --notation-cert: %w", err)
+				return nil, core.Classedf(core.ClassKey, "reading --notation-cert: %w", err)
 			}
 			ns, err := notation.NewSigner(s, chain)
 			if err != nil {
-				return nil, sign.Classedf(sign.ClassKey, "--notation-cert: %w", err)
+				return nil, core.Classedf(core.ClassKey, "--notation-cert: %w", err)
 			}
 			nt := systems.NewNotation(reg)
 			nt.Signer, nt.Pub = ns, s.Public()
@@ -113,13 +114,13 @@ func (st *alsoSignStep) run(ctx context.Context, rep *sign.Report) error {
 	if st == nil || rep == nil {
 		return nil
 	}
-	var imgs []sign.Ref
+	var imgs []core.Ref
 	for _, r := range rep.Refs {
-		ref, err := sign.ParseRef(r.GUN)
+		ref, err := core.ParseRef(r.GUN)
 		if err != nil || r.Descriptor.Digest == "" {
 			continue
 		}
-		imgs = append(imgs, sign.Ref{Registry: ref.Registry, Repository: ref.Repository, Digest: r.Descriptor.Digest})
+		imgs = append(imgs, core.Ref{Registry: ref.Registry, Repository: ref.Repository, Digest: r.Descriptor.Digest})
 	}
 	res, err := sign.AlsoSign(ctx, st.systems, imgs, rep.DryRun)
 	keys := make([]string, 0, len(res))

@@ -8,7 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/sign-step/sign-step/internal/ci"
-	"github.com/sign-step/sign-step/internal/sign"
+	"github.com/sign-step/sign-step/internal/core"
 )
 
 // usageArgs makes every argument error of root's commands a usage error
@@ -77,7 +77,7 @@ func (e *argsError) Error() string {
 
 func (e *argsError) unknown() bool { return strings.HasPrefix(e.err.Error(), "unknown command") }
 
-func (e *argsError) Unwrap() error { return &sign.ClassError{Class: sign.ClassUsage, Err: e.err} }
+func (e *argsError) Unwrap() error { return &core.ClassError{Class: core.ClassUsage, Err: e.err} }
 
 // needArgs is the Args check of a command that needs at least one
 // reference: msg says what is missing.

@@ -7,9 +7,9 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/sign-step/sign-step/internal/ci"
+	"github.com/sign-step/sign-step/internal/core"
 	"github.com/sign-step/sign-step/internal/registry"
 	"github.com/sign-step/sign-step/internal/secrets"
-	"github.com/sign-step/sign-step/internal/sign"
 )
 
 // vaultFlags are the --vault-* flags every command has.
@@ -100,7 +100,7 @@ func (a *app) vaultReader() secrets.VaultReader { return vaultReader{a} }
 
 type vaultReader struct{ a *app }
 
-func (r vaultReader) Read(ctx context.Context, ref string) (sign.Secret, error) {
+func (r vaultReader) Read(ctx context.Context, ref string) (core.Secret, error) {
 	v, err := r.a.vaultSession(ctx)
 	if err != nil {
 		return nil, err

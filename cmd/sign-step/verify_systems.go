@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/sign-step/sign-step/internal/ci"
+	"github.com/sign-step/sign-step/internal/core"
 	"github.com/sign-step/sign-step/internal/cosign"
 	"github.com/sign-step/sign-step/internal/notary"
 	"github.com/sign-step/sign-step/internal/policy"
@@ -54,7 +55,7 @@ func (f *verifySystemFlags) active() bool {
 // flags become rules, the use case checks every ref, and verify.json and
 // the CI result say which systems passed.
 func (a *app) verifySystems(ctx context.Context, refs []string, vf verifySystemFlags, req sign.VerifyRequest, outputDir string) (*ci.Result, error) {
-	var ruleFor func(sign.Ref) (*sign.SystemRule, string, error)
+	var ruleFor func(core.Ref) (*sign.SystemRule, string, error)
 	var err error
 	if vf.policy != "" {
 		if len(vf.require) > 0 || len(vf.cosignKeys) > 0 || vf.notationStore != "" || len(req.Signers) > 0 || len(a.common.pinRoot) > 0 {
@@ -89,7 +90,7 @@ func (a *app) verifySystems(ctx context.Context, refs []string, vf verifySystemF
 
 // requireRule is the one rule of --require, --cosign-key and
 // --notation-trust-store.
-func (a *app) requireRule(ctx context.Context, refs []string, vf verifySystemFlags, req sign.VerifyRequest) (func(sign.Ref) (*sign.SystemRule, string, error), error) {
+func (a *app) requireRule(ctx context.Context, refs []string, vf verifySystemFlags, req sign.VerifyRequest) (func(core.Ref) (*sign.SystemRule, string, error), error) {
 	names, err := systems.ParseNames("require", vf.require, sysDCT, sysCosign, sysNotation)
 	if err != nil {
 		return nil, err
@@ -111,20 +112,20 @@ func (a *app) requireRule(ctx context.Context, refs []string, vf verifySystemFla
 	if err != nil {
 		return nil, err
 	}
-	return func(sign.Ref) (*sign.SystemRule, string, error) { return rule, "", nil }, nil
+	return func(core.Ref) (*sign.SystemRule, string, error) { return rule, "", nil }, nil
 }
 
 // policyRules are the rules of a policy file, one per statement, built
 // when a ref first needs them: each with its own trust client, as root pins
 // are per scope.
-func (a *app) policyRules(ctx context.Context, refs []string, path string, req sign.VerifyRequest) (func(sign.Ref) (*sign.SystemRule, string, error), error) {
+func (a *app) policyRules(ctx context.Context, refs []string, path string, req sign.VerifyRequest) (func(core.Ref) (*sign.SystemRule, string, error), error) {
 	p, err := policy.Load(path)
 	if err != nil {
 		return nil, err
 	}
 	dir := filepath.Dir(path)
 	rules := map[*policy.Entry]*sign.SystemRule{}
-	return func(ref sign.Ref) (*sign.SystemRule, string, error) {
+	return func(ref core.Ref) (*sign.SystemRule, string, error) {
 		e := p.Match(ref.Name())
 		if e == nil {
 			return nil, "no policy of " + path + " applies to " + ref.Name(), nil
@@ -187,7 +188,7 @@ func (a *app) systemRule(ctx context.Context, refs []string, s ruleSpec, pins []
 		}
 		keys, err := cosign.ParsePublicKeys(pem)
 		if err != nil {
-			return nil, sign.Classedf(sign.ClassKey, "%s %s: %w", s.cosignErr, origin, err)
+			return nil, core.Classedf(core.ClassKey, "%s %s: %w", s.cosignErr, origin, err)
 		}
 		pubs = append(pubs, keys...)
 	}

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"path/filepath"
 
+	"github.com/sign-step/sign-step/internal/core"
 	"github.com/sign-step/sign-step/internal/httpx"
 	"github.com/sign-step/sign-step/internal/notary"
 	"github.com/sign-step/sign-step/internal/registry"
@@ -153,7 +154,7 @@ func (a *app) useCases(reg sign.Registry, trust sign.Trust) *sign.UseCases {
 // do not parse are left to the command, which reports them.
 func checkNotaryServers(nc *notary.Client, refs []string) error {
 	for _, ref := range refs {
-		r, err := sign.ParseRef(ref)
+		r, err := core.ParseRef(ref)
 		if err != nil {
 			continue
 		}

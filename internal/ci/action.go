@@ -5,7 +5,7 @@ import (
 	"regexp"
 	"strings"
 
-	"github.com/sign-step/sign-step/internal/sign"
+	"github.com/sign-step/sign-step/internal/core"
 )
 
 // The GitHub Action's front: action.yml's inputs become the command line
@@ -128,13 +128,13 @@ func (g *GitHubBackend) ActionArgs(find func(words []string) (Command, bool), ou
 	}
 	cmd, ok := find(command)
 	if !ok {
-		return ActionCall{}, sign.Classedf(sign.ClassUsage, "input command %q is not a sign-step command", strings.Join(command, " "))
+		return ActionCall{}, core.Classedf(core.ClassUsage, "input command %q is not a sign-step command", strings.Join(command, " "))
 	}
 	var call ActionCall
 	if v := g.Input("summary"); v != "" {
 		b, ok := ParseBool(v)
 		if !ok {
-			return ActionCall{}, sign.Classedf(sign.ClassUsage, "input summary is %q: want true or false", v)
+			return ActionCall{}, core.Classedf(core.ClassUsage, "input summary is %q: want true or false", v)
 		}
 		call.Summary = &b
 	}
@@ -151,7 +151,7 @@ func (g *GitHubBackend) ActionArgs(find func(words []string) (Command, bool), ou
 			if v == in.Def {
 				continue
 			}
-			return ActionCall{}, sign.Classedf(sign.ClassUsage, "input %s is not used by `sign-step %s`", in.Name, cmd.Name)
+			return ActionCall{}, core.Classedf(core.ClassUsage, "input %s is not used by `sign-step %s`", in.Name, cmd.Name)
 		}
 		values := []string{v}
 		if in.Kind == PEMOrLines && !strings.Contains(v, "-----BEGIN") {

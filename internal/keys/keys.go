@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto"
 
+	"github.com/sign-step/sign-step/internal/core"
 	"github.com/sign-step/sign-step/internal/keyfile"
 	"github.com/sign-step/sign-step/internal/notary"
 	"github.com/sign-step/sign-step/internal/secrets"
@@ -38,7 +39,7 @@ func (l *Loader) label(flag string) string {
 }
 
 // Passphrase resolves a passphrase reference; "" is no passphrase.
-func (l *Loader) Passphrase(ctx context.Context, ref string) (sign.Secret, error) {
+func (l *Loader) Passphrase(ctx context.Context, ref string) (core.Secret, error) {
 	if ref == "" {
 		return nil, nil
 	}
@@ -49,7 +50,7 @@ func (l *Loader) Passphrase(ctx context.Context, ref string) (sign.Secret, error
 // One resolves and decrypts the single key flag (e.g. "--root-key") gives.
 func (l *Loader) One(ctx context.Context, ref, passRef, flag string) (*notary.Key, error) {
 	if ref == "" {
-		return nil, sign.Classedf(sign.ClassUsage, "%s is required", flag)
+		return nil, core.Classedf(core.ClassUsage, "%s is required", flag)
 	}
 	pem, origin, err := l.Resolver.ResolvePEM(ctx, l.label(flag), ref, secrets.PrivatePEM)
 	if err != nil {
@@ -66,7 +67,7 @@ func (l *Loader) One(ctx context.Context, ref, passRef, flag string) (*notary.Ke
 // keys of a docker trust directory, into an in-memory keyring.
 func (l *Loader) Keyring(ctx context.Context, keyRefs []string, passRef, trustDir string) (*notary.Keyring, error) {
 	if len(keyRefs) == 0 && trustDir == "" {
-		return nil, sign.Classedf(sign.ClassUsage, "no signing key: pass --key (PEM, env://VAR, file://PATH or a path) or set SIGN_STEP_KEY")
+		return nil, core.Classedf(core.ClassUsage, "no signing key: pass --key (PEM, env://VAR, file://PATH or a path) or set SIGN_STEP_KEY")
 	}
 	pass, err := l.Passphrase(ctx, passRef)
 	if err != nil {
@@ -142,7 +143,7 @@ func (Files) Create(files ...sign.KeyFile) error {
 // decrypted in memory.
 func (l *Loader) CryptoSigner(ctx context.Context, flag, ref, passRef string) (crypto.Signer, error) {
 	if ref == "" {
-		return nil, sign.Classedf(sign.ClassUsage, "no key for --%s: pass --%s or --key", flag, flag)
+		return nil, core.Classedf(core.ClassUsage, "no key for --%s: pass --%s or --key", flag, flag)
 	}
 	if secrets.IsTransitRef(ref) {
 		tk, err := l.transitKey(ctx, ref)
@@ -172,7 +173,7 @@ func (l *Loader) transitKey(ctx context.Context, ref string) (*secrets.TransitKe
 		return nil, err
 	}
 	if l.Vault == nil {
-		return nil, sign.Classedf(sign.ClassUsage, "%s needs a Vault session (--vault-addr)", ref)
+		return nil, core.Classedf(core.ClassUsage, "%s needs a Vault session (--vault-addr)", ref)
 	}
 	v, err := l.Vault(ctx)
 	if err != nil {

@@ -13,18 +13,19 @@ import (
 	"github.com/theupdateframework/notary/tuf/signed"
 	"github.com/theupdateframework/notary/tuf/utils"
 
+	"github.com/sign-step/sign-step/internal/core"
 	"github.com/sign-step/sign-step/internal/sign"
 )
 
 // GenerateKey makes an ECDSA P-256 delegation key and returns it encrypted
 // with passphrase in the PEM format `docker trust key generate` writes
 // (PKCS#8, "role: NAME"), and its public key PEM as docker's NAME.pub.
-func GenerateKey(name string, passphrase sign.Secret) (*Key, sign.Secret, []byte, error) {
+func GenerateKey(name string, passphrase core.Secret) (*Key, core.Secret, []byte, error) {
 	if err := sign.ValidSignerName(name); err != nil {
 		return nil, nil, nil, err
 	}
 	if len(passphrase) == 0 {
-		return nil, nil, nil, sign.Classedf(sign.ClassUsage, "a passphrase is needed to encrypt the new key (--passphrase or DOCKER_CONTENT_TRUST_REPOSITORY_PASSPHRASE)")
+		return nil, nil, nil, core.Classedf(core.ClassUsage, "a passphrase is needed to encrypt the new key (--passphrase or DOCKER_CONTENT_TRUST_REPOSITORY_PASSPHRASE)")
 	}
 	priv, err := utils.GenerateECDSAKey(rand.Reader)
 	if err != nil {
@@ -35,7 +36,7 @@ func GenerateKey(name string, passphrase sign.Secret) (*Key, sign.Secret, []byte
 		return nil, nil, nil, err
 	}
 	k := &Key{priv: priv, role: data.RoleName(name)}
-	return k, sign.Secret(pemBytes), k.PublicPEM(), nil
+	return k, core.Secret(pemBytes), k.PublicPEM(), nil
 }
 
 // PublicPEM is k's public key as docker writes NAME.pub: a PUBLIC KEY
@@ -77,9 +78,9 @@ func (c *Client) Init(ctx context.Context, gun string, root *Key, targets func()
 		if r.rootHolds(root.ID()) {
 			return false, nil
 		}
-		return false, sign.Classedf(sign.ClassNotary, "%s is already initialized with another root key; not touching it", gun)
+		return false, core.Classedf(core.ClassNotary, "%s is already initialized with another root key; not touching it", gun)
 	} else {
-		var none *sign.NoTrustDataError
+		var none *core.NoTrustDataError
 		if !errors.As(err, &none) {
 			return false, err
 		}
@@ -132,7 +133,7 @@ func (c *Client) AddSigner(ctx context.Context, gun, name string, pubPEM []byte)
 	}
 	pub, err := utils.ParsePEMPublicKey(pubPEM)
 	if err != nil {
-		return "", sign.Classedf(sign.ClassKey, "reading public key of %s: %v", name, err)
+		return "", core.Classedf(core.ClassKey, "reading public key of %s: %v", name, err)
 	}
 	id, _ := utils.CanonicalKeyID(pub)
 	r, err := c.openLoaded(ctx, gun)
@@ -177,7 +178,7 @@ func (c *Client) RemoveSigner(ctx context.Context, gun, name string) error {
 		}
 	}
 	if keyIDs == nil {
-		return sign.Classedf(sign.ClassUsage, "no signer %s in %s", name, gun)
+		return core.Classedf(core.ClassUsage, "no signer %s in %s", name, gun)
 	}
 	if err := r.CheckPublish(); err != nil {
 		return err
@@ -214,7 +215,7 @@ func (c *Client) RotateSignerKey(ctx context.Context, gun, name string, newKey *
 		}
 	}
 	if !found {
-		return nil, sign.Classedf(sign.ClassUsage, "no signer %s in %s", name, gun)
+		return nil, core.Classedf(core.ClassUsage, "no signer %s in %s", name, gun)
 	}
 	if err := r.CheckPublish(); err != nil {
 		return nil, err
@@ -299,7 +300,7 @@ func (r *Repo) needsTargetsKey(err error) error {
 	var insufficient signed.ErrInsufficientSignatures
 	var noKeys signed.ErrNoKeys
 	if errors.As(err, &insufficient) || errors.As(err, &noKeys) {
-		return sign.Classedf(sign.ClassKey, "changing signers of %s needs its repository (targets) key: pass it with --key (%v)", r.gun, err)
+		return core.Classedf(core.ClassKey, "changing signers of %s needs its repository (targets) key: pass it with --key (%v)", r.gun, err)
 	}
 	return err
 }

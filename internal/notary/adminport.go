@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/sign-step/sign-step/internal/core"
 	"github.com/sign-step/sign-step/internal/sign"
 )
 
@@ -72,7 +73,7 @@ type KeyMaker struct{}
 
 var _ sign.KeyMaker = KeyMaker{}
 
-func (KeyMaker) Delegation(name string, pass sign.Secret) (sign.Key, sign.Secret, []byte, error) {
+func (KeyMaker) Delegation(name string, pass core.Secret) (sign.Key, core.Secret, []byte, error) {
 	k, pem, pub, err := GenerateKey(name, pass)
 	if err != nil {
 		return nil, nil, nil, err
@@ -80,7 +81,7 @@ func (KeyMaker) Delegation(name string, pass sign.Secret) (sign.Key, sign.Secret
 	return k, pem, pub, nil
 }
 
-func (KeyMaker) Root(pass sign.Secret) (sign.Key, sign.Secret, error) {
+func (KeyMaker) Root(pass core.Secret) (sign.Key, core.Secret, error) {
 	k, pem, err := GenerateRootKey(pass)
 	if err != nil {
 		return nil, nil, err

@@ -9,7 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/sign-step/sign-step/internal/sign"
+	"github.com/sign-step/sign-step/internal/core"
 )
 
 // Document is `verify --policy FILE`: modeled on Notation's
@@ -54,16 +54,16 @@ const (
 func Load(path string) (*Document, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, sign.Classedf(sign.ClassUsage, "reading --policy: %w", err)
+		return nil, core.Classedf(core.ClassUsage, "reading --policy: %w", err)
 	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	var p Document
 	if err := dec.Decode(&p); err != nil {
-		return nil, sign.Classedf(sign.ClassUsage, "--policy %s: %w", path, err)
+		return nil, core.Classedf(core.ClassUsage, "--policy %s: %w", path, err)
 	}
 	bad := func(format string, args ...any) (*Document, error) {
-		return nil, sign.Classedf(sign.ClassUsage, "--policy %s: "+format, append([]any{path}, args...)...)
+		return nil, core.Classedf(core.ClassUsage, "--policy %s: "+format, append([]any{path}, args...)...)
 	}
 	if p.Version != "1.0" {
 		return bad("version %q: want \"1.0\"", p.Version)

@@ -10,8 +10,8 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/sign-step/sign-step/internal/core"
 	"github.com/sign-step/sign-step/internal/httpx"
-	"github.com/sign-step/sign-step/internal/sign"
 )
 
 // SessionOptions are the --vault-* flags: where Vault is and how to log in.
@@ -77,7 +77,7 @@ func (s *Session) Vault(ctx context.Context) (*Vault, error) {
 }
 
 // Read reads a vault:// reference (VaultReader).
-func (s *Session) Read(ctx context.Context, ref string) (sign.Secret, error) {
+func (s *Session) Read(ctx context.Context, ref string) (core.Secret, error) {
 	v, err := s.Vault(ctx)
 	if err != nil {
 		return nil, err
@@ -119,7 +119,7 @@ func (s *Session) open(ctx context.Context) (*Vault, error) {
 	}
 	if o.ClientCert != "" || o.ClientKey != "" {
 		if o.ClientCert == "" || o.ClientKey == "" {
-			return nil, sign.Classedf(sign.ClassUsage, "--vault-client-cert and --vault-client-key go together")
+			return nil, core.Classedf(core.ClassUsage, "--vault-client-cert and --vault-client-key go together")
 		}
 		certPEM, _, err := creds.ResolvePEM(ctx, s.label("vault-client-cert"), o.ClientCert, PublicPEM)
 		if err != nil {
@@ -131,13 +131,13 @@ func (s *Session) open(ctx context.Context) (*Vault, error) {
 		}
 		pair, err := tls.X509KeyPair(certPEM, keyPEM)
 		if err != nil {
-			return nil, sign.Classedf(sign.ClassUsage, "--vault-client-cert/--vault-client-key: %w", err)
+			return nil, core.Classedf(core.ClassUsage, "--vault-client-cert/--vault-client-key: %w", err)
 		}
 		cfg.ClientCert = &pair
 	}
 	rt, err := httpx.NewTransport(cfg)
 	if err != nil {
-		return nil, sign.Classedf(sign.ClassUsage, "--vault-ca: %w", err)
+		return nil, core.Classedf(core.ClassUsage, "--vault-ca: %w", err)
 	}
 	log := o.Log
 	if log == nil {
@@ -173,20 +173,20 @@ func (s *Session) open(ctx context.Context) (*Vault, error) {
 // ParseNotaryAuth decodes the notary CLI's NOTARY_AUTH, base64 of
 // user:password; the decoded value and the password are masked before
 // anything could print them.
-func ParseNotaryAuth(v sign.Secret, m Masker) (user string, pass sign.Secret, err error) {
+func ParseNotaryAuth(v core.Secret, m Masker) (user string, pass core.Secret, err error) {
 	raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(string(v)))
 	if err != nil {
-		return "", nil, sign.Classedf(sign.ClassSecrets, "--notary-auth: not base64 of user:password")
+		return "", nil, core.Classedf(core.ClassSecrets, "--notary-auth: not base64 of user:password")
 	}
 	if m != nil {
 		m.Mask(string(raw))
 	}
 	user, p, ok := strings.Cut(string(raw), ":")
 	if !ok || user == "" || p == "" {
-		return "", nil, sign.Classedf(sign.ClassSecrets, "--notary-auth: not base64 of user:password")
+		return "", nil, core.Classedf(core.ClassSecrets, "--notary-auth: not base64 of user:password")
 	}
 	if m != nil {
 		m.Mask(p)
 	}
-	return user, sign.Secret(p), nil
+	return user, core.Secret(p), nil
 }

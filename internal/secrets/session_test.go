@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/sign-step/sign-step/internal/sign"
+	"github.com/sign-step/sign-step/internal/core"
 )
 
 func TestAuthMethod(t *testing.T) {
@@ -52,9 +52,9 @@ func TestParseNotaryAuth(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			var m maskList
-			user, pass, err := ParseNotaryAuth(sign.Secret(tc.v), &m)
+			user, pass, err := ParseNotaryAuth(core.Secret(tc.v), &m)
 			if tc.wantErr {
-				if err == nil || sign.ClassOf(err) != sign.ClassSecrets || strings.Contains(err.Error(), tc.v) {
+				if err == nil || core.ClassOf(err) != core.ClassSecrets || strings.Contains(err.Error(), tc.v) {
 					t.Fatalf("error %v", err)
 				}
 				return

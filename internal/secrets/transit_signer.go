@@ -13,7 +13,7 @@ import (
 	"io"
 	"math/big"
 
-	"github.com/sign-step/sign-step/internal/sign"
+	"github.com/sign-step/sign-step/internal/core"
 )
 
 // CryptoSigner returns the Transit key as a crypto.Signer over SHA-256
@@ -23,15 +23,15 @@ import (
 func (k *TransitKey) CryptoSigner(ctx context.Context) (crypto.Signer, error) {
 	block, _ := pem.Decode([]byte(k.PublicPEM))
 	if block == nil {
-		return nil, sign.Classedf(sign.ClassKey, "the Transit key %s: the public key is not PEM", k.Ref)
+		return nil, core.Classedf(core.ClassKey, "the Transit key %s: the public key is not PEM", k.Ref)
 	}
 	pub, err := x509.ParsePKIXPublicKey(block.Bytes)
 	if err != nil {
-		return nil, sign.Classedf(sign.ClassKey, "the Transit key %s: malformed public key: %v", k.Ref, err)
+		return nil, core.Classedf(core.ClassKey, "the Transit key %s: malformed public key: %v", k.Ref, err)
 	}
 	ec, ok := pub.(*ecdsa.PublicKey)
 	if !ok || ec.Curve != elliptic.P256() {
-		return nil, sign.Classedf(sign.ClassKey, "the Transit key %s is not ECDSA P-256", k.Ref)
+		return nil, core.Classedf(core.ClassKey, "the Transit key %s is not ECDSA P-256", k.Ref)
 	}
 	return &transitSigner{k: k, pub: ec, ctx: ctx}, nil
 }
@@ -53,14 +53,14 @@ func (s *transitSigner) Sign(_ io.Reader, digest []byte, opts crypto.SignerOpts)
 		return nil, err
 	}
 	if len(raw) != 64 {
-		return nil, sign.Classedf(sign.ClassKey, "signing with %s: the signature is %d bytes, want 64 (r||s)", s.k.Ref, len(raw))
+		return nil, core.Classedf(core.ClassKey, "signing with %s: the signature is %d bytes, want 64 (r||s)", s.k.Ref, len(raw))
 	}
 	der, err := asn1.Marshal(struct{ R, S *big.Int }{new(big.Int).SetBytes(raw[:32]), new(big.Int).SetBytes(raw[32:])})
 	if err != nil {
 		return nil, err
 	}
 	if !ecdsa.VerifyASN1(s.pub, digest, der) {
-		return nil, sign.Classedf(sign.ClassKey, "signing with %s: Vault's signature does not verify with the key's public key", s.k.Ref)
+		return nil, core.Classedf(core.ClassKey, "signing with %s: Vault's signature does not verify with the key's public key", s.k.Ref)
 	}
 	return der, nil
 }

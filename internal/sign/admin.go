@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"regexp"
 	"time"
+
+	"github.com/sign-step/sign-step/internal/core"
 )
 
 // Key is a private key held in memory (or in Vault Transit): the use cases
@@ -31,8 +33,8 @@ type TrustAdmin interface {
 
 // KeyMaker generates keys in docker's formats, encrypted with pass.
 type KeyMaker interface {
-	Delegation(name string, pass Secret) (k Key, pem Secret, pub []byte, err error)
-	Root(pass Secret) (k Key, pem Secret, err error)
+	Delegation(name string, pass core.Secret) (k Key, pem core.Secret, pub []byte, err error)
+	Root(pass core.Secret) (k Key, pem core.Secret, err error)
 }
 
 // KeyFile is a key file to create.
@@ -81,10 +83,10 @@ var signerNamePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9\_\-]*$`)
 // ValidSignerName checks a signer name as `docker trust signer add` does.
 func ValidSignerName(name string) error {
 	if !signerNamePattern.MatchString(name) {
-		return Classedf(ClassUsage, "signer name %q must match %s", name, signerNamePattern)
+		return core.Classedf(core.ClassUsage, "signer name %q must match %s", name, signerNamePattern)
 	}
 	if name == "releases" {
-		return Classedf(ClassUsage, "releases is a reserved keyword, use a different signer name")
+		return core.Classedf(core.ClassUsage, "releases is a reserved keyword, use a different signer name")
 	}
 	return nil
 }
@@ -96,7 +98,7 @@ type InitRequest struct {
 	Root        Key
 	Targets     Key
 	TargetsOut  string
-	TargetsPass Secret
+	TargetsPass core.Secret
 }
 
 // InitResult says what init did.
@@ -112,11 +114,11 @@ type InitResult struct {
 func (a *Admin) Init(ctx context.Context, req InitRequest) (InitResult, error) {
 	switch {
 	case req.Targets != nil && req.TargetsOut != "":
-		return InitResult{}, Classedf(ClassUsage, "--targets-key and --targets-key-out exclude each other")
+		return InitResult{}, core.Classedf(core.ClassUsage, "--targets-key and --targets-key-out exclude each other")
 	case req.Targets == nil && req.TargetsOut == "":
-		return InitResult{}, Classedf(ClassUsage, "give the repository key with --targets-key, or --targets-key-out FILE to generate one")
+		return InitResult{}, core.Classedf(core.ClassUsage, "give the repository key with --targets-key, or --targets-key-out FILE to generate one")
 	case req.Targets == nil && len(req.TargetsPass) == 0:
-		return InitResult{}, Classedf(ClassUsage, "a passphrase is needed to encrypt the generated repository key: --targets-passphrase or DOCKER_CONTENT_TRUST_REPOSITORY_PASSPHRASE")
+		return InitResult{}, core.Classedf(core.ClassUsage, "a passphrase is needed to encrypt the generated repository key: --targets-passphrase or DOCKER_CONTENT_TRUST_REPOSITORY_PASSPHRASE")
 	}
 	var res InitResult
 	created, err := a.Trust.Init(ctx, req.GUN, req.Root, func() (Key, error) {
@@ -157,7 +159,7 @@ func (a *Admin) AddSigner(ctx context.Context, name string, pubPEM []byte, guns 
 		return nil, err
 	}
 	if len(pubPEM) == 0 {
-		return nil, Classedf(ClassUsage, "--public-key is required")
+		return nil, core.Classedf(core.ClassUsage, "--public-key is required")
 	}
 	var done []SignerChange
 	for _, gun := range guns {
@@ -189,7 +191,7 @@ func (a *Admin) RemoveSigner(ctx context.Context, name string, guns []string) ([
 // GenerateKeyRequest is key generate's input.
 type GenerateKeyRequest struct {
 	Name   string
-	Pass   Secret
+	Pass   core.Secret
 	Out    string // private key file, required
 	PubOut string // public key file, optional
 }
@@ -204,7 +206,7 @@ type GeneratedKey struct {
 // existing NAME.pub, it refuses any existing path before generating.
 func (a *Admin) GenerateKey(_ context.Context, req GenerateKeyRequest) (GeneratedKey, error) {
 	if req.Out == "" {
-		return GeneratedKey{}, Classedf(ClassUsage, "--out FILE is required: the private key is never printed")
+		return GeneratedKey{}, core.Classedf(core.ClassUsage, "--out FILE is required: the private key is never printed")
 	}
 	paths := []string{req.Out}
 	if req.PubOut != "" {
@@ -234,7 +236,7 @@ func (a *Admin) RotateKey(ctx context.Context, gun, name string, newKey Key) ([]
 		return nil, err
 	}
 	if newKey == nil {
-		return nil, Classedf(ClassUsage, "--new-key is required")
+		return nil, core.Classedf(core.ClassUsage, "--new-key is required")
 	}
 	removed, err := a.Trust.RotateSignerKey(ctx, gun, name, newKey)
 	var half *HalfwayError
@@ -252,7 +254,7 @@ type RenewRootRequest struct {
 	OldRoot     Key
 	NewRoot     Key
 	NewRootOut  string
-	NewRootPass Secret
+	NewRootPass core.Secret
 }
 
 // RenewRoot renews gun's root certificate or rotates it to a new key. A
@@ -261,17 +263,17 @@ type RenewRootRequest struct {
 // error reading it back.
 func (a *Admin) RenewRoot(ctx context.Context, req RenewRootRequest) (*RootRenewal, error) {
 	if req.OldRoot == nil {
-		return nil, Classedf(ClassUsage, "--root-key is required")
+		return nil, core.Classedf(core.ClassUsage, "--root-key is required")
 	}
 	newRoot := req.NewRoot
 	var save func() error
 	written := false
 	switch {
 	case req.NewRoot != nil && req.NewRootOut != "":
-		return nil, Classedf(ClassUsage, "--new-root-key and --new-root-key-out exclude each other")
+		return nil, core.Classedf(core.ClassUsage, "--new-root-key and --new-root-key-out exclude each other")
 	case req.NewRoot != nil:
 		if req.NewRoot.ID() == req.OldRoot.ID() {
-			return nil, Classedf(ClassUsage, "--new-root-key is the current root key: leave it out to renew that key's certificate")
+			return nil, core.Classedf(core.ClassUsage, "--new-root-key is the current root key: leave it out to renew that key's certificate")
 		}
 	case req.NewRootOut != "":
 		if err := a.Files.Check(req.NewRootOut); err != nil {

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/sign-step/sign-step/internal/core"
 )
 
 type fakeKey string
@@ -30,7 +32,7 @@ func (f *fakeAdmin) Init(_ context.Context, gun string, root Key, targets func()
 		if id == root.ID() {
 			return false, nil
 		}
-		return false, Classedf(ClassNotary, "%s is already initialized with another root key", gun)
+		return false, core.Classedf(core.ClassNotary, "%s is already initialized with another root key", gun)
 	}
 	k, err := targets()
 	if err != nil {
@@ -45,7 +47,7 @@ func (f *fakeAdmin) Init(_ context.Context, gun string, root Key, targets func()
 
 func (f *fakeAdmin) AddSigner(_ context.Context, gun, name string, _ []byte) (string, error) {
 	if gun == f.failGUN {
-		return "", Classedf(ClassKey, "needs its repository (targets) key")
+		return "", core.Classedf(core.ClassKey, "needs its repository (targets) key")
 	}
 	f.signers[gun+"/"+name] = true
 	return "id-" + name, nil
@@ -53,7 +55,7 @@ func (f *fakeAdmin) AddSigner(_ context.Context, gun, name string, _ []byte) (st
 
 func (f *fakeAdmin) RemoveSigner(_ context.Context, gun, name string) error {
 	if gun == f.failGUN || !f.signers[gun+"/"+name] {
-		return Classedf(ClassUsage, "no signer %s in %s", name, gun)
+		return core.Classedf(core.ClassUsage, "no signer %s in %s", name, gun)
 	}
 	delete(f.signers, gun+"/"+name)
 	return nil
@@ -68,7 +70,7 @@ func (f *fakeAdmin) RotateSignerKey(_ context.Context, _, _ string, _ Key) ([]st
 
 func (f *fakeAdmin) RenewRoot(_ context.Context, gun string, oldRoot, newRoot Key, before func() error) (*RootRenewal, error) {
 	if f.exists[gun] != oldRoot.ID() {
-		return nil, Classedf(ClassKey, "--root-key %s is not the root key of %s", oldRoot.ID(), gun)
+		return nil, core.Classedf(core.ClassKey, "--root-key %s is not the root key of %s", oldRoot.ID(), gun)
 	}
 	target := oldRoot
 	if newRoot != nil {
@@ -90,23 +92,23 @@ func (f *fakeAdmin) RenewRoot(_ context.Context, gun string, oldRoot, newRoot Ke
 // fakeKeys generates keys named gen-<name>, counting them.
 type fakeKeys struct{ made int }
 
-func (k *fakeKeys) Delegation(name string, pass Secret) (Key, Secret, []byte, error) {
+func (k *fakeKeys) Delegation(name string, pass core.Secret) (Key, core.Secret, []byte, error) {
 	if err := ValidSignerName(name); err != nil && name != "targets" {
 		return nil, nil, nil, err
 	}
 	if len(pass) == 0 {
-		return nil, nil, nil, Classedf(ClassUsage, "a passphrase is needed")
+		return nil, nil, nil, core.Classedf(core.ClassUsage, "a passphrase is needed")
 	}
 	k.made++
-	return fakeKey("gen-" + name), Secret("PRIVATE " + name), []byte("PUBLIC " + name), nil
+	return fakeKey("gen-" + name), core.Secret("PRIVATE " + name), []byte("PUBLIC " + name), nil
 }
 
-func (k *fakeKeys) Root(pass Secret) (Key, Secret, error) {
+func (k *fakeKeys) Root(pass core.Secret) (Key, core.Secret, error) {
 	if len(pass) == 0 {
-		return nil, nil, Classedf(ClassUsage, "a passphrase is needed")
+		return nil, nil, core.Classedf(core.ClassUsage, "a passphrase is needed")
 	}
 	k.made++
-	return fakeKey("gen-root"), Secret("PRIVATE root"), nil
+	return fakeKey("gen-root"), core.Secret("PRIVATE root"), nil
 }
 
 // fakeFiles is a file system of existing paths; Create refuses them as
@@ -119,7 +121,7 @@ type fakeFiles struct {
 func (f *fakeFiles) Check(paths ...string) error {
 	for _, p := range paths {
 		if f.existing[p] {
-			return Classedf(ClassUsage, "%s already exists: not overwriting it", p)
+			return core.Classedf(core.ClassUsage, "%s already exists: not overwriting it", p)
 		}
 	}
 	return nil
@@ -164,36 +166,36 @@ func TestInit(t *testing.T) {
 		existing    []string
 		req         InitRequest
 		wantErr     string
-		wantClass   Class
+		wantClass   core.Class
 		wantCreated bool
 		wantMade    int
 		wantWritten string
 	}{
 		{name: "new repository, generated key written", exists: map[string]string{},
-			req:         InitRequest{Root: fakeKey("root"), TargetsOut: "t.key", TargetsPass: Secret("pw")},
+			req:         InitRequest{Root: fakeKey("root"), TargetsOut: "t.key", TargetsPass: core.Secret("pw")},
 			wantCreated: true, wantMade: 1, wantWritten: "t.key"},
 		{name: "new repository, given key", exists: map[string]string{},
 			req:         InitRequest{Root: fakeKey("root"), Targets: fakeKey("given")},
 			wantCreated: true},
 		{name: "exists with this root: no key generated, no file written", exists: map[string]string{gun: "root"},
-			req: InitRequest{Root: fakeKey("root"), TargetsOut: "t.key", TargetsPass: Secret("pw")}},
+			req: InitRequest{Root: fakeKey("root"), TargetsOut: "t.key", TargetsPass: core.Secret("pw")}},
 		{name: "exists with this root and the out file too: still nothing", exists: map[string]string{gun: "root"}, existing: []string{"t.key"},
-			req: InitRequest{Root: fakeKey("root"), TargetsOut: "t.key", TargetsPass: Secret("pw")}},
+			req: InitRequest{Root: fakeKey("root"), TargetsOut: "t.key", TargetsPass: core.Secret("pw")}},
 		{name: "exists with another root", exists: map[string]string{gun: "other"},
-			req:     InitRequest{Root: fakeKey("root"), TargetsOut: "t.key", TargetsPass: Secret("pw")},
-			wantErr: "another root key", wantClass: ClassNotary},
+			req:     InitRequest{Root: fakeKey("root"), TargetsOut: "t.key", TargetsPass: core.Secret("pw")},
+			wantErr: "another root key", wantClass: core.ClassNotary},
 		{name: "out file exists: refused, nothing created", exists: map[string]string{}, existing: []string{"t.key"},
-			req:     InitRequest{Root: fakeKey("root"), TargetsOut: "t.key", TargetsPass: Secret("pw")},
-			wantErr: "--targets-key-out: t.key already exists", wantClass: ClassUsage, wantMade: 1},
+			req:     InitRequest{Root: fakeKey("root"), TargetsOut: "t.key", TargetsPass: core.Secret("pw")},
+			wantErr: "--targets-key-out: t.key already exists", wantClass: core.ClassUsage, wantMade: 1},
 		{name: "both key and out", exists: map[string]string{},
 			req:     InitRequest{Root: fakeKey("root"), Targets: fakeKey("given"), TargetsOut: "t.key"},
-			wantErr: "exclude each other", wantClass: ClassUsage},
+			wantErr: "exclude each other", wantClass: core.ClassUsage},
 		{name: "neither key nor out", exists: map[string]string{},
 			req:     InitRequest{Root: fakeKey("root")},
-			wantErr: "--targets-key-out FILE to generate one", wantClass: ClassUsage},
+			wantErr: "--targets-key-out FILE to generate one", wantClass: core.ClassUsage},
 		{name: "out without passphrase", exists: map[string]string{},
 			req:     InitRequest{Root: fakeKey("root"), TargetsOut: "t.key"},
-			wantErr: "a passphrase is needed", wantClass: ClassUsage},
+			wantErr: "a passphrase is needed", wantClass: core.ClassUsage},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -219,9 +221,9 @@ func TestInit(t *testing.T) {
 func TestInitPublishFailureKeepsKey(t *testing.T) {
 	t.Parallel()
 	a, fk := newAdmin(map[string]string{})
-	fk.trust.renewErr = Classedf(ClassNotary, "notary server unavailable")
-	_, err := a.Init(context.Background(), InitRequest{GUN: "r.example/app", Root: fakeKey("root"), TargetsOut: "t.key", TargetsPass: Secret("pw")})
-	checkErr(t, err, "the generated repository key is kept in t.key: re-run with --targets-key t.key", ClassNotary)
+	fk.trust.renewErr = core.Classedf(core.ClassNotary, "notary server unavailable")
+	_, err := a.Init(context.Background(), InitRequest{GUN: "r.example/app", Root: fakeKey("root"), TargetsOut: "t.key", TargetsPass: core.Secret("pw")})
+	checkErr(t, err, "the generated repository key is kept in t.key: re-run with --targets-key t.key", core.ClassNotary)
 	if _, ok := fk.files.written["t.key"]; !ok {
 		t.Errorf("key not written")
 	}
@@ -238,16 +240,16 @@ func TestSignerAddRemove(t *testing.T) {
 		failGUN   string
 		wantDone  int
 		wantErr   string
-		wantClass Class
+		wantClass core.Class
 	}{
 		{name: "add to two", signer: "ci", pub: []byte("PUB"), guns: []string{"a", "b"}, wantDone: 2},
 		{name: "add stops at the failing repository, keeps what was done", signer: "ci", pub: []byte("PUB"), guns: []string{"a", "b", "c"}, failGUN: "b",
-			wantDone: 1, wantErr: "adding signer ci to b: needs its repository (targets) key", wantClass: ClassKey},
-		{name: "add releases refused", signer: "releases", pub: []byte("PUB"), guns: []string{"a"}, wantErr: "releases is a reserved keyword", wantClass: ClassUsage},
-		{name: "add bad name refused", signer: "CI!", pub: []byte("PUB"), guns: []string{"a"}, wantErr: "must match", wantClass: ClassUsage},
-		{name: "add without key", signer: "ci", guns: []string{"a"}, wantErr: "--public-key is required", wantClass: ClassUsage},
-		{name: "remove releases refused: it would unsign every tag", remove: true, signer: "releases", guns: []string{"a"}, wantErr: "reserved", wantClass: ClassUsage},
-		{name: "remove unknown signer", remove: true, signer: "nobody", guns: []string{"a"}, wantErr: "removing signer nobody from a: no signer nobody in a", wantClass: ClassUsage},
+			wantDone: 1, wantErr: "adding signer ci to b: needs its repository (targets) key", wantClass: core.ClassKey},
+		{name: "add releases refused", signer: "releases", pub: []byte("PUB"), guns: []string{"a"}, wantErr: "releases is a reserved keyword", wantClass: core.ClassUsage},
+		{name: "add bad name refused", signer: "CI!", pub: []byte("PUB"), guns: []string{"a"}, wantErr: "must match", wantClass: core.ClassUsage},
+		{name: "add without key", signer: "ci", guns: []string{"a"}, wantErr: "--public-key is required", wantClass: core.ClassUsage},
+		{name: "remove releases refused: it would unsign every tag", remove: true, signer: "releases", guns: []string{"a"}, wantErr: "reserved", wantClass: core.ClassUsage},
+		{name: "remove unknown signer", remove: true, signer: "nobody", guns: []string{"a"}, wantErr: "removing signer nobody from a: no signer nobody in a", wantClass: core.ClassUsage},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -296,16 +298,16 @@ func TestGenerateKey(t *testing.T) {
 		existing  []string
 		wantFiles []string
 		wantErr   string
-		wantClass Class
+		wantClass core.Class
 	}{
-		{name: "private and public", req: GenerateKeyRequest{Name: "ci", Pass: Secret("pw"), Out: "ci.key", PubOut: "ci.pub"}, wantFiles: []string{"ci.key", "ci.pub"}},
-		{name: "private only", req: GenerateKeyRequest{Name: "ci", Pass: Secret("pw"), Out: "ci.key"}, wantFiles: []string{"ci.key"}},
-		{name: "existing private file refused", req: GenerateKeyRequest{Name: "ci", Pass: Secret("pw"), Out: "ci.key", PubOut: "ci.pub"}, existing: []string{"ci.key"},
-			wantErr: "ci.key already exists", wantClass: ClassUsage},
-		{name: "existing public file refused, private not written", req: GenerateKeyRequest{Name: "ci", Pass: Secret("pw"), Out: "ci.key", PubOut: "ci.pub"}, existing: []string{"ci.pub"},
-			wantErr: "ci.pub already exists", wantClass: ClassUsage},
-		{name: "no --out", req: GenerateKeyRequest{Name: "ci", Pass: Secret("pw")}, wantErr: "--out FILE is required", wantClass: ClassUsage},
-		{name: "no passphrase", req: GenerateKeyRequest{Name: "ci", Out: "ci.key"}, wantErr: "a passphrase is needed", wantClass: ClassUsage},
+		{name: "private and public", req: GenerateKeyRequest{Name: "ci", Pass: core.Secret("pw"), Out: "ci.key", PubOut: "ci.pub"}, wantFiles: []string{"ci.key", "ci.pub"}},
+		{name: "private only", req: GenerateKeyRequest{Name: "ci", Pass: core.Secret("pw"), Out: "ci.key"}, wantFiles: []string{"ci.key"}},
+		{name: "existing private file refused", req: GenerateKeyRequest{Name: "ci", Pass: core.Secret("pw"), Out: "ci.key", PubOut: "ci.pub"}, existing: []string{"ci.key"},
+			wantErr: "ci.key already exists", wantClass: core.ClassUsage},
+		{name: "existing public file refused, private not written", req: GenerateKeyRequest{Name: "ci", Pass: core.Secret("pw"), Out: "ci.key", PubOut: "ci.pub"}, existing: []string{"ci.pub"},
+			wantErr: "ci.pub already exists", wantClass: core.ClassUsage},
+		{name: "no --out", req: GenerateKeyRequest{Name: "ci", Pass: core.Secret("pw")}, wantErr: "--out FILE is required", wantClass: core.ClassUsage},
+		{name: "no passphrase", req: GenerateKeyRequest{Name: "ci", Out: "ci.key"}, wantErr: "a passphrase is needed", wantClass: core.ClassUsage},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -340,17 +342,17 @@ func TestRotateKey(t *testing.T) {
 		newKey    Key
 		rotate    error
 		wantErr   string
-		wantClass Class
+		wantClass core.Class
 		wantOld   int
 	}{
 		{name: "rotated", signer: "ci", newKey: fakeKey("new"), wantOld: 1},
-		{name: "fails before any publish: plain error", signer: "ci", newKey: fakeKey("new"), rotate: Classedf(ClassUsage, "no signer ci in a"),
-			wantErr: "no signer ci in a", wantClass: ClassUsage},
+		{name: "fails before any publish: plain error", signer: "ci", newKey: fakeKey("new"), rotate: core.Classedf(core.ClassUsage, "no signer ci in a"),
+			wantErr: "no signer ci in a", wantClass: core.ClassUsage},
 		{name: "half-way: says what stands and how to finish, class kept", signer: "ci", newKey: fakeKey("new"),
-			rotate:  &HalfwayError{Done: "added key new to targets/ci and targets/releases (the old keys are still valid)", Err: Classedf(ClassNotary, "publishing: 503")},
-			wantErr: "rotating signer ci of a: added key new to targets/ci and targets/releases (the old keys are still valid); then publishing: 503; re-run the same rotate to finish", wantClass: ClassNotary},
-		{name: "releases refused", signer: "releases", newKey: fakeKey("new"), wantErr: "reserved", wantClass: ClassUsage},
-		{name: "no new key", signer: "ci", wantErr: "--new-key is required", wantClass: ClassUsage},
+			rotate:  &HalfwayError{Done: "added key new to targets/ci and targets/releases (the old keys are still valid)", Err: core.Classedf(core.ClassNotary, "publishing: 503")},
+			wantErr: "rotating signer ci of a: added key new to targets/ci and targets/releases (the old keys are still valid); then publishing: 503; re-run the same rotate to finish", wantClass: core.ClassNotary},
+		{name: "releases refused", signer: "releases", newKey: fakeKey("new"), wantErr: "reserved", wantClass: core.ClassUsage},
+		{name: "no new key", signer: "ci", wantErr: "--new-key is required", wantClass: core.ClassUsage},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -379,25 +381,25 @@ func TestRenewRoot(t *testing.T) {
 		existing      []string
 		renewErr      error
 		wantErr       string
-		wantClass     Class
+		wantClass     core.Class
 		wantNewKey    string
 		wantPublished int
 		wantWritten   bool
 	}{
 		{name: "renew the certificate", req: RenewRootRequest{OldRoot: fakeKey("root")}, wantNewKey: "root", wantPublished: 1},
 		{name: "rotate to a given key", req: RenewRootRequest{OldRoot: fakeKey("root"), NewRoot: fakeKey("next")}, wantNewKey: "next", wantPublished: 1},
-		{name: "rotate to a generated key, written before the publish", req: RenewRootRequest{OldRoot: fakeKey("root"), NewRootOut: "root.key", NewRootPass: Secret("pw")},
+		{name: "rotate to a generated key, written before the publish", req: RenewRootRequest{OldRoot: fakeKey("root"), NewRootOut: "root.key", NewRootPass: core.Secret("pw")},
 			wantNewKey: "gen-root", wantPublished: 1, wantWritten: true},
 		{name: "new key is the current one", req: RenewRootRequest{OldRoot: fakeKey("root"), NewRoot: fakeKey("root")},
-			wantErr: "--new-root-key is the current root key", wantClass: ClassUsage},
+			wantErr: "--new-root-key is the current root key", wantClass: core.ClassUsage},
 		{name: "both new key and out", req: RenewRootRequest{OldRoot: fakeKey("root"), NewRoot: fakeKey("next"), NewRootOut: "root.key"},
-			wantErr: "exclude each other", wantClass: ClassUsage},
-		{name: "out exists: refused before generating or publishing", req: RenewRootRequest{OldRoot: fakeKey("root"), NewRootOut: "root.key", NewRootPass: Secret("pw")}, existing: []string{"root.key"},
-			wantErr: "--new-root-key-out: root.key already exists", wantClass: ClassUsage},
-		{name: "wrong root key", req: RenewRootRequest{OldRoot: fakeKey("stranger")}, wantErr: "is not the root key", wantClass: ClassKey},
-		{name: "no root key", req: RenewRootRequest{}, wantErr: "--root-key is required", wantClass: ClassUsage},
-		{name: "publish fails after the key was written: says where it is", req: RenewRootRequest{OldRoot: fakeKey("root"), NewRootOut: "root.key", NewRootPass: Secret("pw")},
-			renewErr: Classedf(ClassNotary, "503"), wantErr: "the generated root key is kept in root.key", wantClass: ClassNotary, wantWritten: true},
+			wantErr: "exclude each other", wantClass: core.ClassUsage},
+		{name: "out exists: refused before generating or publishing", req: RenewRootRequest{OldRoot: fakeKey("root"), NewRootOut: "root.key", NewRootPass: core.Secret("pw")}, existing: []string{"root.key"},
+			wantErr: "--new-root-key-out: root.key already exists", wantClass: core.ClassUsage},
+		{name: "wrong root key", req: RenewRootRequest{OldRoot: fakeKey("stranger")}, wantErr: "is not the root key", wantClass: core.ClassKey},
+		{name: "no root key", req: RenewRootRequest{}, wantErr: "--root-key is required", wantClass: core.ClassUsage},
+		{name: "publish fails after the key was written: says where it is", req: RenewRootRequest{OldRoot: fakeKey("root"), NewRootOut: "root.key", NewRootPass: core.Secret("pw")},
+			renewErr: core.Classedf(core.ClassNotary, "503"), wantErr: "the generated root key is kept in root.key", wantClass: core.ClassNotary, wantWritten: true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -423,7 +425,7 @@ func TestRenewRoot(t *testing.T) {
 	}
 }
 
-func checkErr(t *testing.T, err error, want string, class Class) {
+func checkErr(t *testing.T, err error, want string, class core.Class) {
 	t.Helper()
 	if want == "" {
 		if err != nil {
@@ -434,7 +436,7 @@ func checkErr(t *testing.T, err error, want string, class Class) {
 	if err == nil || !strings.Contains(err.Error(), want) {
 		t.Fatalf("error %v, want %q", err, want)
 	}
-	if got := ClassOf(err); got != class {
+	if got := core.ClassOf(err); got != class {
 		t.Errorf("class %v, want %v (%v)", got, class, err)
 	}
 }

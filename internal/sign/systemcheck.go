@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/sign-step/sign-step/internal/core"
 )
 
 // Signature systems.
@@ -23,7 +25,7 @@ const (
 // ImageVerifier checks one signature system (cosign, notation) on a digest
 // reference, with the keys or trust store it was built with.
 type ImageVerifier interface {
-	Verify(ctx context.Context, img Ref) error
+	Verify(ctx context.Context, img core.Ref) error
 }
 
 // SystemRule is what a ref must satisfy: every system in Systems, in that
@@ -68,7 +70,7 @@ func (r SystemResult) Failures(names []string) []string {
 type SystemsRequest struct {
 	Refs []string
 	// RuleFor picks the rule of a ref; nil with a reason when none applies.
-	RuleFor func(ref Ref) (rule *SystemRule, none string, err error)
+	RuleFor func(ref core.Ref) (rule *SystemRule, none string, err error)
 	// Clean makes a failure one line fit for results and logs (e.g. URL
 	// query values hidden); nil joins the lines only.
 	Clean func(string) string
@@ -87,12 +89,12 @@ func (u *UseCases) VerifySystems(ctx context.Context, req SystemsRequest) ([]Sys
 		clean = func(s string) string { return strings.Join(strings.Fields(s), " ") }
 	}
 	if len(refs) == 0 {
-		return nil, Classedf(ClassUsage, "no image reference given: pass REGISTRY/REPOSITORY:TAG")
+		return nil, core.Classedf(core.ClassUsage, "no image reference given: pass REGISTRY/REPOSITORY:TAG")
 	}
 	var results []SystemResult
 	var failed []string
 	for _, raw := range refs {
-		ref, err := ParseRef(raw)
+		ref, err := core.ParseRef(raw)
 		if err != nil {
 			return nil, err
 		}
@@ -118,13 +120,13 @@ func (u *UseCases) VerifySystems(ctx context.Context, req SystemsRequest) ([]Sys
 		results = append(results, res)
 	}
 	if len(failed) > 0 {
-		return results, Classedf(ClassVerify, "%s", strings.Join(failed, "; "))
+		return results, core.Classedf(core.ClassVerify, "%s", strings.Join(failed, "; "))
 	}
 	return results, nil
 }
 
 // check verifies one ref; a system's failure is recorded in the result.
-func (rule *SystemRule) check(ctx context.Context, raw string, ref Ref, clean func(string) string) SystemResult {
+func (rule *SystemRule) check(ctx context.Context, raw string, ref core.Ref, clean func(string) string) SystemResult {
 	res := SystemResult{Ref: raw, Systems: map[string]string{}}
 	fail := func(sys string, err error) { res.Systems[sys] = "fail: " + clean(err.Error()) }
 	names := rule.Systems
@@ -151,7 +153,7 @@ func (rule *SystemRule) check(ctx context.Context, raw string, ref Ref, clean fu
 			res.Digest = d.Digest
 		}
 	}
-	img := Ref{Registry: ref.Registry, Repository: ref.Repository, Digest: res.Digest}
+	img := core.Ref{Registry: ref.Registry, Repository: ref.Repository, Digest: res.Digest}
 	for _, n := range others {
 		if res.Digest == "" {
 			continue
@@ -175,7 +177,7 @@ func (rule *SystemRule) check(ctx context.Context, raw string, ref Ref, clean fu
 
 // verifyDCT resolves ref through trust data; with AnySigner one of the
 // signers suffices, else all must have signed.
-func (rule *SystemRule) verifyDCT(ctx context.Context, ref Ref) (string, error) {
+func (rule *SystemRule) verifyDCT(ctx context.Context, ref core.Ref) (string, error) {
 	uc := rule.Cases
 	r := rule.DCT
 	r.Refs = []string{ref.String()}

@@ -5,12 +5,14 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/sign-step/sign-step/internal/core"
 )
 
 // fakeVerifier passes the digests in ok.
 type fakeVerifier struct{ ok map[string]bool }
 
-func (f fakeVerifier) Verify(_ context.Context, img Ref) error {
+func (f fakeVerifier) Verify(_ context.Context, img core.Ref) error {
 	if f.ok[img.Digest] {
 		return nil
 	}
@@ -20,7 +22,7 @@ func (f fakeVerifier) Verify(_ context.Context, img Ref) error {
 func TestVerifySystems(t *testing.T) {
 	t.Parallel()
 	good, bad := "sha256:"+strings.Repeat("aa", 32), "sha256:"+strings.Repeat("bb", 32)
-	reg := &fakeRegistry{tags: map[string]Descriptor{
+	reg := &fakeRegistry{tags: map[string]core.Descriptor{
 		"r.example/a:v1": {Digest: good}, "r.example/b:v1": {Digest: bad},
 	}}
 	cosign := fakeVerifier{ok: map[string]bool{good: true}}
@@ -47,7 +49,7 @@ func TestVerifySystems(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			req := SystemsRequest{Refs: tc.refs, RuleFor: func(ref Ref) (*SystemRule, string, error) {
+			req := SystemsRequest{Refs: tc.refs, RuleFor: func(ref core.Ref) (*SystemRule, string, error) {
 				if ref.Name() == tc.noRuleFor {
 					return nil, "no policy applies", nil
 				}
@@ -57,8 +59,8 @@ func TestVerifySystems(t *testing.T) {
 			if (err == nil) != (tc.wantErr == "") || (err != nil && !strings.Contains(err.Error(), tc.wantErr)) {
 				t.Fatalf("error %v, want %q", err, tc.wantErr)
 			}
-			if err != nil && len(tc.refs) > 0 && ClassOf(err) != ClassVerify {
-				t.Errorf("class %v", ClassOf(err))
+			if err != nil && len(tc.refs) > 0 && core.ClassOf(err) != core.ClassVerify {
+				t.Errorf("class %v", core.ClassOf(err))
 			}
 			if len(res) != len(tc.wantPassed) {
 				t.Fatalf("results %+v", res)

@@ -15,6 +15,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/notaryproject/notation-go/verifier/trustpolicy"
 
+	"github.com/sign-step/sign-step/internal/core"
 	"github.com/sign-step/sign-step/internal/cosign"
 	"github.com/sign-step/sign-step/internal/notation"
 	"github.com/sign-step/sign-step/internal/registry"
@@ -41,7 +42,7 @@ func ParseNames(flag string, list []string, allowed ...string) ([]string, error)
 				ok = ok || s == a
 			}
 			if !ok {
-				return nil, sign.Classedf(sign.ClassUsage, "--%s %q: want one of %s", flag, s, strings.Join(allowed, ", "))
+				return nil, core.Classedf(core.ClassUsage, "--%s %q: want one of %s", flag, s, strings.Join(allowed, ", "))
 			}
 			seen[s] = true
 			out = append(out, s)
@@ -66,7 +67,7 @@ func NewCosign(ctx context.Context, reg *registry.Registry) *Cosign {
 
 func (c *Cosign) Name() string { return sign.SystemCosign }
 
-func (c *Cosign) digest(img sign.Ref) (name.Digest, error) {
+func (c *Cosign) digest(img core.Ref) (name.Digest, error) {
 	r, err := c.Registry.Reference(img)
 	if err != nil {
 		return name.Digest{}, err
@@ -78,7 +79,7 @@ func (c *Cosign) digest(img sign.Ref) (name.Digest, error) {
 	return d, nil
 }
 
-func (c *Cosign) Present(ctx context.Context, img sign.Ref) (bool, error) {
+func (c *Cosign) Present(ctx context.Context, img core.Ref) (bool, error) {
 	d, err := c.digest(img)
 	if err != nil {
 		return false, err
@@ -90,13 +91,13 @@ func (c *Cosign) Present(ctx context.Context, img sign.Ref) (bool, error) {
 	return err == nil, err
 }
 
-func (c *Cosign) Add(ctx context.Context, img sign.Ref) error {
+func (c *Cosign) Add(ctx context.Context, img core.Ref) error {
 	_, err := c.Ensure(ctx, img)
 	return err
 }
 
 // Ensure signs img unless our key already has: Sign checks first.
-func (c *Cosign) Ensure(ctx context.Context, img sign.Ref) (bool, error) {
+func (c *Cosign) Ensure(ctx context.Context, img core.Ref) (bool, error) {
 	d, err := c.digest(img)
 	if err != nil {
 		return false, err
@@ -106,7 +107,7 @@ func (c *Cosign) Ensure(ctx context.Context, img sign.Ref) (bool, error) {
 }
 
 // Verify checks that one of Keys signed img.
-func (c *Cosign) Verify(ctx context.Context, img sign.Ref) error {
+func (c *Cosign) Verify(ctx context.Context, img core.Ref) error {
 	d, err := c.digest(img)
 	if err != nil {
 		return err
@@ -134,23 +135,23 @@ func NewNotation(reg *registry.Registry) *Notation {
 
 func (n *Notation) Name() string { return sign.SystemNotation }
 
-func (n *Notation) Present(ctx context.Context, img sign.Ref) (bool, error) {
+func (n *Notation) Present(ctx context.Context, img core.Ref) (bool, error) {
 	return n.Client.SignedBy(ctx, img.String(), n.Pub)
 }
 
-func (n *Notation) Add(ctx context.Context, img sign.Ref) error {
+func (n *Notation) Add(ctx context.Context, img core.Ref) error {
 	_, err := n.Ensure(ctx, img)
 	return err
 }
 
 // Ensure signs img unless our key already has: Sign checks first.
-func (n *Notation) Ensure(ctx context.Context, img sign.Ref) (bool, error) {
+func (n *Notation) Ensure(ctx context.Context, img core.Ref) (bool, error) {
 	res, err := n.Client.Sign(ctx, img.String(), n.Signer)
 	return res.Added, err
 }
 
 // Verify checks img against Policy and Store.
-func (n *Notation) Verify(ctx context.Context, img sign.Ref) error {
+func (n *Notation) Verify(ctx context.Context, img core.Ref) error {
 	_, err := n.Client.Verify(ctx, img.String(), n.Policy, n.Store)
 	return err
 }
@@ -163,7 +164,7 @@ func StorePolicy(dir string) (*trustpolicy.Document, error) {
 	for _, typ := range []string{"ca", "signingAuthority"} {
 		entries, err := os.ReadDir(filepath.Join(dir, "x509", typ))
 		if err != nil && !errors.Is(err, os.ErrNotExist) {
-			return nil, sign.Classedf(sign.ClassUsage, "reading --notation-trust-store: %w", err)
+			return nil, core.Classedf(core.ClassUsage, "reading --notation-trust-store: %w", err)
 		}
 		for _, e := range entries {
 			if e.IsDir() {
@@ -172,7 +173,7 @@ func StorePolicy(dir string) (*trustpolicy.Document, error) {
 		}
 	}
 	if len(stores) == 0 {
-		return nil, sign.Classedf(sign.ClassUsage, "--notation-trust-store %s holds no x509/ca/<name> or x509/signingAuthority/<name> directory", dir)
+		return nil, core.Classedf(core.ClassUsage, "--notation-trust-store %s holds no x509/ca/<name> or x509/signingAuthority/<name> directory", dir)
 	}
 	return &trustpolicy.Document{Version: "1.0", TrustPolicies: []trustpolicy.TrustPolicy{{
 		Name: "sign-step", RegistryScopes: []string{"*"},
