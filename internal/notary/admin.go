@@ -133,7 +133,7 @@ func (c *Client) AddSigner(ctx context.Context, gun, name string, pubPEM []byte)
 	}
 	pub, err := utils.ParsePEMPublicKey(pubPEM)
 	if err != nil {
-		return "", core.Classedf(core.ClassKey, "reading public key of %s: %v", name, err)
+		return "", core.Classedf(core.ClassKey, "reading public key of %s: %w", name, err)
 	}
 	id, _ := utils.CanonicalKeyID(pub)
 	r, err := c.openLoaded(ctx, gun)
@@ -300,7 +300,7 @@ func (r *Repo) needsTargetsKey(err error) error {
 	var insufficient signed.ErrInsufficientSignatures
 	var noKeys signed.ErrNoKeys
 	if errors.As(err, &insufficient) || errors.As(err, &noKeys) {
-		return core.Classedf(core.ClassKey, "changing signers of %s needs its repository (targets) key: pass it with --key (%v)", r.gun, err)
+		return core.Classedf(core.ClassKey, "changing signers of %s needs its repository (targets) key: pass it with --key (%w)", r.gun, err)
 	}
 	return err
 }

@@ -180,7 +180,7 @@ func LoadTrustDir(dir string, passphrase core.Secret) ([]*Key, error) {
 	for _, f := range files {
 		raw, err := os.ReadFile(f)
 		if err != nil {
-			return nil, core.Classedf(core.ClassKey, "reading trust dir key: %v", err)
+			return nil, core.Classedf(core.ClassKey, "reading trust dir key: %w", err)
 		}
 		if block, _ := pem.Decode(raw); block != nil && block.Headers["role"] == data.CanonicalRootRole.String() {
 			continue

@@ -34,14 +34,14 @@ func authConfig(cf *configfile.ConfigFile, key, path string) (types.AuthConfig, 
 	}
 	prog, err := lookPath("docker-credential-"+helper, path)
 	if err != nil {
-		return types.AuthConfig{}, core.Classedf(core.ClassUsage, "docker config: credential helper %q for %s: %v", helper, key, err)
+		return types.AuthConfig{}, core.Classedf(core.ClassUsage, "docker config: credential helper %q for %s: %w", helper, key, err)
 	}
 	c, err := helperclient.Get(helperclient.NewShellProgramFunc(prog), key)
 	if err != nil {
 		if helpercreds.IsErrCredentialsNotFound(err) {
 			return types.AuthConfig{ServerAddress: key}, nil // anonymous, as docker treats it
 		}
-		return types.AuthConfig{}, core.Classedf(core.ClassUsage, "docker config: credential helper %s for %s: %v", filepath.Base(prog), key, err)
+		return types.AuthConfig{}, core.Classedf(core.ClassUsage, "docker config: credential helper %s for %s: %w", filepath.Base(prog), key, err)
 	}
 	out := types.AuthConfig{ServerAddress: key, Username: c.Username, Password: c.Secret}
 	if c.Username == tokenUsername {

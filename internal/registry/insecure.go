@@ -48,7 +48,7 @@ func ParseInsecure(values []string) ([]string, error) {
 			return nil, core.Classedf(core.ClassUsage, "--insecure-registry %q: want HOST or HOST:PORT, as in an image reference (no scheme, no path)", v)
 		}
 		if _, err := name.NewRegistry(v, name.StrictValidation); err != nil {
-			return nil, core.Classedf(core.ClassUsage, "--insecure-registry %q: want HOST or HOST:PORT: %v", v, err)
+			return nil, core.Classedf(core.ClassUsage, "--insecure-registry %q: want HOST or HOST:PORT: %w", v, err)
 		}
 		hosts = append(hosts, strings.ToLower(v))
 	}

@@ -193,7 +193,7 @@ func (r *Registry) open(ctx context.Context, source string) (remote.Taggable, er
 		}
 		img, err := tarball.ImageFromPath(source, nil)
 		if err != nil {
-			return nil, core.Classedf(core.ClassUsage, "reading %s as a docker save tarball: %v", source, err)
+			return nil, core.Classedf(core.ClassUsage, "reading %s as a docker save tarball: %w", source, err)
 		}
 		return img, nil
 	}
@@ -224,15 +224,15 @@ func openLayout(dir string) (remote.Taggable, error) {
 	}
 	p, err := layout.FromPath(dir)
 	if err != nil {
-		return nil, core.Classedf(core.ClassUsage, "reading OCI layout %s: %v", dir, err)
+		return nil, core.Classedf(core.ClassUsage, "reading OCI layout %s: %w", dir, err)
 	}
 	idx, err := p.ImageIndex()
 	if err != nil {
-		return nil, core.Classedf(core.ClassUsage, "reading OCI layout %s: %v", dir, err)
+		return nil, core.Classedf(core.ClassUsage, "reading OCI layout %s: %w", dir, err)
 	}
 	m, err := idx.IndexManifest()
 	if err != nil {
-		return nil, core.Classedf(core.ClassUsage, "reading OCI layout %s index.json: %v", dir, err)
+		return nil, core.Classedf(core.ClassUsage, "reading OCI layout %s index.json: %w", dir, err)
 	}
 	if len(m.Manifests) != 1 {
 		return nil, core.Classedf(core.ClassUsage, "OCI layout %s lists %d manifests in index.json; sign-step pushes a layout holding exactly one image or index", dir, len(m.Manifests))
@@ -287,7 +287,7 @@ func explain(ref core.Ref, err error) error {
 func DockerConfigKeychain(dir, path string, opts ...ConfigOption) (authn.Keychain, error) {
 	cf, err := config.Load(dir)
 	if err != nil {
-		return nil, core.Classedf(core.ClassUsage, "reading docker config in %s: %v", dir, err)
+		return nil, core.Classedf(core.ClassUsage, "reading docker config in %s: %w", dir, err)
 	}
 	k := &configKeychain{cf: cf, path: path, mask: func(string) {}}
 	for _, o := range opts {

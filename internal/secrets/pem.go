@@ -68,7 +68,7 @@ func (r *Resolver) ResolvePEM(ctx context.Context, flag, ref string, m Material)
 		path := strings.TrimPrefix(ref, "file://")
 		b, err := readPath(r, path)
 		if err != nil {
-			return nil, ref, core.Classedf(core.ClassSecrets, "resolving %s: %v", ref, unwrapPath(err))
+			return nil, ref, core.Classedf(core.ClassSecrets, "resolving %s: %w", ref, unwrapPath(err))
 		}
 		raw, origin = b, ref
 	case strings.HasPrefix(ref, "env://"), strings.HasPrefix(ref, "file://"), strings.HasPrefix(ref, VaultScheme), IsTransitRef(ref):

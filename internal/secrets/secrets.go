@@ -132,7 +132,7 @@ func (r *Resolver) read(path string) ([]byte, error) {
 func (r *Resolver) file(path, origin string) (core.Secret, string, error) {
 	b, err := r.read(path)
 	if err != nil {
-		return nil, origin, core.Classedf(core.ClassSecrets, "resolving %s: %v", origin, unwrapPath(err))
+		return nil, origin, core.Classedf(core.ClassSecrets, "resolving %s: %w", origin, unwrapPath(err))
 	}
 	r.mask(string(b))
 	return core.Secret(b), origin, nil

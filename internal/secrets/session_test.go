@@ -1,6 +1,10 @@
 package secrets
 
 import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -66,5 +70,16 @@ func TestParseNotaryAuth(t *testing.T) {
 				t.Errorf("password not masked: %q", m)
 			}
 		})
+	}
+}
+
+// A reference to a missing file keeps its cause: callers can tell "not
+// there" (errors.Is os.ErrNotExist) from other failures, class unchanged.
+func TestResolveKeepsCause(t *testing.T) {
+	t.Parallel()
+	r := &Resolver{Getenv: func(string) string { return "" }}
+	_, _, err := r.Resolve(context.Background(), "file://"+filepath.Join(t.TempDir(), "missing"), Literal)
+	if !errors.Is(err, os.ErrNotExist) || core.ClassOf(err) != core.ClassSecrets {
+		t.Fatalf("error %v (class %v): want os.ErrNotExist kept and ClassSecrets", err, core.ClassOf(err))
 	}
 }

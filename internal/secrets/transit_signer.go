@@ -27,7 +27,7 @@ func (k *TransitKey) CryptoSigner(ctx context.Context) (crypto.Signer, error) {
 	}
 	pub, err := x509.ParsePKIXPublicKey(block.Bytes)
 	if err != nil {
-		return nil, core.Classedf(core.ClassKey, "the Transit key %s: malformed public key: %v", k.Ref, err)
+		return nil, core.Classedf(core.ClassKey, "the Transit key %s: malformed public key: %w", k.Ref, err)
 	}
 	ec, ok := pub.(*ecdsa.PublicKey)
 	if !ok || ec.Curve != elliptic.P256() {

@@ -248,7 +248,7 @@ func (v *Vault) newClient() (*api.Client, error) {
 		CheckRetry:   api.DefaultRetryPolicy, // 5xx, 412 (token not yet on a standby), connection errors
 	})
 	if err != nil {
-		return nil, core.Classedf(core.ClassUsage, "Vault client for %s: %v", v.opts.Addr, err)
+		return nil, core.Classedf(core.ClassUsage, "Vault client for %s: %w", v.opts.Addr, err)
 	}
 	c.ClearToken()
 	c.ClearNamespace()
