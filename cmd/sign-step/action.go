@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"io"
 	"path/filepath"
 
@@ -120,6 +121,15 @@ func (a *app) withCI(run func(cmd *cobra.Command, args []string) (*ci.Result, er
 		}
 		return err
 	}
+}
+
+// ciRunE is withCI for a run under --timeout.
+func (a *app) ciRunE(run func(ctx context.Context, args []string) (*ci.Result, error)) func(*cobra.Command, []string) error {
+	return a.withCI(func(cmd *cobra.Command, args []string) (*ci.Result, error) {
+		ctx, cancel := a.withTimeout(cmd.Context())
+		defer cancel()
+		return run(ctx, args)
+	})
 }
 
 // deliverCI writes res's dotenv file, <command>.env, next to the command's

@@ -30,11 +30,7 @@ Run again with the same root, it changes nothing and writes no file.
 generated and written only when the repository is created, and an existing file or
 symlink there is refused (exit code 2) before anything is published.`,
 		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx, cancel := a.withTimeout(cmd.Context())
-			defer cancel()
-			return a.runInit(ctx, f, args[0])
-		},
+		RunE: a.runE(func(ctx context.Context, args []string) error { return a.runInit(ctx, f, args[0]) }),
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&f.rootKey, "root-key", "", "root private key (PEM, env://, file:// or path)")

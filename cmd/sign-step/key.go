@@ -28,11 +28,7 @@ prints the public key PEM (docker's NAME.pub) for signer add. As docker refuses 
 existing NAME.pub, it refuses (exit code 2) when --out or --pub-out names anything
 that exists, a symlink included, and then writes nothing.`,
 		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx, cancel := a.withTimeout(cmd.Context())
-			defer cancel()
-			return a.runKeyGenerate(ctx, f, args[0])
-		},
+		RunE: a.runE(func(ctx context.Context, args []string) error { return a.runKeyGenerate(ctx, f, args[0]) }),
 	}
 	cmd.Flags().StringVar(&f.passphrase, "passphrase", "", "passphrase the key is encrypted with (default $DOCKER_CONTENT_TRUST_REPOSITORY_PASSPHRASE)")
 	cmd.Flags().StringVar(&f.out, "out", "", "private key file to create (mode 0600); refused if it exists")
@@ -70,11 +66,7 @@ func (a *app) keyRotateCommand() *cobra.Command {
 		Long: `rotate adds the new key to targets/NAME and targets/releases, re-signs both roles
 with it, then removes the old keys. Needs the repository (targets) key in --key.`,
 		Args: cobra.ExactArgs(2),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx, cancel := a.withTimeout(cmd.Context())
-			defer cancel()
-			return a.runKeyRotate(ctx, f, args[0], args[1])
-		},
+		RunE: a.runE(func(ctx context.Context, args []string) error { return a.runKeyRotate(ctx, f, args[0], args[1]) }),
 	}
 	f.keyFlags.add(cmd, "repository (targets) key")
 	cmd.Flags().StringVar(&f.newKey, "new-key", "", "the signer's new private key")

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -14,18 +15,20 @@ import (
 	"github.com/sign-step/sign-step/internal/sign"
 )
 
+type resignFlags struct {
+	keyFlags
+	reposFile    string
+	warnWithin   time.Duration
+	minRemaining time.Duration
+	shard        string
+	concurrency  int
+	outputDir    string
+	dryRun       bool
+	output       string
+}
+
 func (a *app) resignCommand() *cobra.Command {
-	var f struct {
-		keyFlags
-		reposFile    string
-		warnWithin   time.Duration
-		minRemaining time.Duration
-		shard        string
-		concurrency  int
-		outputDir    string
-		dryRun       bool
-		output       string
-	}
+	var f resignFlags
 	cmd := &cobra.Command{
 		Use:   "resign [flags] REPOSITORY...",
 		Short: "Re-sign (witness) the roles our keys hold so metadata does not expire; for scheduled jobs",
@@ -34,61 +37,7 @@ that key) without changing any target, moving its expiry 3 years forward. With
 --min-remaining it skips roles that still have long enough, so it is cheap to run daily.
 --shard i/n picks this worker's share of the repositories by a stable hash.`,
 		Args: cobra.ArbitraryArgs,
-		RunE: a.withCI(func(cmd *cobra.Command, args []string) (*ci.Result, error) {
-			if err := a.useOutput(f.output); err != nil {
-				return nil, err
-			}
-			ctx, cancel := a.withTimeout(cmd.Context())
-			defer cancel()
-			repos := args
-			if f.reposFile != "" {
-				more, err := readLines(f.reposFile)
-				if err != nil {
-					return nil, usageErrorf("reading --repos-file: %v", err)
-				}
-				repos = append(repos, more...)
-			}
-			if len(repos) == 0 {
-				return nil, usageErrorf("no repository given: pass REPOSITORY... or --repos-file")
-			}
-			shard, of, err := parseShard(f.shard)
-			if err != nil {
-				return nil, err
-			}
-			reg, trust, err := a.keyedClients(ctx, f.keyFlags, args...)
-			if err != nil {
-				return nil, err
-			}
-			if err := a.artifacts(f.outputDir).Prepare(); err != nil {
-				return nil, err // before anything is published
-			}
-			s := a.useCases(reg, trust)
-			s.Concurrency = f.concurrency
-			results, err := s.Resign(ctx, sign.ResignRequest{Repos: repos, WarnWithin: f.warnWithin, MinRemaining: f.minRemaining, Shard: shard, Of: of, DryRun: f.dryRun})
-			if results == nil && err != nil {
-				return nil, err // nothing was tried
-			}
-			rep := sign.NewResignReport(results, f.dryRun)
-			if f.output == outputJSON {
-				if perr := a.printJSON(rep); perr != nil && err == nil {
-					err = perr
-				}
-			}
-			for _, r := range results {
-				if f.output != outputJSON {
-					fmt.Fprintf(a.stdout, "%s %s\n", r.GUN, resignStatus(r, f.dryRun))
-				}
-				for _, w := range r.Warnings {
-					a.log.Warn("expiring soon", "detail", w)
-				}
-			}
-			arts := a.artifacts(f.outputDir)
-			if werr := arts.WriteJSON(sign.ReportFile, rep); werr != nil {
-				return nil, errors.Join(err, werr)
-			}
-			res := ci.ResignResult(rep, arts.Path(), a.ciFiles("resign", arts.Path(), sign.ReportFile, false), a.now(), f.warnWithin)
-			return &res, err
-		}),
+		RunE: a.ciRunE(func(ctx context.Context, args []string) (*ci.Result, error) { return a.runResign(ctx, f, args) }),
 	}
 	f.keyFlags.add(cmd, "private key")
 	fl := cmd.Flags()
@@ -149,4 +98,58 @@ func readLines(path string) ([]string, error) {
 		}
 	}
 	return out, nil
+}
+
+func (a *app) runResign(ctx context.Context, f resignFlags, args []string) (*ci.Result, error) {
+	if err := a.useOutput(f.output); err != nil {
+		return nil, err
+	}
+	repos := args
+	if f.reposFile != "" {
+		more, err := readLines(f.reposFile)
+		if err != nil {
+			return nil, usageErrorf("reading --repos-file: %v", err)
+		}
+		repos = append(repos, more...)
+	}
+	if len(repos) == 0 {
+		return nil, usageErrorf("no repository given: pass REPOSITORY... or --repos-file")
+	}
+	shard, of, err := parseShard(f.shard)
+	if err != nil {
+		return nil, err
+	}
+	reg, trust, err := a.keyedClients(ctx, f.keyFlags, args...)
+	if err != nil {
+		return nil, err
+	}
+	if err := a.artifacts(f.outputDir).Prepare(); err != nil {
+		return nil, err // before anything is published
+	}
+	s := a.useCases(reg, trust)
+	s.Concurrency = f.concurrency
+	results, err := s.Resign(ctx, sign.ResignRequest{Repos: repos, WarnWithin: f.warnWithin, MinRemaining: f.minRemaining, Shard: shard, Of: of, DryRun: f.dryRun})
+	if results == nil && err != nil {
+		return nil, err // nothing was tried
+	}
+	rep := sign.NewResignReport(results, f.dryRun)
+	if f.output == outputJSON {
+		if perr := a.printJSON(rep); perr != nil && err == nil {
+			err = perr
+		}
+	}
+	for _, r := range results {
+		if f.output != outputJSON {
+			fmt.Fprintf(a.stdout, "%s %s\n", r.GUN, resignStatus(r, f.dryRun))
+		}
+		for _, w := range r.Warnings {
+			a.log.Warn("expiring soon", "detail", w)
+		}
+	}
+	arts := a.artifacts(f.outputDir)
+	if werr := arts.WriteJSON(sign.ReportFile, rep); werr != nil {
+		return nil, errors.Join(err, werr)
+	}
+	res := ci.ResignResult(rep, arts.Path(), a.ciFiles("resign", arts.Path(), sign.ReportFile, false), a.now(), f.warnWithin)
+	return &res, err
 }

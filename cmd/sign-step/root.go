@@ -38,11 +38,7 @@ new one, so docker and notary clients that trusted the old root accept the new o
 The root key ID docker trust inspect shows ("Root") and --pin-root takes is the
 certificate's: it changes with every renewal, even for the same key. Both IDs are printed.`,
 		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx, cancel := a.withTimeout(cmd.Context())
-			defer cancel()
-			return a.runRootRenew(ctx, f, args[0])
-		},
+		RunE: a.runE(func(ctx context.Context, args []string) error { return a.runRootRenew(ctx, f, args[0]) }),
 	}
 	fl := renew.Flags()
 	fl.StringVar(&f.rootKey, "root-key", "", "the repository's current root private key (PEM, env://, file://, vault:// or path)")

@@ -52,11 +52,7 @@ A re-run publishes nothing when every tag is already signed at its digest,
 in every role it would write, by our key: each ref's result is unchanged and
 changed is false. --force publishes anyway.`,
 		Args: needArgs("no image reference given"),
-		RunE: a.withCI(func(cmd *cobra.Command, args []string) (*ci.Result, error) {
-			ctx, cancel := a.withTimeout(cmd.Context())
-			defer cancel()
-			return a.runSign(ctx, f, args)
-		}),
+		RunE: a.ciRunE(func(ctx context.Context, args []string) (*ci.Result, error) { return a.runSign(ctx, f, args) }),
 	}
 	fl := cmd.Flags()
 	f.keyFlags.add(cmd, "private key")

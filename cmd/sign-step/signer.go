@@ -22,11 +22,9 @@ func (a *app) signerAddCommand() *cobra.Command {
 		Use:   "add NAME --public-key PEM REPOSITORY...",
 		Short: "Add a signer's public key to repositories (needs each repository's targets key)",
 		Args:  cobra.MinimumNArgs(2),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx, cancel := a.withTimeout(cmd.Context())
-			defer cancel()
+		RunE: a.runE(func(ctx context.Context, args []string) error {
 			return a.runSignerAdd(ctx, k, pubRef, args[0], args[1:])
-		},
+		}),
 	}
 	k.add(cmd, "repository (targets) key")
 	cmd.Flags().StringVar(&pubRef, "public-key", "", "the signer's public key or certificate (PEM, env://, file:// or path)")
@@ -62,11 +60,7 @@ func (a *app) signerRemoveCommand() *cobra.Command {
 		Use:   "remove NAME REPOSITORY...",
 		Short: "Remove a signer from repositories; tags only it signed become unsigned",
 		Args:  cobra.MinimumNArgs(2),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx, cancel := a.withTimeout(cmd.Context())
-			defer cancel()
-			return a.runSignerRemove(ctx, k, args[0], args[1:])
-		},
+		RunE:  a.runE(func(ctx context.Context, args []string) error { return a.runSignerRemove(ctx, k, args[0], args[1:]) }),
 	}
 	k.add(cmd, "repository (targets) key")
 	return cmd
