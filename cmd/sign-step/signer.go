@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/sign-step/sign-step/internal/secrets"
+	"github.com/sign-step/sign-step/internal/sign"
 )
 
 func (a *app) signerCommand() *cobra.Command {
@@ -39,15 +40,11 @@ func (a *app) runSignerAdd(ctx context.Context, k keyFlags, pubRef, name string,
 	if err != nil {
 		return err
 	}
-	_, trust, err := a.keyedClients(ctx, k, repos...)
+	admin, guns, err := a.signerAdmin(ctx, k, repos)
 	if err != nil {
 		return err
 	}
-	guns, err := repoNames(repos)
-	if err != nil {
-		return err
-	}
-	done, err := a.admin(trust).AddSigner(ctx, name, pub, guns)
+	done, err := admin.AddSigner(ctx, name, pub, guns)
 	for _, c := range done {
 		fmt.Fprintf(a.stdout, "added signer %s (key %s) to %s\n", name, c.KeyID, c.GUN)
 	}
@@ -67,17 +64,27 @@ func (a *app) signerRemoveCommand() *cobra.Command {
 }
 
 func (a *app) runSignerRemove(ctx context.Context, k keyFlags, name string, repos []string) error {
-	_, trust, err := a.keyedClients(ctx, k, repos...)
+	admin, guns, err := a.signerAdmin(ctx, k, repos)
 	if err != nil {
 		return err
 	}
-	guns, err := repoNames(repos)
-	if err != nil {
-		return err
-	}
-	done, err := a.admin(trust).RemoveSigner(ctx, name, guns)
+	done, err := admin.RemoveSigner(ctx, name, guns)
 	for _, c := range done {
 		fmt.Fprintf(a.stdout, "removed signer %s from %s\n", name, c.GUN)
 	}
 	return err
+}
+
+// signerAdmin is the admin use cases with --key's keys, and the
+// repositories checked before anything changes.
+func (a *app) signerAdmin(ctx context.Context, k keyFlags, repos []string) (*sign.Admin, []string, error) {
+	_, trust, err := a.keyedClients(ctx, k, repos...)
+	if err != nil {
+		return nil, nil, err
+	}
+	guns, err := repoNames(repos)
+	if err != nil {
+		return nil, nil, err
+	}
+	return a.admin(trust), guns, nil
 }

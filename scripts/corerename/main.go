@@ -23,6 +23,7 @@ import (
 	"log"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -117,7 +118,7 @@ func moveDecls() {
 			continue
 		}
 		ts := g.Specs[0].(*ast.TypeSpec)
-		if !contains(movedDecls, ts.Name.Name) {
+		if !slices.Contains(movedDecls, ts.Name.Name) {
 			continue
 		}
 		start := g.Pos()
@@ -234,21 +235,13 @@ func isDeclOrField(id *ast.Ident, parent ast.Node, stack []ast.Node) bool {
 	case *ast.SelectorExpr:
 		return p.Sel == id
 	case *ast.Field:
-		for _, n := range p.Names {
-			if n == id {
-				return true
-			}
-		}
+		return slices.Contains(p.Names, id)
 	case *ast.FuncDecl:
 		return p.Name == id
 	case *ast.TypeSpec:
 		return p.Name == id
 	case *ast.ValueSpec:
-		for _, n := range p.Names {
-			if n == id {
-				return true
-			}
-		}
+		return slices.Contains(p.Names, id)
 	case *ast.KeyValueExpr:
 		// A key of a struct literal is a field name; a constant key of a map
 		// literal (map[Class]string{ClassUsage: ...}) is a reference. Types
@@ -356,15 +349,6 @@ func write(path string, b []byte) {
 	if err := os.WriteFile(path, b, 0o644); err != nil {
 		log.Fatal(err)
 	}
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 func init() { log.SetFlags(0); log.SetPrefix(fmt.Sprintf("%s: ", filepath.Base(os.Args[0]))) }
