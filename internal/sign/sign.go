@@ -1,5 +1,9 @@
-// Package sign holds sign-step's use cases (sign, inspect, ...) over small
-// interfaces that the adapters implement. It imports no SDK.
+// Package sign holds sign-step's use cases over the small interfaces (ports)
+// the adapters implement. UseCases runs sign, verify (and verify of several
+// systems), revoke, resign, migrate and the also-sign step over Registry,
+// Trust/TrustRepo, System and ImageVerifier; Admin runs init, signer
+// add/remove, key generate/rotate and root renew over TrustAdmin, KeyMaker
+// and KeyWriter. Shared types come from internal/core. It imports no SDK.
 package sign
 
 import (
