@@ -97,12 +97,8 @@ func (a *app) finishCI(cmd *cobra.Command, runErr error) error {
 	if code == 0 {
 		code = 1
 	}
-	msg := oneLine(runErr.Error())
-	a.ci.gh.Annotate(ci.Annotation{Level: "error", Title: "sign-step " + name + " failed", Message: msg})
-	if a.ci.summary {
-		if err := a.ci.gh.Summary(ci.FailureSummary(name, msg, code)); err != nil {
-			a.log.Warn(err.Error())
-		}
+	for _, p := range a.ci.gh.Fail(name, oneLine(runErr.Error()), code, a.ci.summary) {
+		a.log.Warn(p)
 	}
 	return runErr
 }
@@ -141,26 +137,11 @@ func (a *app) deliverCI(res ci.Result) error {
 			return err
 		}
 	}
-	gh := a.ci.gh
-	if gh == nil {
+	if a.ci.gh == nil {
 		return nil
 	}
-	for _, g := range res.Groups {
-		gh.Group(g.Title, g.Lines)
-	}
-	for _, an := range res.Annotations {
-		gh.Annotate(an)
-	}
-	for _, w := range a.warnings.All() { // e.g. trust on first use without --pin-root/--pin-ca
-		gh.Annotate(ci.Annotation{Level: "warning", Title: "sign-step " + res.Command, Message: w})
-	}
-	if err := gh.SetOutputs(res.Outputs); err != nil {
-		a.log.Warn(err.Error())
-	}
-	if a.ci.summary && res.Summary != "" {
-		if err := gh.Summary(res.Summary); err != nil {
-			a.log.Warn(err.Error())
-		}
+	for _, p := range a.ci.gh.Deliver(res, a.warnings.All(), a.ci.summary) {
+		a.log.Warn(p)
 	}
 	return nil
 }
