@@ -20,7 +20,7 @@ test: vet actionlint tools
 
 ## unit: the fast inner loop (no servers).
 unit:
-	$(GO) test -count=1 -short ./internal/sign/ ./internal/inspect/ ./internal/secrets/ ./internal/redact/ ./internal/httpx/
+	$(GO) test -count=1 -short $$($(GO) list ./... | grep -v /bench)
 
 vet:
 	$(GO) vet ./...

@@ -28,9 +28,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/sign-step/sign-step/internal/core"
 	"github.com/sign-step/sign-step/internal/httpx"
 	"github.com/sign-step/sign-step/internal/registry"
-	"github.com/sign-step/sign-step/internal/sign"
 	"github.com/sign-step/sign-step/internal/testenv"
 )
 
@@ -496,7 +496,7 @@ func heads(args []string) error {
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			ref, err := sign.ParseRef(s)
+			ref, err := core.ParseRef(s)
 			if err == nil {
 				_, err = reg.Resolve(ctx, ref)
 			}

@@ -1,14 +1,15 @@
 package main
 
 import (
+	"context"
 	"io"
 	"path/filepath"
-	"strings"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
 	"github.com/sign-step/sign-step/internal/ci"
+	"github.com/sign-step/sign-step/internal/core"
 	"github.com/sign-step/sign-step/internal/sign"
 )
 
@@ -20,80 +21,6 @@ type ciState struct {
 	summary bool              // write the job summary
 	// commandsToStderr moves workflow commands off stdout (--output json).
 	commandsToStderr bool
-}
-
-// inputKind says how an action input becomes arguments.
-type inputKind int
-
-const (
-	flagInput  inputKind = iota // --<name>=<value>
-	pemOrLines                  // inline PEM (one value) or a newline list of references (repeated flag)
-	special                     // handled by actionArgs itself
-)
-
-// actionInput is one input of action.yml. A test keeps this table, action.yml
-// and the README in step.
-type actionInput struct {
-	name   string
-	def    string // action.yml default
-	kind   inputKind
-	secret bool // masked before anything is printed
-}
-
-var actionInputs = []actionInput{
-	{name: "command", def: "sign", kind: special},
-	{name: "tags", kind: special},
-	{name: "source"},
-	{name: "expect-digest"},
-	{name: "key", kind: pemOrLines, secret: true},
-	{name: "passphrase", secret: true},
-	{name: "notary-server"},
-	{name: "notary-ca", kind: pemOrLines},
-	{name: "registry-ca", kind: pemOrLines},
-	{name: "registry-username"},
-	{name: "registry-password", secret: true},
-	{name: "source-username"},
-	{name: "source-password", secret: true},
-	{name: "insecure-registry", kind: pemOrLines},
-	{name: "docker-config"},
-	{name: "also-sign", kind: pemOrLines},
-	{name: "cosign-key", kind: pemOrLines},
-	{name: "notation-cert"},
-	{name: "require", kind: pemOrLines},
-	{name: "policy"},
-	{name: "allow-token-realm", kind: pemOrLines},
-	{name: "pin-root", kind: pemOrLines},
-	{name: "pin-ca"},
-	{name: "output-dir"},
-	{name: "dry-run", def: "false"},
-	{name: "summary", def: "true", kind: special},
-	{name: "log-level"},
-	{name: "timeout"},
-	{name: "args", kind: special},
-	// Vault: wherever a secret is taken, vault://path#field reads it.
-	{name: "vault-addr"},
-	{name: "vault-namespace"},
-	{name: "vault-ca", kind: pemOrLines},
-	{name: "vault-client-cert"},
-	{name: "vault-client-key", secret: true},
-	{name: "vault-method"},
-	{name: "vault-mount"},
-	{name: "vault-token", secret: true},
-	{name: "vault-role-id"},
-	{name: "vault-secret-id", secret: true},
-	{name: "vault-role"},
-	{name: "vault-jwt", secret: true},
-	{name: "vault-jwt-audience"},
-	{name: "vault-kubernetes-token-path"},
-	{name: "vault-username"},
-	{name: "vault-password", secret: true},
-	{name: "vault-revoke-token", def: "true"},
-	{name: "vault-secrets"},
-	{name: "notary-auth", secret: true},
-	{name: "trust-cache"},
-	{name: "retries"},
-	{name: "signer", kind: pemOrLines}, // a newline list of signers
-	{name: "force", def: "false"},
 }
 
 // setupCI detects the CI system. On GitHub it registers the runner's log
@@ -119,79 +46,30 @@ func (a *app) setupCI(raw, rawStderr io.Writer, args []string) {
 	}
 }
 
-// maskSecretInputs masks the secret inputs given as values (references are
-// masked when they are read).
+// maskSecretInputs masks the secret inputs given as values, by the one
+// masking rule (redact.Parts).
 func (a *app) maskSecretInputs() {
-	for _, in := range actionInputs {
-		if !in.secret {
-			continue
-		}
-		v := a.ci.gh.RawInput(in.name)
-		if t := strings.TrimSpace(v); t == "" || strings.HasPrefix(t, "env://") || strings.HasPrefix(t, "file://") {
-			continue
-		}
-		a.secrets.Mask(strings.TrimSpace(v))
-		for _, line := range strings.Split(v, "\n") {
-			if line = strings.TrimSpace(line); !strings.HasPrefix(line, "-----") {
-				a.secrets.Mask(line)
-			}
-		}
+	for _, v := range a.ci.gh.SecretInputs() {
+		a.secrets.MaskSecret(v)
 	}
 }
 
-// actionArgs turns the action's inputs into the command line the CLI would
-// get: command, one flag per input that is set, args, then the tags. An input
-// the command has no flag for is an error unless it holds its default.
+// actionArgs is the command line the action's inputs make (ci.ActionArgs).
 func (a *app) actionArgs(root *cobra.Command) ([]string, error) {
-	gh := a.ci.gh
-	command := strings.Fields(gh.Input("command"))
-	if len(command) == 0 {
-		command = []string{"sign"}
-	}
-	cmd, rest, err := root.Find(command)
-	if err != nil || cmd == root || len(rest) > 0 {
-		return nil, usageErrorf("input command %q is not a sign-step command", strings.Join(command, " "))
-	}
-	if v := gh.Input("summary"); v != "" {
-		b, ok := ci.ParseBool(v)
-		if !ok {
-			return nil, usageErrorf("input summary is %q: want true or false", v)
+	call, err := a.ci.gh.ActionArgs(func(words []string) (ci.Command, bool) {
+		cmd, rest, err := root.Find(words)
+		if err != nil || cmd == root || len(rest) > 0 {
+			return ci.Command{}, false
 		}
-		a.ci.summary = b
+		return ci.Command{Name: cmd.Name(), HasFlag: func(name string) bool { return lookupFlag(cmd, name) != nil }}, true
+	}, envName("output-dir"))
+	if err != nil {
+		return nil, err
 	}
-	args := append([]string{}, command...)
-	for _, in := range actionInputs {
-		if in.kind == special {
-			continue
-		}
-		v := strings.TrimSpace(gh.RawInput(in.name))
-		if v == "" {
-			continue
-		}
-		if lookupFlag(cmd, in.name) == nil {
-			if v == in.def {
-				continue
-			}
-			return nil, usageErrorf("input %s is not used by `sign-step %s`", in.name, cmd.Name())
-		}
-		values := []string{v}
-		if in.kind == pemOrLines && !strings.Contains(v, "-----BEGIN") {
-			values = ci.SplitLines(v)
-		}
-		for _, val := range values {
-			args = append(args, "--"+in.name+"="+val)
-		}
+	if call.Summary != nil {
+		a.ci.summary = *call.Summary
 	}
-	// Keep the artifacts in the workspace, where later steps (and
-	// upload-artifact) find them under the same relative path.
-	if ws := a.getenv("GITHUB_WORKSPACE"); ws != "" && gh.Input("output-dir") == "" && a.getenv(envName("output-dir")) == "" && lookupFlag(cmd, "output-dir") != nil {
-		args = append(args, "--output-dir="+filepath.Join(ws, "sign-step"))
-	}
-	args = append(args, strings.Fields(gh.Input("args"))...)
-	if tags := ci.SplitList(gh.Input("tags")); len(tags) > 0 {
-		args = append(append(args, "--"), tags...)
-	}
-	return args, nil
+	return call.Args, nil
 }
 
 func lookupFlag(cmd *cobra.Command, name string) *pflag.Flag {
@@ -215,16 +93,12 @@ func (a *app) finishCI(cmd *cobra.Command, runErr error) error {
 	case a.ci.gh.Input("command") != "":
 		name = a.ci.gh.Input("command")
 	}
-	code := int(sign.ClassOf(runErr))
+	code := int(core.ClassOf(runErr))
 	if code == 0 {
 		code = 1
 	}
-	msg := oneLine(runErr.Error())
-	a.ci.gh.Annotate(ci.Annotation{Level: "error", Title: "sign-step " + name + " failed", Message: msg})
-	if a.ci.summary {
-		if err := a.ci.gh.Summary(ci.FailureSummary(name, msg, code)); err != nil {
-			a.log.Warn(err.Error())
-		}
+	for _, p := range a.ci.gh.Fail(name, oneLine(runErr.Error()), code, a.ci.summary) {
+		a.log.Warn(p)
 	}
 	return runErr
 }
@@ -245,6 +119,15 @@ func (a *app) withCI(run func(cmd *cobra.Command, args []string) (*ci.Result, er
 	}
 }
 
+// ciRunE is withCI for a run under --timeout.
+func (a *app) ciRunE(run func(ctx context.Context, args []string) (*ci.Result, error)) func(*cobra.Command, []string) error {
+	return a.withCI(func(cmd *cobra.Command, args []string) (*ci.Result, error) {
+		ctx, cancel := a.withTimeout(cmd.Context())
+		defer cancel()
+		return run(ctx, args)
+	})
+}
+
 // deliverCI writes res's dotenv file, <command>.env, next to the command's
 // other artifacts (every system) and, on GitHub, its log groups,
 // annotations, the run's warnings, step outputs and job summary.
@@ -254,26 +137,11 @@ func (a *app) deliverCI(res ci.Result) error {
 			return err
 		}
 	}
-	gh := a.ci.gh
-	if gh == nil {
+	if a.ci.gh == nil {
 		return nil
 	}
-	for _, g := range res.Groups {
-		gh.Group(g.Title, g.Lines)
-	}
-	for _, an := range res.Annotations {
-		gh.Annotate(an)
-	}
-	for _, w := range a.warnings { // e.g. trust on first use without --pin-root/--pin-ca
-		gh.Annotate(ci.Annotation{Level: "warning", Title: "sign-step " + res.Command, Message: w})
-	}
-	if err := gh.SetOutputs(res.Outputs); err != nil {
-		a.log.Warn(err.Error())
-	}
-	if a.ci.summary && res.Summary != "" {
-		if err := gh.Summary(res.Summary); err != nil {
-			a.log.Warn(err.Error())
-		}
+	for _, p := range a.ci.gh.Deliver(res, a.warnings.All(), a.ci.summary) {
+		a.log.Warn(p)
 	}
 	return nil
 }

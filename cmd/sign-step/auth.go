@@ -14,9 +14,6 @@ import (
 // authState is how sign-step logs in beyond the credentials themselves.
 type authState struct {
 	allowRealms []string // --allow-token-realm
-	// readOnly is set by the commands that only read (inspect, verify):
-	// their notary token asks for "pull" only, as docker's do.
-	readOnly bool
 }
 
 func (a *app) addAuthFlags(pf *pflag.FlagSet) {
@@ -36,9 +33,10 @@ func (a *app) realmPolicy() httpx.RealmPolicy {
 	return httpx.RealmPolicy{Allowed: allowed}
 }
 
-// notaryAccess is the scope the command's notary token asks for.
-func (a *app) notaryAccess() notary.Access {
-	if a.auth.readOnly {
+// notaryAccess is the scope a command's notary token asks for: pull only
+// for a command that only reads (inspect, verify), as docker's do.
+func notaryAccess(readOnly bool) notary.Access {
+	if readOnly {
 		return notary.Read
 	}
 	return notary.Write

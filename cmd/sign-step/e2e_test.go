@@ -25,6 +25,9 @@ import (
 var env *testenv.Env
 
 func TestMain(m *testing.M) {
+	if unitOnly(m) { // -short (make unit): no servers, the unit tests only
+		os.Exit(m.Run())
+	}
 	code := testenv.Main(m, &env, testenv.WithAuthRegistry(), testenv.WithTokenRegistry())
 	closeTestVault() // started on first use by the Vault tests (vault_test.go)
 	os.Exit(code)

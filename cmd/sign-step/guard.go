@@ -8,7 +8,7 @@ import (
 	"runtime"
 	"strings"
 
-	"github.com/sign-step/sign-step/internal/sign"
+	"github.com/sign-step/sign-step/internal/core"
 )
 
 // flagLabel names a flag and the variables that fill it, for errors that
@@ -60,7 +60,7 @@ func (a *app) recoverPanic(ctx context.Context, code *int) {
 		_ = a.closeVault(ctx, nil)
 	}()
 	fmt.Fprintf(a.stderr, "sign-step: internal error: %s%s, please report it\n", oneLine(fmt.Sprint(r)), where)
-	*code = int(sign.ClassInternal)
+	*code = int(core.ClassInternal)
 }
 
 // panicSite is " at FUNC (FILE:LINE)" of the frame that panicked: enough

@@ -15,19 +15,15 @@ func (a *app) inspectCommand() *cobra.Command {
 		Use:   "inspect [--pretty] IMAGE[:TAG]...",
 		Short: "Print what `docker trust inspect` prints, byte for byte",
 		Args:  cobra.MinimumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx, cancel := a.withTimeout(cmd.Context())
-			defer cancel()
-			return a.runInspect(ctx, args, pretty)
-		},
+		RunE:  a.runE(func(ctx context.Context, args []string) error { return a.runInspect(ctx, args, pretty) }),
 	}
 	cmd.Flags().BoolVar(&pretty, "pretty", false, "Print the information in a human friendly format")
 	return cmd
 }
 
 func (a *app) runInspect(ctx context.Context, refs []string, pretty bool) error {
-	a.auth.readOnly = true
-	_, trust, err := a.clients(ctx, &notary.Keyring{}, refs...)
+	// docker prints nothing else: no warnings, stderr stays identical.
+	_, trust, err := a.clientsFor(ctx, &notary.Keyring{}, loginRoute{destinations: refs, readOnly: true, quiet: true})
 	if err != nil {
 		return err
 	}
@@ -35,7 +31,6 @@ func (a *app) runInspect(ctx context.Context, refs []string, pretty bool) error 
 	for i, ref := range refs {
 		repos[i] = trust.Inspect(ctx, ref)
 	}
-	a.warnings = nil // docker prints nothing else: keep stderr identical
 	format := inspect.JSON
 	if pretty {
 		format = inspect.Pretty

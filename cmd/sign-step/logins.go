@@ -8,9 +8,9 @@ import (
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/spf13/pflag"
 
+	"github.com/sign-step/sign-step/internal/core"
 	"github.com/sign-step/sign-step/internal/registry"
 	"github.com/sign-step/sign-step/internal/secrets"
-	"github.com/sign-step/sign-step/internal/sign"
 )
 
 // loginRoute says which registries the run's logins go to.
@@ -22,6 +22,9 @@ type loginRoute struct {
 	destinations []string
 	source       string      // sign --source
 	sourceLogin  sourceLogin // its own login
+	pinRoot      []string    // the root pins of these references, when not --pin-root (a policy statement's)
+	readOnly     bool        // the command only reads: notary tokens ask for pull only
+	quiet        bool        // drop the notary client's warnings (inspect prints as docker does)
 }
 
 // sourceLogin is sign's --source-username/--source-password.
@@ -50,7 +53,7 @@ func (a *app) keychain(ctx context.Context, route loginRoute) (authn.Keychain, e
 	destHosts := map[string]bool{}
 	for _, ref := range route.destinations {
 		// A reference that does not parse fails the command on its own.
-		if r, err := sign.ParseRef(ref); err == nil {
+		if r, err := core.ParseRef(ref); err == nil {
 			destHosts[registry.CanonicalHost(r.Registry)] = true
 			if dest != nil {
 				logins[r.Registry] = *dest
@@ -121,7 +124,7 @@ func sourceRegistry(source string) (string, bool) {
 	if _, err := os.Stat(strings.TrimPrefix(source, "oci:")); err == nil {
 		return "", false
 	}
-	r, err := sign.ParseRef(source)
+	r, err := core.ParseRef(source)
 	if err != nil {
 		return "", false
 	}

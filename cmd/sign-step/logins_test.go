@@ -9,8 +9,8 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 
+	"github.com/sign-step/sign-step/internal/core"
 	"github.com/sign-step/sign-step/internal/redact"
-	"github.com/sign-step/sign-step/internal/sign"
 )
 
 // TestKeychainRoutes checks which login each registry of a run gets: the
@@ -41,7 +41,7 @@ func TestKeychainRoutes(t *testing.T) {
 		name     string
 		flags    map[string]string // registryUsername, registryPassword, notaryAuth, sourceUsername, sourcePassword
 		source   string
-		wantCode sign.Class       // 0: built
+		wantCode core.Class       // 0: built
 		want     map[string]login // registry host -> what it gets
 	}{
 		{"destination login", map[string]string{"ru": "ci", "rp": "dest-pass"}, "src.example/img:1", 0, map[string]login{
@@ -60,10 +60,10 @@ func TestKeychainRoutes(t *testing.T) {
 		{"no login flags", nil, "", 0, map[string]login{
 			"reg.example:5000": none, "src.example": cfgSrc, "config.example": cfgLogin,
 		}},
-		{"source on a destination host (alias)", map[string]string{"ru": "ci", "rp": "dest-pass", "su": "reader", "sp": "src-pass"}, "index.docker.io/library/base:1", sign.ClassUsage, nil},
-		{"source login for a local source", map[string]string{"su": "reader", "sp": "src-pass"}, layoutDir, sign.ClassUsage, nil},
-		{"source login without a source", map[string]string{"su": "reader", "sp": "src-pass"}, "", sign.ClassUsage, nil},
-		{"source username alone", map[string]string{"su": "reader"}, "src.example/img:1", sign.ClassUsage, nil},
+		{"source on a destination host (alias)", map[string]string{"ru": "ci", "rp": "dest-pass", "su": "reader", "sp": "src-pass"}, "index.docker.io/library/base:1", core.ClassUsage, nil},
+		{"source login for a local source", map[string]string{"su": "reader", "sp": "src-pass"}, layoutDir, core.ClassUsage, nil},
+		{"source login without a source", map[string]string{"su": "reader", "sp": "src-pass"}, "", core.ClassUsage, nil},
+		{"source username alone", map[string]string{"su": "reader"}, "src.example/img:1", core.ClassUsage, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -76,8 +76,8 @@ func TestKeychainRoutes(t *testing.T) {
 			route := loginRoute{destinations: refs, source: tt.source, sourceLogin: sourceLogin{username: tt.flags["su"], password: tt.flags["sp"]}}
 			kc, err := a.keychain(t.Context(), route)
 			if tt.wantCode != 0 {
-				if sign.ClassOf(err) != tt.wantCode {
-					t.Fatalf("err %v (class %d), want class %d", err, sign.ClassOf(err), tt.wantCode)
+				if core.ClassOf(err) != tt.wantCode {
+					t.Fatalf("err %v (class %d), want class %d", err, core.ClassOf(err), tt.wantCode)
 				}
 				return
 			}

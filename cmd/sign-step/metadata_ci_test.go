@@ -91,10 +91,10 @@ func TestActionMetadataInSync(t *testing.T) {
 	t.Parallel()
 	meta := parseActionYML(t)
 	var code []string
-	for _, in := range actionInputs {
-		code = append(code, in.name)
-		if d, ok := meta.inputs[in.name]; ok && d != in.def {
-			t.Errorf("input %s: action.yml default %q, action mode assumes %q", in.name, d, in.def)
+	for _, in := range ci.ActionInputs {
+		code = append(code, in.Name)
+		if d, ok := meta.inputs[in.Name]; ok && d != in.Def {
+			t.Errorf("input %s: action.yml default %q, action mode assumes %q", in.Name, d, in.Def)
 		}
 	}
 	var yml []string
@@ -121,9 +121,9 @@ func TestActionInputsAreFlags(t *testing.T) {
 	a := &app{getenv: func(string) string { return "" }}
 	flags := map[string]bool{}
 	walk(a.rootCommand(), func(f *pflag.Flag) { flags[f.Name] = true })
-	for _, in := range actionInputs {
-		if in.kind != special && !flags[in.name] && !strings.HasPrefix(in.name, "vault-") {
-			t.Errorf("input %s is no flag of any command", in.name)
+	for _, in := range ci.ActionInputs {
+		if in.Kind != ci.SpecialInput && !flags[in.Name] && !strings.HasPrefix(in.Name, "vault-") {
+			t.Errorf("input %s is no flag of any command", in.Name)
 		}
 	}
 }

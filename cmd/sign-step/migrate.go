@@ -1,7 +1,9 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -9,19 +11,22 @@ import (
 
 	"github.com/sign-step/sign-step/internal/notary"
 	"github.com/sign-step/sign-step/internal/sign"
+	"github.com/sign-step/sign-step/internal/systems"
 )
 
+type migrateFlags struct {
+	keyFlags
+	systemFlags
+	to          []string
+	reposFile   string
+	shard       string
+	concurrency int
+	outputDir   string
+	dryRun      bool
+}
+
 func (a *app) migrateCommand() *cobra.Command {
-	var f struct {
-		keyFlags
-		systemFlags
-		to          []string
-		reposFile   string
-		shard       string
-		concurrency int
-		outputDir   string
-		dryRun      bool
-	}
+	var f migrateFlags
 	cmd := &cobra.Command{
 		Use:   "migrate --to cosign|notation [flags] REPOSITORY...",
 		Short: "Backfill cosign or Notation signatures for every tag DCT trust data vouches for",
@@ -33,62 +38,7 @@ for is never signed, nor one the registry does not serve. A second run
 changes nothing. report.json lists per tag: digest, DCT signers, and each
 system as present, added or (with --dry-run) missing.`,
 		Args: cobra.ArbitraryArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx, cancel := a.withTimeout(cmd.Context())
-			defer cancel()
-			names, err := parseSystems("to", f.to, sysCosign, sysNotation)
-			if err != nil {
-				return err
-			}
-			if len(names) == 0 {
-				return usageErrorf("no system to migrate to: pass --to cosign or --to notation")
-			}
-			repos := args
-			if f.reposFile != "" {
-				more, err := readLines(f.reposFile)
-				if err != nil {
-					return usageErrorf("reading --repos-file: %v", err)
-				}
-				repos = append(repos, more...)
-			}
-			if len(repos) == 0 {
-				return usageErrorf("no repository given: pass REPOSITORY... or --repos-file")
-			}
-			shard, of, err := parseShard(f.shard)
-			if err != nil {
-				return err
-			}
-			reg, trust, err := a.clients(ctx, &notary.Keyring{}, repos...)
-			if err != nil {
-				return err
-			}
-			systems, err := a.signingSystems(ctx, names, f.systemFlags, f.keys, f.passphrase, reg)
-			if err != nil {
-				return err
-			}
-			if err := a.artifacts(f.outputDir).Prepare(); err != nil {
-				return err // before anything is signed
-			}
-			s := a.signer(reg, trust)
-			s.Concurrency = f.concurrency
-			results, err := s.Migrate(ctx, sign.MigrateRequest{Repos: repos, Shard: shard, Of: of, DryRun: f.dryRun}, systems)
-			for _, r := range results {
-				if r.Error != "" && len(r.Tags) == 0 {
-					fmt.Fprintf(a.stdout, "%s failed: %s\n", r.GUN, r.Error)
-					continue
-				}
-				for _, t := range r.Tags {
-					fmt.Fprintf(a.stdout, "%s:%s %s\n", r.GUN, t.Tag, migrateStatus(t))
-				}
-			}
-			if contains(names, sysCosign) && !f.dryRun {
-				a.log.Info(noTlogNote)
-			}
-			if werr := a.artifacts(f.outputDir).WriteJSON(sign.ReportFile, map[string]any{"command": "migrate", "dryRun": f.dryRun, "systems": names, "repositories": results}); werr != nil && err == nil {
-				err = werr
-			}
-			return err
-		},
+		RunE: a.runE(func(ctx context.Context, args []string) error { return a.runMigrate(ctx, f, args) }),
 	}
 	f.keyFlags.add(cmd, "private key that signs the new signatures (the DCT delegation key)")
 	fl := cmd.Flags()
@@ -123,4 +73,59 @@ func migrateStatus(t sign.MigrateTag) string {
 		parts = append(parts, "dct-signers="+strings.Join(t.Signers, ","))
 	}
 	return strings.Join(parts, " ")
+}
+
+func (a *app) runMigrate(ctx context.Context, f migrateFlags, args []string) error {
+	names, err := systems.ParseNames("to", f.to, sysCosign, sysNotation)
+	if err != nil {
+		return err
+	}
+	if len(names) == 0 {
+		return usageErrorf("no system to migrate to: pass --to cosign or --to notation")
+	}
+	repos := args
+	if f.reposFile != "" {
+		more, err := readLines(f.reposFile)
+		if err != nil {
+			return usageErrorf("reading --repos-file: %v", err)
+		}
+		repos = append(repos, more...)
+	}
+	if len(repos) == 0 {
+		return usageErrorf("no repository given: pass REPOSITORY... or --repos-file")
+	}
+	shard, of, err := parseShard(f.shard)
+	if err != nil {
+		return err
+	}
+	reg, trust, err := a.clients(ctx, &notary.Keyring{}, repos...)
+	if err != nil {
+		return err
+	}
+	sys, err := a.signingSystems(ctx, names, f.systemFlags, f.keys, f.passphrase, reg)
+	if err != nil {
+		return err
+	}
+	if err := a.artifacts(f.outputDir).Prepare(); err != nil {
+		return err // before anything is signed
+	}
+	s := a.useCases(reg, trust)
+	s.Concurrency = f.concurrency
+	results, err := s.Migrate(ctx, sign.MigrateRequest{Repos: repos, Shard: shard, Of: of, DryRun: f.dryRun}, sys)
+	for _, r := range results {
+		if r.Error != "" && len(r.Tags) == 0 {
+			fmt.Fprintf(a.stdout, "%s failed: %s\n", r.GUN, r.Error)
+			continue
+		}
+		for _, t := range r.Tags {
+			fmt.Fprintf(a.stdout, "%s:%s %s\n", r.GUN, t.Tag, migrateStatus(t))
+		}
+	}
+	if slices.Contains(names, sysCosign) && !f.dryRun {
+		a.log.Info(systems.NoTlogNote)
+	}
+	if werr := a.artifacts(f.outputDir).WriteJSON(sign.ReportFile, map[string]any{"command": "migrate", "dryRun": f.dryRun, "systems": names, "repositories": results}); werr != nil && err == nil {
+		err = werr
+	}
+	return err
 }

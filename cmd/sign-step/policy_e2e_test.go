@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/sign-step/sign-step/internal/sign"
 )
 
 // TestVerifyPolicy: verify --policy on repositories signed by DCT and
@@ -95,7 +97,7 @@ func TestVerifyPolicy(t *testing.T) {
 			if strings.Join(got, " ") != strings.Join(tc.lines, " ") {
 				t.Fatalf("stdout %q, want %q", got, tc.lines)
 			}
-			var res []SystemResult
+			var res []sign.SystemResult
 			if err := json.Unmarshal(mustRead(t, filepath.Join(out, "verify.json")), &res); err != nil {
 				t.Fatal(err)
 			}

@@ -8,8 +8,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/sign-step/sign-step/internal/keyfile"
 	"github.com/sign-step/sign-step/internal/notary"
+	"github.com/sign-step/sign-step/internal/sign"
 )
 
 // rootFlags are root renew's flags.
@@ -38,11 +38,7 @@ new one, so docker and notary clients that trusted the old root accept the new o
 The root key ID docker trust inspect shows ("Root") and --pin-root takes is the
 certificate's: it changes with every renewal, even for the same key. Both IDs are printed.`,
 		Args: cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx, cancel := a.withTimeout(cmd.Context())
-			defer cancel()
-			return a.runRootRenew(ctx, f, args[0])
-		},
+		RunE: a.runE(func(ctx context.Context, args []string) error { return a.runRootRenew(ctx, f, args[0]) }),
 	}
 	fl := renew.Flags()
 	fl.StringVar(&f.rootKey, "root-key", "", "the repository's current root private key (PEM, env://, file://, vault:// or path)")
@@ -66,42 +62,19 @@ func (a *app) runRootRenew(ctx context.Context, f rootFlags, repo string) error 
 	if f.newRootPassphrase == "" {
 		f.newRootPassphrase = f.rootPassphrase
 	}
-	oldRoot, err := a.oneKey(ctx, f.rootKey, f.rootPassphrase, "--root-key")
-	if err != nil {
+	kl := a.keyLoader()
+	req := sign.RenewRootRequest{GUN: gun, NewRootOut: f.newRootKeyOut}
+	if req.OldRoot, err = kl.One(ctx, f.rootKey, f.rootPassphrase, "--root-key"); err != nil {
 		return err
 	}
-	var newRoot *notary.Key
-	var save func() error
-	written := false
 	switch {
 	case f.newRootKey != "":
-		if newRoot, err = a.oneKey(ctx, f.newRootKey, f.newRootPassphrase, "--new-root-key"); err != nil {
+		if req.NewRoot, err = kl.One(ctx, f.newRootKey, f.newRootPassphrase, "--new-root-key"); err != nil {
 			return err
-		}
-		if newRoot.ID() == oldRoot.ID() {
-			return usageErrorf("--new-root-key is the current root key: leave it out to renew that key's certificate")
 		}
 	case f.newRootKeyOut != "":
-		if err := keyfile.Check(f.newRootKeyOut); err != nil {
-			return fmt.Errorf("--new-root-key-out: %w", err)
-		}
-		pass, err := a.passphrase(ctx, f.newRootPassphrase)
-		if err != nil {
+		if req.NewRootPass, err = kl.Passphrase(ctx, f.newRootPassphrase); err != nil {
 			return err
-		}
-		k, pem, err := notary.GenerateRootKey(pass)
-		if err != nil {
-			return err
-		}
-		newRoot = k
-		// Written once everything is checked, before the publish: a root
-		// moved to a key nobody kept would make the repository unmanageable.
-		save = func() error {
-			if err := keyfile.Create(keyfile.File{Path: f.newRootKeyOut, Body: pem, Mode: keyfile.PrivateMode}); err != nil {
-				return fmt.Errorf("--new-root-key-out: %w", err)
-			}
-			written = true
-			return nil
 		}
 	}
 	others := &notary.Keyring{}
@@ -114,18 +87,15 @@ func (a *app) runRootRenew(ctx context.Context, f rootFlags, repo string) error 
 	if err != nil {
 		return err
 	}
-	renewal, err := trust.RenewRoot(ctx, gun, oldRoot, newRoot, save)
+	renewal, err := a.admin(trust).RenewRoot(ctx, req)
 	if renewal != nil {
 		a.printRenewal(renewal)
-	}
-	if err != nil && written && renewal == nil {
-		return fmt.Errorf("renewing the root of %s: %w; the generated root key is kept in %s: re-run with --new-root-key %s (if the publish reached the server after all, that file holds the repository's root key)", gun, err, f.newRootKeyOut, f.newRootKeyOut)
 	}
 	return err
 }
 
 // printRenewal says what changed, and what --pin-root users must change.
-func (a *app) printRenewal(r *notary.RootRenewal) {
+func (a *app) printRenewal(r *sign.RootRenewal) {
 	verb := "renewed the root certificate of"
 	if r.NewKey != r.OldKey {
 		verb = "rotated the root key of"

@@ -11,9 +11,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/sign-step/sign-step/internal/core"
 	"github.com/sign-step/sign-step/internal/httpx"
 	"github.com/sign-step/sign-step/internal/redact"
-	"github.com/sign-step/sign-step/internal/sign"
 )
 
 // version is set by the build (-ldflags "-X main.version=...").
@@ -29,9 +29,7 @@ type app struct {
 	log      *slog.Logger
 	logLevel *slog.LevelVar
 	common   commonFlags
-	// warnings are printed after a successful run only, so that a failure
-	// stays one line.
-	warnings []string
+	warnings *warnSink // the run's warnings, printed after a successful run
 
 	ci    ciState          // the CI system and, on GitHub, its backend (action.go)
 	vault vaultState       // --vault-* flags and the run's Vault session (vault.go)
@@ -64,7 +62,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 func runAt(ctx context.Context, now func() time.Time, args []string, getenv func(string) string, stdout, stderr io.Writer) (code int) {
 	secrets := &redact.Set{}
 	secrets.AlsoHide(httpx.RedactURLQueries) // stdout, stderr, logs and artifacts alike
-	a := &app{getenv: getenv, secrets: secrets, stdout: secrets.Writer(stdout), stderr: secrets.Writer(stderr), logLevel: &slog.LevelVar{}, now: now}
+	a := &app{getenv: getenv, secrets: secrets, warnings: &warnSink{}, stdout: secrets.Writer(stdout), stderr: secrets.Writer(stderr), logLevel: &slog.LevelVar{}, now: now}
 	defer a.recoverPanic(ctx, &code)
 	a.setupCI(stdout, stderr, args) // before anything is printed: GitHub masks
 	a.log = slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: a.logLevel, ReplaceAttr: dropTime}))
@@ -86,7 +84,7 @@ func runAt(ctx context.Context, now func() time.Time, args []string, getenv func
 	}
 	err = a.finishCI(cmd, err)
 	if err == nil {
-		for _, w := range a.warnings {
+		for _, w := range a.warnings.All() {
 			a.log.Warn(w)
 		}
 		return 0
@@ -96,7 +94,7 @@ func runAt(ctx context.Context, now func() time.Time, args []string, getenv func
 		return silent.code
 	}
 	fmt.Fprintf(a.stderr, "sign-step: %s\n", oneLine(err.Error()))
-	if c := sign.ClassOf(err); c != 0 {
+	if c := core.ClassOf(err); c != 0 {
 		return int(c)
 	}
 	return 1
@@ -157,6 +155,15 @@ func (a *app) setLogLevel(s string) error {
 	return nil
 }
 
+// runE is a command's RunE: run under --timeout.
+func (a *app) runE(run func(ctx context.Context, args []string) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		ctx, cancel := a.withTimeout(cmd.Context())
+		defer cancel()
+		return run(ctx, args)
+	}
+}
+
 // withTimeout bounds the whole run by --timeout.
 func (a *app) withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
 	if a.common.timeout <= 0 {
@@ -179,7 +186,7 @@ func oneLine(s string) string {
 }
 
 func usageErrorf(format string, args ...any) error {
-	return sign.Classedf(sign.ClassUsage, format, args...)
+	return core.Classedf(core.ClassUsage, format, args...)
 }
 
 // silentError carries an exit code for output already printed (inspect

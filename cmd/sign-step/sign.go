@@ -13,7 +13,6 @@ import (
 	"github.com/sign-step/sign-step/internal/ci"
 	"github.com/sign-step/sign-step/internal/notary"
 	"github.com/sign-step/sign-step/internal/registry"
-	"github.com/sign-step/sign-step/internal/secrets"
 	"github.com/sign-step/sign-step/internal/sign"
 )
 
@@ -53,11 +52,7 @@ A re-run publishes nothing when every tag is already signed at its digest,
 in every role it would write, by our key: each ref's result is unchanged and
 changed is false. --force publishes anyway.`,
 		Args: needArgs("no image reference given"),
-		RunE: a.withCI(func(cmd *cobra.Command, args []string) (*ci.Result, error) {
-			ctx, cancel := a.withTimeout(cmd.Context())
-			defer cancel()
-			return a.runSign(ctx, f, args)
-		}),
+		RunE: a.ciRunE(func(ctx context.Context, args []string) (*ci.Result, error) { return a.runSign(ctx, f, args) }),
 	}
 	fl := cmd.Flags()
 	f.keyFlags.add(cmd, "private key")
@@ -100,7 +95,7 @@ func (a *app) runSign(ctx context.Context, f signFlags, refs []string) (*ci.Resu
 	if err != nil {
 		return nil, err // before anything is pushed or published
 	}
-	s := a.signer(reg, trust)
+	s := a.useCases(reg, trust)
 	rep, err := s.Sign(ctx, sign.SignRequest{Refs: refs, Source: f.source, ExpectDigest: f.expectDigest, DryRun: f.dryRun, Force: f.force})
 	if err != nil {
 		if rep != nil {
@@ -145,64 +140,7 @@ func (a *app) pushProgress(interval time.Duration) registry.Progress {
 
 // loadKeys resolves --key/--passphrase/--trust-dir into an in-memory keyring.
 func (a *app) loadKeys(ctx context.Context, keyRefs []string, passRef, trustDir string) (*notary.Keyring, error) {
-	if len(keyRefs) == 0 && trustDir == "" {
-		return nil, usageErrorf("no signing key: pass --key (PEM, env://VAR, file://PATH or a path) or set SIGN_STEP_KEY")
-	}
-	var pass sign.Secret
-	if passRef != "" {
-		var err error
-		if pass, _, err = a.resolver().Resolve(ctx, passRef, secrets.Literal); err != nil {
-			return nil, err
-		}
-	}
-	var materials []notary.KeyMaterial
-	var remote []*notary.Key
-	for _, ref := range keyRefs {
-		if secrets.IsTransitRef(ref) {
-			// The key stays in Vault: Transit signs, we hold its public key.
-			if _, err := secrets.ParseTransitRef(ref); err != nil {
-				return nil, err
-			}
-			if a.vault.src == nil && a.vault.err == nil {
-				a.vault.src, a.vault.err = a.openVault(ctx)
-			}
-			if a.vault.err != nil {
-				return nil, a.vault.err
-			}
-			tk, err := a.vault.src.TransitKey(ctx, ref)
-			if err != nil {
-				return nil, err
-			}
-			k, err := notary.NewRemoteKey(ctx, notary.RemoteKey{PublicPEM: []byte(tk.PublicPEM), Sign: tk.Sign, Origin: ref})
-			if err != nil {
-				return nil, err
-			}
-			remote = append(remote, k)
-			continue
-		}
-		pem, origin, err := a.resolver().ResolvePEM(ctx, flagLabel("key"), ref, secrets.PrivatePEM)
-		if err != nil {
-			return nil, err
-		}
-		materials = append(materials, notary.KeyMaterial{PEM: pem, Passphrase: pass, Origin: origin})
-	}
-	kr, err := notary.NewKeyring(materials...)
-	if err != nil {
-		return nil, err
-	}
-	for _, k := range remote {
-		kr.Add(k)
-	}
-	if trustDir != "" {
-		keys, err := notary.LoadTrustDir(trustDir, pass)
-		if err != nil {
-			return nil, err
-		}
-		for _, k := range keys {
-			kr.Add(k)
-		}
-	}
-	return kr, nil
+	return a.keyLoader().Keyring(ctx, keyRefs, passRef, trustDir)
 }
 
 // outputDir is --output-dir, else the CI system's scratch or workspace directory.

@@ -3,12 +3,12 @@ package main
 import (
 	"errors"
 	"fmt"
-	"regexp"
 	"strings"
 
 	"github.com/spf13/cobra"
 
-	"github.com/sign-step/sign-step/internal/sign"
+	"github.com/sign-step/sign-step/internal/ci"
+	"github.com/sign-step/sign-step/internal/core"
 )
 
 // usageArgs makes every argument error of root's commands a usage error
@@ -77,7 +77,7 @@ func (e *argsError) Error() string {
 
 func (e *argsError) unknown() bool { return strings.HasPrefix(e.err.Error(), "unknown command") }
 
-func (e *argsError) Unwrap() error { return &sign.ClassError{Class: sign.ClassUsage, Err: e.err} }
+func (e *argsError) Unwrap() error { return &core.ClassError{Class: core.ClassUsage, Err: e.err} }
 
 // needArgs is the Args check of a command that needs at least one
 // reference: msg says what is missing.
@@ -104,10 +104,6 @@ func versionCommand() *cobra.Command {
 	}
 }
 
-// flagName matches a flag named in a message (--key, --log-level), not a
-// double hyphen inside a word (xn--host).
-var flagName = regexp.MustCompile(`(^|[^A-Za-z0-9-])--([a-z][a-z0-9-]*)`)
-
 // inputError is err as the action's user should read it: each flag that is
 // an action input is named as that input, and the positional arguments as
 // the tags input. The class (exit code) is kept.
@@ -127,22 +123,5 @@ func (e *actionError) Error() string {
 	if errors.As(e.err, &ae) && !ae.unknown() {
 		return fmt.Sprintf("%v: give them in input tags (one per line) for command %q", ae.err, strings.TrimPrefix(ae.cmd.CommandPath(), "sign-step "))
 	}
-	return inputNames(e.err.Error())
-}
-
-// inputNames replaces every --flag that is an action input with "input flag".
-func inputNames(msg string) string {
-	inputs := map[string]bool{}
-	for _, in := range actionInputs {
-		if in.kind != special {
-			inputs[in.name] = true
-		}
-	}
-	return flagName.ReplaceAllStringFunc(msg, func(m string) string {
-		sub := flagName.FindStringSubmatch(m)
-		if inputs[sub[2]] {
-			return sub[1] + "input " + sub[2]
-		}
-		return m
-	})
+	return ci.InputNames(e.err.Error())
 }

@@ -1,20 +1,15 @@
 package main
 
 import (
-	"cmp"
 	"context"
-	"crypto/tls"
-	"encoding/base64"
-	"strings"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
 	"github.com/sign-step/sign-step/internal/ci"
-	"github.com/sign-step/sign-step/internal/httpx"
+	"github.com/sign-step/sign-step/internal/core"
 	"github.com/sign-step/sign-step/internal/registry"
 	"github.com/sign-step/sign-step/internal/secrets"
-	"github.com/sign-step/sign-step/internal/sign"
 )
 
 // vaultFlags are the --vault-* flags every command has.
@@ -35,11 +30,11 @@ type vaultFlags struct {
 	notaryAuth            string // --notary-auth: base64 user:password, as the notary CLI's NOTARY_AUTH
 }
 
-// vaultState is the run's Vault session, made on the first vault:// reference.
+// vaultState is the --vault-* flags and the run's Vault session, made on
+// the first vault:// reference.
 type vaultState struct {
-	f   vaultFlags
-	src *secrets.Vault
-	err error
+	f       vaultFlags
+	session *secrets.Session
 }
 
 func (a *app) addVaultFlags(pf *pflag.FlagSet) {
@@ -107,93 +102,29 @@ func (a *app) vaultReader() secrets.VaultReader { return vaultReader{a} }
 
 type vaultReader struct{ a *app }
 
-func (r vaultReader) Read(ctx context.Context, ref string) (sign.Secret, error) {
-	v := &r.a.vault
-	if v.src == nil && v.err == nil {
-		v.src, v.err = r.a.openVault(ctx)
-	}
-	if v.err != nil {
-		return nil, v.err
-	}
-	return v.src.Read(ctx, ref)
-}
-
-// credsResolver resolves Vault's own credentials and TLS material: every
-// scheme but vault://.
-func (a *app) credsResolver() *secrets.Resolver {
-	return &secrets.Resolver{Getenv: a.getenv, Masker: a.secrets}
-}
-
-func (a *app) openVault(ctx context.Context) (*secrets.Vault, error) {
-	f := a.vault.f
-	cfg := httpx.TLSConfig{}
-	creds := a.credsResolver()
-	for _, ref := range f.ca {
-		pem, _, err := creds.ResolvePEM(ctx, flagLabel("vault-ca"), ref, secrets.PublicPEM)
-		if err != nil {
-			return nil, err
-		}
-		cfg.CAPEM = append(cfg.CAPEM, pem)
-	}
-	if f.clientCert != "" || f.clientKey != "" {
-		if f.clientCert == "" || f.clientKey == "" {
-			return nil, usageErrorf("--vault-client-cert and --vault-client-key go together")
-		}
-		certPEM, _, err := creds.ResolvePEM(ctx, flagLabel("vault-client-cert"), f.clientCert, secrets.PublicPEM)
-		if err != nil {
-			return nil, err
-		}
-		keyPEM, _, err := creds.ResolvePEM(ctx, flagLabel("vault-client-key"), f.clientKey, secrets.PrivatePEM)
-		if err != nil {
-			return nil, err
-		}
-		pair, err := tls.X509KeyPair(certPEM, keyPEM)
-		if err != nil {
-			return nil, usageErrorf("--vault-client-cert/--vault-client-key: %v", err)
-		}
-		cfg.ClientCert = &pair
-	}
-	rt, err := httpx.NewTransport(cfg)
+func (r vaultReader) Read(ctx context.Context, ref string) (core.Secret, error) {
+	v, err := r.a.vaultSession(ctx)
 	if err != nil {
-		return nil, usageErrorf("--vault-ca: %v", err)
+		return nil, err
 	}
-	method := f.method
-	if method == "" {
-		switch {
-		case f.roleID != "" || f.secretID != "":
-			method = secrets.VaultAppRole
-		case f.username != "":
-			method = secrets.VaultUserpass
-		case f.jwt != "" || f.role != "":
-			method = secrets.VaultJWT
-		default:
-			method = secrets.VaultToken
-		}
-	}
-	a.log.Debug("vault", "addr", f.addr, "method", method)
-	// The Vault client retries by itself (5xx, 412, connection errors), so
-	// the transport is traced but not wrapped in httpx.Retry; --retries
-	// bounds those retries (of reads: a login is never retried).
-	return secrets.NewVault(secrets.VaultOptions{
-		Addr:      f.addr,
-		Namespace: f.namespace,
-		Transport: httpx.Debug(rt, a.log),
-		Auth: secrets.VaultAuth{
-			Method: method, Mount: f.mount,
-			Token:  f.token,
-			RoleID: f.roleID, SecretID: f.secretID,
-			Role: f.role, JWT: f.jwt, JWTAudience: f.jwtAudience,
-			KubernetesTokenPath: f.k8sTokenPath,
-			Username:            f.username, Password: f.password,
-		},
-		KeepToken: !f.revoke,
-		Masker:    a.secrets,
-		Creds:     creds,
-		IDToken:   a.ciIDToken(),
+	return v.Read(ctx, ref)
+}
 
-		MaxRetries: cmp.Or(a.common.retries, -1), // 0 would mean Vault's default
-		AllowHTTP:  f.allowHTTP,
-	})
+// vaultSession is the run's Vault session, logged in on first use.
+func (a *app) vaultSession(ctx context.Context) (*secrets.Vault, error) {
+	if a.vault.session == nil {
+		f := a.vault.f
+		a.vault.session = secrets.NewSession(secrets.SessionOptions{
+			Addr: f.addr, Namespace: f.namespace, CA: f.ca, ClientCert: f.clientCert, ClientKey: f.clientKey,
+			Method: f.method, Mount: f.mount, Token: f.token, RoleID: f.roleID, SecretID: f.secretID,
+			Role: f.role, JWT: f.jwt, JWTAudience: f.jwtAudience, KubernetesTokenPath: f.k8sTokenPath,
+			Username: f.username, Password: f.password, Revoke: f.revoke, Retries: a.common.retries, AllowHTTP: f.allowHTTP,
+			// Vault's own credentials and TLS material: every scheme but vault://.
+			Creds: &secrets.Resolver{Getenv: a.getenv, Masker: a.secrets},
+			Label: flagLabel, Masker: a.secrets, IDToken: a.ciIDToken(), Log: a.log,
+		})
+	}
+	return a.vault.session.Vault(ctx)
 }
 
 // ciIDToken mints the CI job's OIDC token for method jwt without
@@ -217,10 +148,10 @@ func (a *app) ciIDToken() secrets.IDTokenFunc {
 // the token sign-step logged in for is revoked. A failed revocation is a
 // warning; it does not change the run's result.
 func (a *app) closeVault(ctx context.Context, runErr error) error {
-	if a.vault.src == nil {
+	if a.vault.session == nil {
 		return runErr
 	}
-	if err := a.vault.src.Close(ctx); err != nil {
+	if err := a.vault.session.Close(ctx); err != nil {
 		a.log.Warn(err.Error())
 	}
 	return runErr
@@ -233,15 +164,9 @@ func (a *app) notaryAuthLogin(ctx context.Context) (*registry.Login, error) {
 	if err != nil {
 		return nil, err
 	}
-	raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(string(v)))
+	user, pass, err := secrets.ParseNotaryAuth(v, a.secrets)
 	if err != nil {
-		return nil, sign.Classedf(sign.ClassSecrets, "--notary-auth: not base64 of user:password")
+		return nil, err
 	}
-	a.secrets.Mask(string(raw))
-	user, pass, ok := strings.Cut(string(raw), ":")
-	if !ok || user == "" || pass == "" {
-		return nil, sign.Classedf(sign.ClassSecrets, "--notary-auth: not base64 of user:password")
-	}
-	a.secrets.Mask(pass)
-	return &registry.Login{Username: user, Password: sign.Secret(pass)}, nil
+	return &registry.Login{Username: user, Password: pass}, nil
 }

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"path/filepath"
 
+	"github.com/sign-step/sign-step/internal/core"
 	"github.com/sign-step/sign-step/internal/httpx"
 	"github.com/sign-step/sign-step/internal/notary"
 	"github.com/sign-step/sign-step/internal/registry"
@@ -80,6 +81,12 @@ func (a *app) clients(ctx context.Context, keys *notary.Keyring, refs ...string)
 	return a.clientsFor(ctx, keys, loginRoute{destinations: refs})
 }
 
+// readClients are the clients of a command that only reads refs: its
+// notary token asks for "pull" only, as docker's do.
+func (a *app) readClients(ctx context.Context, refs ...string) (*registry.Registry, *notary.Client, error) {
+	return a.clientsFor(ctx, &notary.Keyring{}, loginRoute{destinations: refs, readOnly: true})
+}
+
 // clientsFor is clients with the logins routed by route (and extra
 // registry options, e.g. sign's push progress).
 func (a *app) clientsFor(ctx context.Context, keys *notary.Keyring, route loginRoute, extra ...registry.Option) (*registry.Registry, *notary.Client, error) {
@@ -103,14 +110,20 @@ func (a *app) clientsFor(ctx context.Context, keys *notary.Keyring, route loginR
 	if err != nil {
 		return nil, nil, err
 	}
+	warn := a.warnings.Add
+	if route.quiet {
+		warn = func(string) {}
+	}
 	reg := registry.New(append([]registry.Option{registry.WithTransport(regRT), registry.WithKeychain(kc), registry.WithUserAgent(a.userAgent()),
 		registry.WithInsecure(insecure), registry.WithRealmPolicy(a.realmPolicy())}, extra...)...)
 	opts := []notary.Option{notary.WithTransport(notaryRT), notary.WithKeys(keys),
 		notary.WithCredentials(notaryCredentials(kc)), notary.WithUserAgent(a.userAgent()), notary.WithLogger(a.log),
-		notary.WithWarnings(func(msg string) { a.warnings = append(a.warnings, msg) }), notary.WithClock(a.now),
-		notary.WithRealmPolicy(a.realmPolicy()), notary.WithAccess(a.notaryAccess())}
-	if len(a.common.pinRoot) > 0 {
-		opts = append(opts, notary.WithRootPin(a.common.pinRoot))
+		notary.WithWarnings(warn), notary.WithClock(a.now),
+		notary.WithRealmPolicy(a.realmPolicy()), notary.WithAccess(notaryAccess(route.readOnly))}
+	if pins := a.common.pinRoot; len(route.pinRoot) > 0 {
+		opts = append(opts, notary.WithRootPin(route.pinRoot))
+	} else if len(pins) > 0 {
+		opts = append(opts, notary.WithRootPin(pins))
 	}
 	if a.common.trustCache != "" {
 		opts = append(opts, notary.WithTrustCache(a.common.trustCache))
@@ -131,9 +144,9 @@ func (a *app) clientsFor(ctx context.Context, keys *notary.Keyring, route loginR
 	return reg, nc, nil
 }
 
-// signer wires the sign use case.
-func (a *app) signer(reg sign.Registry, trust sign.Trust) *sign.Signer {
-	return &sign.Signer{Registry: reg, Trust: trust, Log: a.log}
+// useCases wires the use cases over the registry and trust adapters.
+func (a *app) useCases(reg sign.Registry, trust sign.Trust) *sign.UseCases {
+	return &sign.UseCases{Registry: reg, Trust: trust, Log: a.log}
 }
 
 // checkNotaryServers refuses, in one line, refs whose notary would be
@@ -141,7 +154,7 @@ func (a *app) signer(reg sign.Registry, trust sign.Trust) *sign.Signer {
 // do not parse are left to the command, which reports them.
 func checkNotaryServers(nc *notary.Client, refs []string) error {
 	for _, ref := range refs {
-		r, err := sign.ParseRef(ref)
+		r, err := core.ParseRef(ref)
 		if err != nil {
 			continue
 		}

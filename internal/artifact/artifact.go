@@ -26,7 +26,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/sign-step/sign-step/internal/sign"
+	"github.com/sign-step/sign-step/internal/core"
 )
 
 // Mode of every artifact: later steps, possibly as another user, read them.
@@ -149,7 +149,7 @@ func (d Dir) open() (*os.Root, error) {
 func (d Dir) explain(anchor string, err error) error {
 	// os.Root has no exported error for an escape; its message is stable.
 	if strings.Contains(err.Error(), "path escapes from parent") {
-		return sign.Classedf(sign.ClassUsage, "writing artifacts to %s: a symlink there leads out of %s; not following it (remove it or choose another --output-dir)", d.path, anchor)
+		return core.Classedf(core.ClassUsage, "writing artifacts to %s: a symlink there leads out of %s; not following it (remove it or choose another --output-dir)", d.path, anchor)
 	}
 	return fmt.Errorf("creating output directory %s: %w", d.path, err)
 }

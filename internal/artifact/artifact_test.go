@@ -6,8 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/sign-step/sign-step/internal/core"
 	"github.com/sign-step/sign-step/internal/redact"
-	"github.com/sign-step/sign-step/internal/sign"
 )
 
 func TestSplit(t *testing.T) {
@@ -103,8 +103,8 @@ func TestWriteStaysInside(t *testing.T) {
 			case tc.refused && err == nil:
 				t.Fatal("written, want refused")
 			case tc.refused:
-				if sign.ClassOf(err) != sign.ClassUsage || !strings.Contains(err.Error(), "leads out of") || strings.Contains(err.Error(), "\n") {
-					t.Errorf("refusal %q (class %d), want one usage line saying a symlink leads out", err, sign.ClassOf(err))
+				if core.ClassOf(err) != core.ClassUsage || !strings.Contains(err.Error(), "leads out of") || strings.Contains(err.Error(), "\n") {
+					t.Errorf("refusal %q (class %d), want one usage line saying a symlink leads out", err, core.ClassOf(err))
 				}
 			case err != nil:
 				t.Fatalf("Write: %v", err)

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sign-step/sign-step/internal/core"
 	"github.com/sign-step/sign-step/internal/sign"
 )
 
@@ -81,7 +82,7 @@ const (
 func report(refs ...sign.RefResult) *sign.Report {
 	return &sign.Report{Command: "sign", Changed: true, Refs: refs, Repositories: []sign.RepoResult{{
 		GUN: "reg.example.com/app",
-		Metadata: []sign.RoleMeta{
+		Metadata: []core.RoleMeta{
 			{Role: "root", Expires: now.AddDate(10, 0, 0)},
 			{Role: "timestamp", Expires: now.AddDate(0, 0, 14)},
 			{Role: "targets/releases", Expires: now.AddDate(0, 0, 20)},
@@ -92,7 +93,7 @@ func report(refs ...sign.RefResult) *sign.Report {
 
 func ref(tag, digest, result, previous string) sign.RefResult {
 	return sign.RefResult{Ref: "reg.example.com/app:" + tag, GUN: "reg.example.com/app", Tag: tag,
-		Descriptor: sign.Descriptor{Digest: digest, Size: 583, MediaType: "application/vnd.oci.image.index.v1+json"},
+		Descriptor: core.Descriptor{Digest: digest, Size: 583, MediaType: "application/vnd.oci.image.index.v1+json"},
 		Roles:      []string{"targets/releases", "targets/ci"}, KeyIDs: []string{"0123456789abcdef"}, Result: result, Previous: previous}
 }
 

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sign-step/sign-step/internal/core"
 	"github.com/sign-step/sign-step/internal/sign"
 )
 
@@ -22,8 +23,8 @@ func TestVerifyResult(t *testing.T) {
 	t.Parallel()
 	files := Files{Report: "sign-step/verify.json", Dotenv: "sign-step/verify.env"}
 	ok := func(ref, digest string) sign.Verified {
-		r, _ := sign.ParseRef(ref)
-		return sign.Verified{Ref: ref, Pinned: r.Name() + "@" + digest, Descriptor: sign.Descriptor{Digest: digest}}
+		r, _ := core.ParseRef(ref)
+		return sign.Verified{Ref: ref, Pinned: r.Name() + "@" + digest, Descriptor: core.Descriptor{Digest: digest}}
 	}
 	cases := []struct {
 		name       string
@@ -58,12 +59,12 @@ func TestVerifyResult(t *testing.T) {
 func TestResignResult(t *testing.T) {
 	t.Parallel()
 	now := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
-	meta := func(role string, days int) sign.RoleMeta {
-		return sign.RoleMeta{Role: role, Version: 2, Expires: now.Add(time.Duration(days) * 24 * time.Hour)}
+	meta := func(role string, days int) core.RoleMeta {
+		return core.RoleMeta{Role: role, Version: 2, Expires: now.Add(time.Duration(days) * 24 * time.Hour)}
 	}
 	results := []sign.ResignResult{
-		{GUN: "r.io/a", Witnessed: []string{"targets/ci"}, After: []sign.RoleMeta{meta("targets/ci", 1095), meta("root", 10), meta("timestamp", 1)}},
-		{GUN: "r.io/b", Skipped: []string{"targets/ci"}, Before: []sign.RoleMeta{meta("targets/ci", 200), meta("snapshot", -1)}},
+		{GUN: "r.io/a", Witnessed: []string{"targets/ci"}, After: []core.RoleMeta{meta("targets/ci", 1095), meta("root", 10), meta("timestamp", 1)}},
+		{GUN: "r.io/b", Skipped: []string{"targets/ci"}, Before: []core.RoleMeta{meta("targets/ci", 200), meta("snapshot", -1)}},
 		{GUN: "r.io/c", Error: "none of our keys can re-sign a role of r.io/c"},
 	}
 	cases := []struct {

@@ -7,6 +7,8 @@ import (
 	"sync"
 
 	"github.com/sethvargo/go-githubactions"
+
+	"github.com/sign-step/sign-step/internal/redact"
 )
 
 // fileCommandDelimiter is the fixed heredoc delimiter go-githubactions
@@ -62,11 +64,8 @@ func NewGitHub(o GitHubOptions) *GitHubBackend {
 func (g *GitHubBackend) Mask(v string) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	armored := strings.Contains(v, "-----BEGIN")
-	for _, line := range strings.Split(v, "\n") {
-		line = strings.TrimSpace(line)
-		// PEM headers (role: ci) name a signer; they are not secret.
-		if len(line) < 4 || strings.HasPrefix(line, "-----") || (armored && strings.Contains(line, ": ")) || g.masked[line] {
+	for _, line := range redact.Parts(v) {
+		if g.masked[line] {
 			continue
 		}
 		g.masked[line] = true

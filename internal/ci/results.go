@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/sign-step/sign-step/internal/core"
 	"github.com/sign-step/sign-step/internal/sign"
 )
 
@@ -180,7 +181,7 @@ func Annotations(rep *sign.Report, now time.Time) []Annotation {
 // expiryAnnotations are an error for each expired piece of gun's metadata
 // and a warning for each that expires within warn (timestamp is renewed by
 // the server and not counted).
-func expiryAnnotations(gun string, meta []sign.RoleMeta, now time.Time, warn time.Duration) []Annotation {
+func expiryAnnotations(gun string, meta []core.RoleMeta, now time.Time, warn time.Duration) []Annotation {
 	var out []Annotation
 	for _, m := range meta {
 		if m.Role == "timestamp" || m.Expires.IsZero() {
@@ -255,8 +256,8 @@ func resultCell(r sign.RefResult) string {
 	return mdEscape(r.Result)
 }
 
-func earliest(meta []sign.RoleMeta) (sign.RoleMeta, bool) {
-	var first sign.RoleMeta
+func earliest(meta []core.RoleMeta) (core.RoleMeta, bool) {
+	var first core.RoleMeta
 	found := false
 	for _, m := range meta {
 		if m.Role == "timestamp" || m.Expires.IsZero() {

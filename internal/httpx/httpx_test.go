@@ -8,6 +8,8 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/sign-step/sign-step/internal/core"
 )
 
 // TestTLSVerification: the given CA is trusted, an unknown one is not, and
@@ -45,7 +47,7 @@ func TestTLSVerification(t *testing.T) {
 				return
 			}
 			var cv *tls.CertificateVerificationError
-			if err == nil || !strings.Contains(err.Error(), tc.wantErr) || !errors.As(err, &cv) || !errorsAsTLS(err) {
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) || !errors.As(err, &cv) || !core.IsCertificateError(err) {
 				t.Fatalf("err = %v, want a certificate verification error containing %q", err, tc.wantErr)
 			}
 		})

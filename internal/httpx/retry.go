@@ -13,6 +13,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/sign-step/sign-step/internal/core"
 )
 
 // RetryPolicy bounds retries. The zero value does not retry.
@@ -118,7 +120,7 @@ func replayable(req *http.Request) bool {
 // shouldRetry decides from one outcome, and how long to wait.
 func shouldRetry(resp *http.Response, err error, backoff, max time.Duration) (time.Duration, bool) {
 	if err != nil {
-		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || errorsAsTLS(err) {
+		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || core.IsCertificateError(err) {
 			return 0, false
 		}
 		var ne net.Error

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/sign-step/sign-step/internal/core"
 	"github.com/sign-step/sign-step/internal/testenv"
 )
 
@@ -118,7 +119,7 @@ func TestTLSChecksDialedHost(t *testing.T) {
 				t.Fatalf("accepted a certificate for %v %v from %s at %s", tc.dns, tc.ips, tc.ca.Cert.Subject.CommonName, tc.host)
 			}
 			var cv *tls.CertificateVerificationError
-			if !strings.Contains(err.Error(), tc.wantErr) || !errors.As(err, &cv) || !errorsAsTLS(err) {
+			if !strings.Contains(err.Error(), tc.wantErr) || !errors.As(err, &cv) || !core.IsCertificateError(err) {
 				t.Fatalf("err = %v, want a certificate verification error containing %q", err, tc.wantErr)
 			}
 		})

@@ -9,7 +9,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/sign-step/sign-step/internal/sign"
+	"github.com/sign-step/sign-step/internal/core"
 )
 
 // Modes of the files a key generation writes.
@@ -35,7 +35,7 @@ func (e *ExistsError) Error() string {
 
 // exists is e classed as usage, so the exit code is right wherever it surfaces.
 func exists(path string) error {
-	return sign.Classed(sign.ClassUsage, &ExistsError{Path: path})
+	return core.Classed(core.ClassUsage, &ExistsError{Path: path})
 }
 
 // Check reports whether every path can be created as a new file: nothing
@@ -47,19 +47,19 @@ func Check(paths ...string) error {
 	for _, p := range paths {
 		clean := filepath.Clean(p)
 		if seen[clean] {
-			return sign.Classedf(sign.ClassUsage, "%s is named twice; the private and the public key need their own files", p)
+			return core.Classedf(core.ClassUsage, "%s is named twice; the private and the public key need their own files", p)
 		}
 		seen[clean] = true
 		if _, err := os.Lstat(p); err == nil {
 			return exists(p)
 		} else if !errors.Is(err, fs.ErrNotExist) {
-			return sign.Classed(sign.ClassUsage, fmt.Errorf("checking key file: %w", err))
+			return core.Classed(core.ClassUsage, fmt.Errorf("checking key file: %w", err))
 		}
 		dir := filepath.Dir(p)
 		if st, err := os.Stat(dir); err != nil {
-			return sign.Classed(sign.ClassUsage, fmt.Errorf("checking key file %s: %w", p, err))
+			return core.Classed(core.ClassUsage, fmt.Errorf("checking key file %s: %w", p, err))
 		} else if !st.IsDir() {
-			return sign.Classedf(sign.ClassUsage, "checking key file %s: %s is not a directory", p, dir)
+			return core.Classedf(core.ClassUsage, "checking key file %s: %s is not a directory", p, dir)
 		}
 	}
 	return nil

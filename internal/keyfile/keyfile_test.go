@@ -7,7 +7,7 @@ import (
 	"runtime"
 	"testing"
 
-	"github.com/sign-step/sign-step/internal/sign"
+	"github.com/sign-step/sign-step/internal/core"
 )
 
 func TestCreateRefusesWhatExists(t *testing.T) {
@@ -48,8 +48,8 @@ func TestCreateRefusesWhatExists(t *testing.T) {
 			path := tc.prepare(t, dir, target)
 			err := Create(File{Path: path, Body: []byte("new key"), Mode: PrivateMode})
 			var ee *ExistsError
-			if err == nil || errors.As(err, &ee) != tc.wantExist || sign.ClassOf(err) != sign.ClassUsage {
-				t.Fatalf("Create(%s) = %v (class %d), want a usage error, ExistsError %v", path, err, sign.ClassOf(err), tc.wantExist)
+			if err == nil || errors.As(err, &ee) != tc.wantExist || core.ClassOf(err) != core.ClassUsage {
+				t.Fatalf("Create(%s) = %v (class %d), want a usage error, ExistsError %v", path, err, core.ClassOf(err), tc.wantExist)
 			}
 			if b, err := os.ReadFile(target); err != nil || string(b) != original {
 				t.Errorf("target now %q, %v; want it untouched", b, err)

@@ -5,7 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/pem"
 	"errors"
-	"regexp"
+	"fmt"
 
 	"github.com/theupdateframework/notary/client"
 	"github.com/theupdateframework/notary/client/changelist"
@@ -13,32 +13,19 @@ import (
 	"github.com/theupdateframework/notary/tuf/signed"
 	"github.com/theupdateframework/notary/tuf/utils"
 
+	"github.com/sign-step/sign-step/internal/core"
 	"github.com/sign-step/sign-step/internal/sign"
 )
-
-// signerNamePattern is docker's rule for signer and key names.
-var signerNamePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9\_\-]*$`)
-
-// ValidSignerName checks a signer name as `docker trust signer add` does.
-func ValidSignerName(name string) error {
-	if !signerNamePattern.MatchString(name) {
-		return sign.Classedf(sign.ClassUsage, "signer name %q must match %s", name, signerNamePattern)
-	}
-	if name == "releases" {
-		return sign.Classedf(sign.ClassUsage, "releases is a reserved keyword, use a different signer name")
-	}
-	return nil
-}
 
 // GenerateKey makes an ECDSA P-256 delegation key and returns it encrypted
 // with passphrase in the PEM format `docker trust key generate` writes
 // (PKCS#8, "role: NAME"), and its public key PEM as docker's NAME.pub.
-func GenerateKey(name string, passphrase sign.Secret) (*Key, sign.Secret, []byte, error) {
-	if err := ValidSignerName(name); err != nil {
+func GenerateKey(name string, passphrase core.Secret) (*Key, core.Secret, []byte, error) {
+	if err := sign.ValidSignerName(name); err != nil {
 		return nil, nil, nil, err
 	}
 	if len(passphrase) == 0 {
-		return nil, nil, nil, sign.Classedf(sign.ClassUsage, "a passphrase is needed to encrypt the new key (--passphrase or DOCKER_CONTENT_TRUST_REPOSITORY_PASSPHRASE)")
+		return nil, nil, nil, core.Classedf(core.ClassUsage, "a passphrase is needed to encrypt the new key (--passphrase or DOCKER_CONTENT_TRUST_REPOSITORY_PASSPHRASE)")
 	}
 	priv, err := utils.GenerateECDSAKey(rand.Reader)
 	if err != nil {
@@ -49,7 +36,7 @@ func GenerateKey(name string, passphrase sign.Secret) (*Key, sign.Secret, []byte
 		return nil, nil, nil, err
 	}
 	k := &Key{priv: priv, role: data.RoleName(name)}
-	return k, sign.Secret(pemBytes), k.PublicPEM(), nil
+	return k, core.Secret(pemBytes), k.PublicPEM(), nil
 }
 
 // PublicPEM is k's public key as docker writes NAME.pub: a PUBLIC KEY
@@ -91,9 +78,9 @@ func (c *Client) Init(ctx context.Context, gun string, root *Key, targets func()
 		if r.rootHolds(root.ID()) {
 			return false, nil
 		}
-		return false, sign.Classedf(sign.ClassNotary, "%s is already initialized with another root key; not touching it", gun)
+		return false, core.Classedf(core.ClassNotary, "%s is already initialized with another root key; not touching it", gun)
 	} else {
-		var none *sign.NoTrustDataError
+		var none *core.NoTrustDataError
 		if !errors.As(err, &none) {
 			return false, err
 		}
@@ -141,12 +128,12 @@ func (r *Repo) rootHolds(keyID string) bool {
 // signer add` does; a second key for an existing name is appended. Needs
 // the targets key.
 func (c *Client) AddSigner(ctx context.Context, gun, name string, pubPEM []byte) (string, error) {
-	if err := ValidSignerName(name); err != nil {
+	if err := sign.ValidSignerName(name); err != nil {
 		return "", err
 	}
 	pub, err := utils.ParsePEMPublicKey(pubPEM)
 	if err != nil {
-		return "", sign.Classedf(sign.ClassKey, "reading public key of %s: %v", name, err)
+		return "", core.Classedf(core.ClassKey, "reading public key of %s: %w", name, err)
 	}
 	id, _ := utils.CanonicalKeyID(pub)
 	r, err := c.openLoaded(ctx, gun)
@@ -191,7 +178,7 @@ func (c *Client) RemoveSigner(ctx context.Context, gun, name string) error {
 		}
 	}
 	if keyIDs == nil {
-		return sign.Classedf(sign.ClassUsage, "no signer %s in %s", name, gun)
+		return core.Classedf(core.ClassUsage, "no signer %s in %s", name, gun)
 	}
 	if err := r.CheckPublish(); err != nil {
 		return err
@@ -228,7 +215,7 @@ func (c *Client) RotateSignerKey(ctx context.Context, gun, name string, newKey *
 		}
 	}
 	if !found {
-		return nil, sign.Classedf(sign.ClassUsage, "no signer %s in %s", name, gun)
+		return nil, core.Classedf(core.ClassUsage, "no signer %s in %s", name, gun)
 	}
 	if err := r.CheckPublish(); err != nil {
 		return nil, err
@@ -248,24 +235,34 @@ func (c *Client) RotateSignerKey(ctx context.Context, gun, name string, newKey *
 		}
 		witness = append(witness, rn)
 	}
+	halfway := func(err error) error {
+		if err == nil {
+			return nil
+		}
+		return &sign.HalfwayError{Done: fmt.Sprintf("added key %s to %s and %s (the old keys are still valid)", newKey.ID(), role, ReleasesRole), Err: err}
+	}
 	if len(witness) > 0 {
 		if err := r.publish(ctx, func(repo client.Repository) error {
 			_, err := repo.Witness(witness...)
 			return err
 		}); err != nil {
-			return nil, err
+			return nil, halfway(err)
 		}
 	}
 	if len(old) == 0 {
 		return nil, nil
 	}
 	// Publish 2: the old keys go.
-	return old, r.needsTargetsKey(r.publish(ctx, func(repo client.Repository) error {
+	err = r.needsTargetsKey(r.publish(ctx, func(repo client.Repository) error {
 		if err := repo.RemoveDelegationKeys(role, old); err != nil {
 			return err
 		}
 		return repo.RemoveDelegationKeys(ReleasesRole, releasesKeyIDs(r, old))
 	}))
+	if err != nil {
+		return nil, halfway(err)
+	}
+	return old, nil
 }
 
 // releasesKeyIDs maps canonical key IDs to the IDs targets/releases lists
@@ -289,15 +286,13 @@ func releasesKeyIDs(r *Repo, canonical []string) []string {
 	return out
 }
 
+// openLoaded is Open for the admin verbs, which need the *Repo.
 func (c *Client) openLoaded(ctx context.Context, gun string) (*Repo, error) {
-	r, err := c.open(ctx, gun)
+	tr, err := c.Open(ctx, gun)
 	if err != nil {
 		return nil, err
 	}
-	if err := r.load(); err != nil {
-		return nil, err
-	}
-	return r, nil
+	return tr.(*Repo), nil
 }
 
 // needsTargetsKey explains a publish that failed for want of the targets key.
@@ -305,7 +300,7 @@ func (r *Repo) needsTargetsKey(err error) error {
 	var insufficient signed.ErrInsufficientSignatures
 	var noKeys signed.ErrNoKeys
 	if errors.As(err, &insufficient) || errors.As(err, &noKeys) {
-		return sign.Classedf(sign.ClassKey, "changing signers of %s needs its repository (targets) key: pass it with --key (%v)", r.gun, err)
+		return core.Classedf(core.ClassKey, "changing signers of %s needs its repository (targets) key: pass it with --key (%w)", r.gun, err)
 	}
 	return err
 }

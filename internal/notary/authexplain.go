@@ -7,7 +7,7 @@ import (
 	"github.com/docker/distribution/registry/api/errcode"
 	store "github.com/theupdateframework/notary/storage"
 
-	"github.com/sign-step/sign-step/internal/sign"
+	"github.com/sign-step/sign-step/internal/core"
 )
 
 // loginRefused is explain for a notary server (or its token service) that
@@ -26,7 +26,7 @@ func (r *Repo) loginRefused(err error) error {
 	if !refused {
 		return nil
 	}
-	return sign.Classedf(sign.ClassNotary, "notary server %s refused access to %s (401): check --registry-username/--registry-password or docker login for %s", r.server, r.gun, registryHost(r.gun.String()))
+	return core.Classedf(core.ClassNotary, "notary server %s refused access to %s (401): check --registry-username/--registry-password or docker login for %s", r.server, r.gun, registryHost(r.gun.String()))
 }
 
 // isUnauthorized reports whether err is distribution's token fetch answered 401.

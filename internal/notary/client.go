@@ -34,6 +34,7 @@ import (
 	"github.com/theupdateframework/notary/tuf/signed"
 	"github.com/theupdateframework/notary/tuf/utils"
 
+	"github.com/sign-step/sign-step/internal/core"
 	"github.com/sign-step/sign-step/internal/httpx"
 	"github.com/sign-step/sign-step/internal/inspect"
 	"github.com/sign-step/sign-step/internal/sign"
@@ -98,10 +99,10 @@ func WithServer(u string) Option {
 		p, err := url.Parse(u)
 		if strings.Contains(u, "@") || (err == nil && p.User != nil) {
 			// Every message naming the server would print a password.
-			return sign.Classedf(sign.ClassUsage, "a trust server URL with credentials (user:password@) is refused and not shown")
+			return core.Classedf(core.ClassUsage, "a trust server URL with credentials (user:password@) is refused and not shown")
 		}
 		if err != nil || p.Scheme != "https" || p.Host == "" {
-			return sign.Classedf(sign.ClassUsage, "valid https URL required for trust server, got %s", u)
+			return core.Classedf(core.ClassUsage, "valid https URL required for trust server, got %s", u)
 		}
 		o.server = strings.TrimSuffix(u, "/")
 		return nil
@@ -190,7 +191,7 @@ func (c *Client) cacheFor(gun string) (store.MetadataStore, error) {
 	}
 	fs, err := store.NewFileStore(filepath.Join(c.opts.cacheDir, "tuf", filepath.FromSlash(gun), "metadata"), "json")
 	if err != nil {
-		return nil, sign.Classedf(sign.ClassUsage, "trust cache: %v", err)
+		return nil, core.Classedf(core.ClassUsage, "trust cache: %v", err)
 	}
 	return fs, nil
 }
@@ -224,7 +225,7 @@ func (c *Client) ServerFor(gun string) string {
 		return c.opts.server
 	}
 	host, _, _ := strings.Cut(gun, "/")
-	if host == sign.DockerHub {
+	if host == core.DockerHub {
 		return DockerHubNotary
 	}
 	return "https://" + host
@@ -244,7 +245,7 @@ type Repo struct {
 	invalid  *tuf.Repo // roles that failed validation, e.g. expired delegations
 	reader   client.ReadOnly
 	delegs   []data.Role
-	released map[string]sign.Descriptor
+	released map[string]core.Descriptor
 	keys     *Keyring
 	posts    *postSpy
 	log      *slog.Logger
@@ -282,7 +283,7 @@ func (c *Client) open(ctx context.Context, gun string) (*Repo, error) {
 	}
 	remote, err := store.NewNotaryServerStore(server, data.GUN(gun), rt)
 	if err != nil {
-		return nil, sign.Classedf(sign.ClassUsage, "notary server URL %q: %w", server, err)
+		return nil, core.Classedf(core.ClassUsage, "notary server URL %q: %w", server, err)
 	}
 	cache, err := c.cacheFor(gun)
 	if err != nil {
@@ -316,13 +317,13 @@ func (r *Repo) load() error {
 	if err != nil {
 		return r.explain(err)
 	}
-	r.released = make(map[string]sign.Descriptor, len(targets))
+	r.released = make(map[string]core.Descriptor, len(targets))
 	for _, t := range targets {
 		if t.Role != ReleasesRole && t.Role != data.CanonicalTargetsRole {
 			continue // docker resolves tags through these two roles only
 		}
 		if h, ok := t.Hashes["sha256"]; ok {
-			r.released[t.Name] = sign.Descriptor{Digest: "sha256:" + hex.EncodeToString(h), Size: t.Length}
+			r.released[t.Name] = core.Descriptor{Digest: "sha256:" + hex.EncodeToString(h), Size: t.Length}
 		}
 	}
 	return nil
@@ -394,11 +395,11 @@ func (r *Repo) noRole() error {
 			signers[strings.TrimPrefix(d.Name.String(), "targets/")] = append([]string(nil), d.KeyIDs...)
 		}
 	}
-	return sign.Classed(sign.ClassSigner, &sign.NoSignableRoleError{GUN: r.gun.String(), KeyIDs: r.keys.IDs(), Signers: signers})
+	return core.Classed(core.ClassSigner, &core.NoSignableRoleError{GUN: r.gun.String(), KeyIDs: r.keys.IDs(), Signers: signers})
 }
 
 // Released implements sign.TrustRepo.
-func (r *Repo) Released(tag string) (sign.Descriptor, bool, error) {
+func (r *Repo) Released(tag string) (core.Descriptor, bool, error) {
 	d, ok := r.released[tag]
 	return d, ok, nil
 }
@@ -406,7 +407,7 @@ func (r *Repo) Released(tag string) (sign.Descriptor, bool, error) {
 // Publish implements sign.TrustRepo: all changes go into one changelist and
 // one publish. A publish the server rejects because another job published
 // first is rebased on the new metadata and retried.
-func (r *Repo) Publish(ctx context.Context, changes sign.Changes) error {
+func (r *Repo) Publish(ctx context.Context, changes core.Changes) error {
 	return r.publish(ctx, func(repo client.Repository) error {
 		for _, t := range changes.Add {
 			target, err := notaryTarget(t)
@@ -436,7 +437,7 @@ func (r *Repo) Publish(ctx context.Context, changes sign.Changes) error {
 	})
 }
 
-func notaryTarget(t sign.Target) (*client.Target, error) {
+func notaryTarget(t core.Target) (*client.Target, error) {
 	h, err := hex.DecodeString(strings.TrimPrefix(t.Descriptor.Digest, "sha256:"))
 	if err != nil || len(h) != 32 || !strings.HasPrefix(t.Descriptor.Digest, "sha256:") {
 		return nil, fmt.Errorf("target %s has digest %q, want sha256:<64 hex>", t.Tag, t.Descriptor.Digest)
@@ -452,45 +453,45 @@ func roleNames(roles []string) []data.RoleName {
 	return out
 }
 
-func descriptorOf(t client.Target) (sign.Descriptor, bool) {
+func descriptorOf(t client.Target) (core.Descriptor, bool) {
 	h, ok := t.Hashes["sha256"]
 	if !ok {
-		return sign.Descriptor{}, false
+		return core.Descriptor{}, false
 	}
-	return sign.Descriptor{Digest: "sha256:" + hex.EncodeToString(h), Size: t.Length}, true
+	return core.Descriptor{Digest: "sha256:" + hex.EncodeToString(h), Size: t.Length}, true
 }
 
 // Lookup implements sign.TrustRepo with docker's trusted-pull rule.
-func (r *Repo) Lookup(tag string) (sign.Descriptor, error) {
+func (r *Repo) Lookup(tag string) (core.Descriptor, error) {
 	t, err := r.reader.GetTargetByName(tag, ReleasesRole, data.CanonicalTargetsRole)
 	if err != nil {
 		var none client.ErrNoSuchTarget
 		if errors.As(err, &none) {
-			return sign.Descriptor{}, &sign.NoTrustError{Ref: tag, Message: none.Error()}
+			return core.Descriptor{}, &core.NoTrustError{Ref: tag, Message: none.Error()}
 		}
-		return sign.Descriptor{}, r.explain(err)
+		return core.Descriptor{}, r.explain(err)
 	}
 	if t.Role != ReleasesRole && t.Role != data.CanonicalTargetsRole {
-		return sign.Descriptor{}, &sign.NoTrustError{Ref: tag, Message: "No trust data for " + tag}
+		return core.Descriptor{}, &core.NoTrustError{Ref: tag, Message: "No trust data for " + tag}
 	}
 	d, ok := descriptorOf(t.Target)
 	if !ok {
-		return sign.Descriptor{}, &sign.NoTrustError{Ref: tag, Message: "no valid hash, expecting sha256"}
+		return core.Descriptor{}, &core.NoTrustError{Ref: tag, Message: "no valid hash, expecting sha256"}
 	}
 	return d, nil
 }
 
 // SignedBy implements sign.TrustRepo.
-func (r *Repo) SignedBy(tag string) (map[string]sign.Descriptor, error) {
+func (r *Repo) SignedBy(tag string) (map[string]core.Descriptor, error) {
 	all, err := r.reader.GetAllTargetMetadataByName(tag)
 	if err != nil {
 		var none client.ErrNoSuchTarget
 		if errors.As(err, &none) {
-			return map[string]sign.Descriptor{}, nil
+			return map[string]core.Descriptor{}, nil
 		}
 		return nil, r.explain(err)
 	}
-	out := map[string]sign.Descriptor{}
+	out := map[string]core.Descriptor{}
 	for _, t := range all {
 		name := t.Role.Name
 		if name == ReleasesRole || !data.IsDelegation(name) {
@@ -558,11 +559,11 @@ func (r *Repo) Inspect(name, tag string) (inspect.Repository, error) {
 }
 
 // Metadata implements sign.TrustRepo from the verified metadata in memory.
-func (r *Repo) Metadata() ([]sign.RoleMeta, error) {
+func (r *Repo) Metadata() ([]core.RoleMeta, error) {
 	if err := r.readBackErr(); err != nil {
 		return nil, err
 	}
-	var out []sign.RoleMeta
+	var out []core.RoleMeta
 	names := append([]string{"root", "targets", "snapshot", "timestamp"}, delegationNames(r.delegs)...)
 	for _, name := range names {
 		raw, err := r.cache.GetSized(name, -1)
@@ -578,7 +579,7 @@ func (r *Repo) Metadata() ([]sign.RoleMeta, error) {
 		if err := json.Unmarshal(raw, &m); err != nil {
 			return nil, fmt.Errorf("reading %s metadata: %w", name, err)
 		}
-		out = append(out, sign.RoleMeta{Role: name, Version: m.Signed.Version, Expires: m.Signed.Expires.UTC()})
+		out = append(out, core.RoleMeta{Role: name, Version: m.Signed.Version, Expires: m.Signed.Expires.UTC()})
 	}
 	// Delegations that failed validation (typically expired) are not in the
 	// cache, but their expiry is what the user needs to see.
@@ -589,7 +590,7 @@ func (r *Repo) Metadata() ([]sign.RoleMeta, error) {
 		}
 		for name, role := range r.invalid.Targets {
 			if !seen[name.String()] && role != nil {
-				out = append(out, sign.RoleMeta{Role: name.String(), Version: role.Signed.Version, Expires: role.Signed.Expires.UTC()})
+				out = append(out, core.RoleMeta{Role: name.String(), Version: role.Signed.Version, Expires: role.Signed.Expires.UTC()})
 			}
 		}
 	}
@@ -597,7 +598,7 @@ func (r *Repo) Metadata() ([]sign.RoleMeta, error) {
 	if root, err := r.tufRepo.GetBaseRole(data.CanonicalRootRole); err == nil {
 		for _, k := range root.Keys {
 			if cert, err := utils.LoadCertFromPEM(k.Public()); err == nil {
-				out = append(out, sign.RoleMeta{Role: "root-certificate", Expires: cert.NotAfter.UTC()})
+				out = append(out, core.RoleMeta{Role: "root-certificate", Expires: cert.NotAfter.UTC()})
 				break
 			}
 		}
@@ -624,17 +625,17 @@ func (r *Repo) explain(err error) error {
 	switch {
 	case errors.As(err, &net):
 		// NetworkError has no Unwrap: look inside it.
-		if sign.IsCertificateError(net.Wrapped) {
-			return sign.TLSError(fmt.Errorf("notary server %s: TLS certificate not trusted (%v); pass its CA with --notary-ca", r.server, unwrapURLError(net.Wrapped)))
+		if core.IsCertificateError(net.Wrapped) {
+			return core.TLSError(fmt.Errorf("notary server %s: TLS certificate not trusted (%v); pass its CA with --notary-ca", r.server, unwrapURLError(net.Wrapped)))
 		}
 		if errors.Is(net.Wrapped, context.DeadlineExceeded) || errors.Is(net.Wrapped, context.Canceled) {
 			return fmt.Errorf("contacting notary server %s: %w", r.server, context.DeadlineExceeded)
 		}
-		return sign.Classedf(sign.ClassNotary, "error contacting notary server %s: %v", r.server, net.Wrapped)
+		return core.Classedf(core.ClassNotary, "error contacting notary server %s: %v", r.server, net.Wrapped)
 	}
 	var notExist client.ErrRepositoryNotExist
 	if errors.As(err, &notExist) {
-		return sign.Classed(sign.ClassNotary, &sign.NoTrustDataError{GUN: r.gun.String(), Detail: notExist.Error(),
+		return core.Classed(core.ClassNotary, &core.NoTrustDataError{GUN: r.gun.String(), Detail: notExist.Error(),
 			Hint: fmt.Sprintf("initialize it and add a signer first (`sign-step init` and `sign-step signer add`, or `docker trust signer add NAME %s`)", r.gun)})
 	}
 	// docker's words for trust data that does not verify (NotaryError).
@@ -646,32 +647,32 @@ func (r *Repo) explain(err error) error {
 	var threshold signed.ErrRoleThreshold
 	switch {
 	case errors.As(err, &pinFail), errors.As(err, &rotFail), errors.As(err, &keyType):
-		return sign.Classedf(sign.ClassVerify, "potential malicious behavior - trust data mismatch for remote repository %s: %v", r.gun, err)
+		return core.Classedf(core.ClassVerify, "potential malicious behavior - trust data mismatch for remote repository %s: %v", r.gun, err)
 	case errors.As(err, &low):
-		return sign.Classedf(sign.ClassVerify, "potential malicious behavior - trust data version is lower than expected for remote repository %s: %v", r.gun, err)
+		return core.Classedf(core.ClassVerify, "potential malicious behavior - trust data version is lower than expected for remote repository %s: %v", r.gun, err)
 	case errors.As(err, &threshold):
-		return sign.Classedf(sign.ClassVerify, "potential malicious behavior - trust data has insufficient signatures for remote repository %s: %v", r.gun, err)
+		return core.Classedf(core.ClassVerify, "potential malicious behavior - trust data has insufficient signatures for remote repository %s: %v", r.gun, err)
 	case errors.As(err, &expired):
 		// The notary client refuses to load expired metadata, so it cannot
 		// re-sign it either (notaryproject/notary#1648).
-		return sign.Classedf(sign.ClassNotary, "remote repository %s out-of-date: %v; expired %s metadata cannot be re-signed in place: run resign before expiry (it warns within --warn-within); to recover, delete the repository's trust data on the server and initialize it again", r.gun, err, expired.Role)
+		return core.Classedf(core.ClassNotary, "remote repository %s out-of-date: %v; expired %s metadata cannot be re-signed in place: run resign before expiry (it warns within --warn-within); to recover, delete the repository's trust data on the server and initialize it again", r.gun, err, expired.Role)
 	}
 	var malicious store.ErrMaliciousServer
 	if errors.As(err, &malicious) {
-		return sign.Classedf(sign.ClassNotary, "notary server %s sent an invalid or oversized response for %s (possible attack): %v", r.server, r.gun, err)
+		return core.Classedf(core.ClassNotary, "notary server %s sent an invalid or oversized response for %s (possible attack): %v", r.server, r.gun, err)
 	}
 	var unavailable store.ErrServerUnavailable
 	if errors.As(err, &unavailable) {
-		return sign.Classedf(sign.ClassNotary, "notary server %s: %v", r.server, err)
+		return core.Classedf(core.ClassNotary, "notary server %s: %v", r.server, err)
 	}
 	var inv store.ErrInvalidOperation
 	if errors.As(err, &inv) {
-		return sign.Classedf(sign.ClassNotary, "notary server %s rejected the update: %v", r.server, err)
+		return core.Classedf(core.ClassNotary, "notary server %s rejected the update: %v", r.server, err)
 	}
 	if e := r.signerFailure(err); e != nil {
 		return e
 	}
-	return sign.Classedf(sign.ClassNotary, "trust data for %s from %s: %w", r.gun, r.server, err)
+	return core.Classedf(core.ClassNotary, "trust data for %s from %s: %w", r.gun, r.server, err)
 }
 
 // contextTransport binds requests to the operation's context: the notary
@@ -696,18 +697,18 @@ func (c *Client) authTransport(ctx context.Context, base http.RoundTripper, serv
 	plain := transport.NewTransport(base, headers)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, server+"/v2/", nil)
 	if err != nil {
-		return nil, sign.Classedf(sign.ClassUsage, "notary server URL %q: %v", server, err)
+		return nil, core.Classedf(core.ClassUsage, "notary server URL %q: %v", server, err)
 	}
 	manager := challenge.NewSimpleManager()
 	resp, err := (&http.Client{Transport: plain, Timeout: 30 * time.Second}).Do(req)
 	if err != nil {
-		if sign.IsCertificateError(err) {
-			return nil, sign.TLSError(fmt.Errorf("notary server %s: TLS certificate not trusted (%v); pass its CA with --notary-ca", server, err))
+		if core.IsCertificateError(err) {
+			return nil, core.TLSError(fmt.Errorf("notary server %s: TLS certificate not trusted (%v); pass its CA with --notary-ca", server, err))
 		}
 		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 			return nil, fmt.Errorf("contacting notary server %s: %w", server, err)
 		}
-		return nil, sign.Classedf(sign.ClassNotary, "cannot reach notary server %s: %v", server, unwrapURLError(err))
+		return nil, core.Classedf(core.ClassNotary, "cannot reach notary server %s: %v", server, unwrapURLError(err))
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	resp.Body.Close()
@@ -746,12 +747,12 @@ func (c *Client) checkRealms(manager challenge.Manager, ping *url.URL) error {
 	for _, ch := range challenges {
 		if realm, ok := ch.Parameters["realm"]; ok && strings.EqualFold(ch.Scheme, "bearer") {
 			if err := c.opts.realms.Check(realm, ping.Host); err != nil {
-				return sign.Classed(sign.ClassNotary, err)
+				return core.Classed(core.ClassNotary, err)
 			}
 			// As go-containerregistry for a secure registry: the login
 			// never travels in clear text (notary servers are https only).
 			if u, err := url.Parse(realm); err != nil || u.Scheme != "https" {
-				return sign.Classedf(sign.ClassNotary, "notary server %s sends clients to token realm %q: only https realms are used", ping.Host, realm)
+				return core.Classedf(core.ClassNotary, "notary server %s sends clients to token realm %q: only https realms are used", ping.Host, realm)
 			}
 		}
 	}
@@ -784,7 +785,7 @@ func jitter(d time.Duration) time.Duration { return d/2 + rand.N(d) }
 // Inspect reads what `docker trust inspect` shows for ref (as the user typed
 // it). Failures are carried in the result, as docker reports them per ref.
 func (c *Client) Inspect(ctx context.Context, ref string) inspect.Repository {
-	r, err := sign.ParseRef(ref)
+	r, err := core.ParseRef(ref)
 	if err != nil {
 		return inspect.Repository{Name: ref, Err: err}
 	}

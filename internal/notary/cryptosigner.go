@@ -3,7 +3,7 @@ package notary
 import (
 	"crypto"
 
-	"github.com/sign-step/sign-step/internal/sign"
+	"github.com/sign-step/sign-step/internal/core"
 )
 
 // Signer returns the key as a crypto.Signer over digests, for the cosign
@@ -12,11 +12,11 @@ import (
 // service (secrets.TransitKey.CryptoSigner).
 func (k *Key) Signer() (crypto.Signer, error) {
 	if _, remote := k.priv.(*remoteECDSAKey); remote {
-		return nil, sign.Classed(sign.ClassKey, &KeyError{Origin: k.ID(), Reason: "a remote key signs TUF metadata only here"})
+		return nil, core.Classed(core.ClassKey, &KeyError{Origin: k.ID(), Reason: "a remote key signs TUF metadata only here"})
 	}
 	s := k.priv.CryptoSigner()
 	if s == nil {
-		return nil, sign.Classed(sign.ClassKey, &KeyError{Origin: k.ID(), Reason: "no signer for this key type"})
+		return nil, core.Classed(core.ClassKey, &KeyError{Origin: k.ID(), Reason: "no signer for this key type"})
 	}
 	return s, nil
 }

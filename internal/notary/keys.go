@@ -14,15 +14,15 @@ import (
 	"github.com/theupdateframework/notary/tuf/signed"
 	"github.com/theupdateframework/notary/tuf/utils"
 
-	"github.com/sign-step/sign-step/internal/sign"
+	"github.com/sign-step/sign-step/internal/core"
 )
 
 // KeyMaterial is a private key PEM and the passphrase that opens it, as the
 // user supplied them. Origin names where the key came from for messages
 // ("env://SIGN_STEP_KEY"); it is never the key itself.
 type KeyMaterial struct {
-	PEM        sign.Secret
-	Passphrase sign.Secret
+	PEM        core.Secret
+	Passphrase core.Secret
 	Origin     string
 	// PassphraseFrom names where the passphrase is given, for the hint of
 	// an encrypted key without one; default: --passphrase or
@@ -68,18 +68,18 @@ func ParseKey(m KeyMaterial) (*Key, error) {
 	raw := []byte(m.PEM)
 	block, rest := pem.Decode(raw)
 	if block == nil {
-		return nil, sign.Classed(sign.ClassKey, &KeyError{Origin: m.Origin, Reason: "no PEM block found (expected a private key beginning with -----BEGIN, or base64 of one)"})
+		return nil, core.Classed(core.ClassKey, &KeyError{Origin: m.Origin, Reason: "no PEM block found (expected a private key beginning with -----BEGIN, or base64 of one)"})
 	}
 	if next, _ := pem.Decode(rest); next != nil && strings.Contains(next.Type, "PRIVATE KEY") {
-		return nil, sign.Classed(sign.ClassKey, &KeyError{Origin: m.Origin, Reason: "more than one private key in one value; give one key per value"})
+		return nil, core.Classed(core.ClassKey, &KeyError{Origin: m.Origin, Reason: "more than one private key in one value; give one key per value"})
 	}
 	encrypted := block.Type == "ENCRYPTED PRIVATE KEY" || block.Headers["DEK-Info"] != ""
 	switch block.Type {
 	case "ENCRYPTED PRIVATE KEY", "PRIVATE KEY", "EC PRIVATE KEY", "RSA PRIVATE KEY", "ED25519 PRIVATE KEY":
 	case "PUBLIC KEY", "CERTIFICATE":
-		return nil, sign.Classed(sign.ClassKey, &KeyError{Origin: m.Origin, Reason: fmt.Sprintf("this is a %s, not a private key", strings.ToLower(block.Type))})
+		return nil, core.Classed(core.ClassKey, &KeyError{Origin: m.Origin, Reason: fmt.Sprintf("this is a %s, not a private key", strings.ToLower(block.Type))})
 	default:
-		return nil, sign.Classed(sign.ClassKey, &KeyError{Origin: m.Origin, Reason: fmt.Sprintf("unsupported PEM type %q", block.Type)})
+		return nil, core.Classed(core.ClassKey, &KeyError{Origin: m.Origin, Reason: fmt.Sprintf("unsupported PEM type %q", block.Type)})
 	}
 	pass := string(m.Passphrase)
 	if encrypted && pass == "" {
@@ -87,7 +87,7 @@ func ParseKey(m KeyMaterial) (*Key, error) {
 		if from == "" {
 			from = "--passphrase or DOCKER_CONTENT_TRUST_REPOSITORY_PASSPHRASE"
 		}
-		return nil, sign.Classed(sign.ClassKey, &KeyError{Origin: m.Origin, Reason: "the key is encrypted and no passphrase was given (" + from + ")"})
+		return nil, core.Classed(core.ClassKey, &KeyError{Origin: m.Origin, Reason: "the key is encrypted and no passphrase was given (" + from + ")"})
 	}
 	if !encrypted {
 		pass = ""
@@ -101,9 +101,9 @@ func ParseKey(m KeyMaterial) (*Key, error) {
 				// The usual cause: a file or variable that ends with a line.
 				reason += fmt.Sprintf("; note that the passphrase ends with %d whitespace or newline characters (file:// and env:// drop only one line ending)", len(pass)-len(t))
 			}
-			return nil, sign.Classed(sign.ClassKey, &wrongPassphraseError{KeyError{Origin: m.Origin, Reason: reason}})
+			return nil, core.Classed(core.ClassKey, &wrongPassphraseError{KeyError{Origin: m.Origin, Reason: reason}})
 		}
-		return nil, sign.Classed(sign.ClassKey, &KeyError{Origin: m.Origin, Reason: "malformed or unsupported private key: " + err.Error()})
+		return nil, core.Classed(core.ClassKey, &KeyError{Origin: m.Origin, Reason: "malformed or unsupported private key: " + err.Error()})
 	}
 	return &Key{priv: priv, role: data.RoleName(block.Headers["role"]), gun: data.GUN(block.Headers["gun"])}, nil
 }
@@ -170,7 +170,7 @@ func (kr *Keyring) cryptoService(gun data.GUN) (signed.CryptoService, error) {
 // LoadTrustDir reads the private keys docker keeps in <dir>/private (and the
 // legacy root_keys and tuf_keys subdirectories), decrypting each with
 // passphrase. Root keys are skipped: signing never needs them.
-func LoadTrustDir(dir string, passphrase sign.Secret) ([]*Key, error) {
+func LoadTrustDir(dir string, passphrase core.Secret) ([]*Key, error) {
 	var files []string
 	for _, pattern := range []string{"private/*.key", "private/tuf_keys/*/*/*.key", "private/tuf_keys/*/*.key"} {
 		m, _ := filepath.Glob(filepath.Join(dir, pattern))
@@ -180,7 +180,7 @@ func LoadTrustDir(dir string, passphrase sign.Secret) ([]*Key, error) {
 	for _, f := range files {
 		raw, err := os.ReadFile(f)
 		if err != nil {
-			return nil, sign.Classedf(sign.ClassKey, "reading trust dir key: %v", err)
+			return nil, core.Classedf(core.ClassKey, "reading trust dir key: %w", err)
 		}
 		if block, _ := pem.Decode(raw); block != nil && block.Headers["role"] == data.CanonicalRootRole.String() {
 			continue
@@ -192,7 +192,7 @@ func LoadTrustDir(dir string, passphrase sign.Secret) ([]*Key, error) {
 		keys = append(keys, k)
 	}
 	if len(keys) == 0 {
-		return nil, sign.Classedf(sign.ClassKey, "no signing keys in %s", filepath.Join(dir, "private"))
+		return nil, core.Classedf(core.ClassKey, "no signing keys in %s", filepath.Join(dir, "private"))
 	}
 	return keys, nil
 }

@@ -6,7 +6,7 @@ import (
 
 	"github.com/theupdateframework/notary/tuf/utils"
 
-	"github.com/sign-step/sign-step/internal/sign"
+	"github.com/sign-step/sign-step/internal/core"
 )
 
 // BenchmarkParseKey is the key decrypt of every run: docker's encrypted
@@ -17,7 +17,7 @@ func BenchmarkParseKey(b *testing.B) {
 		b.Fatal(err)
 	}
 	for _, c := range []struct{ name, pass string }{{"docker-encrypted-ecdsa", "bench-passphrase"}, {"unencrypted-ecdsa", ""}} {
-		m := KeyMaterial{PEM: sign.Secret(pkcs8(b, ec, "ci", c.pass)), Passphrase: sign.Secret(c.pass), Origin: "bench"}
+		m := KeyMaterial{PEM: core.Secret(pkcs8(b, ec, "ci", c.pass)), Passphrase: core.Secret(c.pass), Origin: "bench"}
 		b.Run(c.name, func(b *testing.B) {
 			for b.Loop() {
 				if _, err := ParseKey(m); err != nil {

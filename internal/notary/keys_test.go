@@ -13,7 +13,7 @@ import (
 	"github.com/theupdateframework/notary/tuf/data"
 	"github.com/theupdateframework/notary/tuf/utils"
 
-	"github.com/sign-step/sign-step/internal/sign"
+	"github.com/sign-step/sign-step/internal/core"
 )
 
 func pkcs8(t testing.TB, k data.PrivateKey, role, pass string) []byte {
@@ -71,7 +71,7 @@ func TestParseKey(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			k, err := ParseKey(KeyMaterial{PEM: tc.pem, Passphrase: sign.Secret(tc.pass), Origin: "env://KEY"})
+			k, err := ParseKey(KeyMaterial{PEM: tc.pem, Passphrase: core.Secret(tc.pass), Origin: "env://KEY"})
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Fatalf("err = %v, want %q", err, tc.wantErr)
@@ -79,8 +79,8 @@ func TestParseKey(t *testing.T) {
 				if !strings.Contains(err.Error(), "env://KEY") {
 					t.Errorf("error does not name the key's origin: %v", err)
 				}
-				if sign.ClassOf(err) != sign.ClassKey {
-					t.Errorf("class = %d, want key", sign.ClassOf(err))
+				if core.ClassOf(err) != core.ClassKey {
+					t.Errorf("class = %d, want key", core.ClassOf(err))
 				}
 				if errors.Is(err, ErrWrongPassphrase) != tc.wrongPw {
 					t.Errorf("errors.Is(ErrWrongPassphrase) = %v", !tc.wrongPw)
@@ -114,7 +114,7 @@ func FuzzParseKey(f *testing.F) {
 	f.Add(pkcs8(f, ec, "", ""), "")
 	f.Add([]byte("-----BEGIN EC PRIVATE KEY-----\nAAAA\n-----END EC PRIVATE KEY-----\n"), "x")
 	f.Fuzz(func(t *testing.T, b []byte, pass string) {
-		_, err := ParseKey(KeyMaterial{PEM: b, Passphrase: sign.Secret(pass), Origin: "fuzz"})
+		_, err := ParseKey(KeyMaterial{PEM: b, Passphrase: core.Secret(pass), Origin: "fuzz"})
 		if err != nil && len(pass) >= 6 && strings.Contains(err.Error(), pass) && !strings.Contains("loading key fuzz: ", pass) {
 			t.Fatalf("error contains passphrase: %v", err)
 		}

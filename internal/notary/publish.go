@@ -22,7 +22,7 @@ import (
 	"github.com/theupdateframework/notary/tuf"
 	"github.com/theupdateframework/notary/tuf/data"
 
-	"github.com/sign-step/sign-step/internal/sign"
+	"github.com/sign-step/sign-step/internal/core"
 )
 
 // publish stages changes with stage on a fresh changelist and publishes
@@ -74,7 +74,7 @@ func (r *Repo) publish(ctx context.Context, stage func(client.Repository) error)
 		case post.ambiguous():
 			live, cerr := r.holdsUpdate(post.files)
 			if cerr != nil {
-				return sign.Classedf(sign.ClassNotary, "the answer to the publish was lost (%s), and reading the server back failed, so whether it holds the update is unknown (`sign-step verify` tells): %w", post.describe(), cerr)
+				return core.Classedf(core.ClassNotary, "the answer to the publish was lost (%s), and reading the server back failed, so whether it holds the update is unknown (`sign-step verify` tells): %w", post.describe(), cerr)
 			}
 			if live {
 				r.log.Info("publish answer lost, but the server holds the update", "gun", r.gun.String(), "failure", post.describe())
@@ -162,7 +162,7 @@ func (r *Repo) holdsUpdate(files map[string][]byte) (bool, error) {
 	}
 	for _, role := range sortedRoles(files) {
 		if have, _ := r.serverVersion(role); have < versionOf(files[role]) {
-			return false, sign.Classedf(sign.ClassVerify, "notary server %s stores our update of %s but serves %s at version %d, older than ours (possible attack)", r.server, r.gun, role, have)
+			return false, core.Classedf(core.ClassVerify, "notary server %s stores our update of %s but serves %s at version %d, older than ours (possible attack)", r.server, r.gun, role, have)
 		}
 	}
 	return true, nil
@@ -186,7 +186,7 @@ func (r *Repo) notARace(post *postAttempt) error {
 		}
 		roles = append(roles, state)
 	}
-	return sign.Classedf(sign.ClassNotary, "notary server %s refused the update as outdated (VERSION), but no other publisher changed the repository since it was read, so rebasing cannot help (%s)", r.server, strings.Join(roles, "; "))
+	return core.Classedf(core.ClassNotary, "notary server %s refused the update as outdated (VERSION), but no other publisher changed the repository since it was read, so rebasing cannot help (%s)", r.server, strings.Join(roles, "; "))
 }
 
 // serverVersion is the version of role in the last verified load, else

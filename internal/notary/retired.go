@@ -5,7 +5,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/sign-step/sign-step/internal/sign"
+	"github.com/sign-step/sign-step/internal/core"
 )
 
 // DockerHubNotaryRetired is when Docker shut notary.docker.io down: from
@@ -44,5 +44,5 @@ func (c *Client) CheckServer(gun string) error {
 	if now().Before(DockerHubNotaryRetired) {
 		return nil
 	}
-	return sign.Classed(sign.ClassNotary, &RetiredServerError{GUN: gun, Server: DockerHubNotary, Since: DockerHubNotaryRetired})
+	return core.Classed(core.ClassNotary, &RetiredServerError{GUN: gun, Server: DockerHubNotary, Since: DockerHubNotaryRetired})
 }

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sign-step/sign-step/internal/sign"
+	"github.com/sign-step/sign-step/internal/core"
 )
 
 // hosts is a transport that records the hosts asked and answers nothing,
@@ -68,8 +68,8 @@ func TestDockerHubNotaryRetirement(t *testing.T) {
 				t.Fatalf("retired = %v, want %v: %v", got, c.wantRetry, err)
 			}
 			if c.wantRetry {
-				if sign.ClassOf(err) != sign.ClassNotary {
-					t.Errorf("class %d, want %d", sign.ClassOf(err), sign.ClassNotary)
+				if core.ClassOf(err) != core.ClassNotary {
+					t.Errorf("class %d, want %d", core.ClassOf(err), core.ClassNotary)
 				}
 				for _, want := range []string{"notary.docker.io", "retired on 2026-12-08", "--notary-server", c.gun} {
 					if !strings.Contains(err.Error(), want) {

@@ -15,6 +15,7 @@ import (
 	"github.com/theupdateframework/notary/tuf/data"
 	"github.com/theupdateframework/notary/tuf/utils"
 
+	"github.com/sign-step/sign-step/internal/core"
 	"github.com/sign-step/sign-step/internal/sign"
 )
 
@@ -56,7 +57,7 @@ type rootState struct {
 // notary's window) and the warning due from rootWarnMonths out.
 func (s rootState) check(now time.Time) (warning string, err error) {
 	if s.writing && !s.held && s.expires.Before(now.AddDate(0, rootResignMonths, 0)) {
-		return "", sign.Classed(sign.ClassKey, &RootDueError{GUN: s.gun, Expires: s.expires})
+		return "", core.Classed(core.ClassKey, &RootDueError{GUN: s.gun, Expires: s.expires})
 	}
 	warnBy := now.AddDate(0, rootWarnMonths, 0)
 	var parts []string
@@ -120,21 +121,14 @@ func (o *onceWarnings) wrap(next func(string)) func(string) {
 }
 
 // RootRenewal is what root renew did.
-type RootRenewal struct {
-	GUN                  string
-	Version              int       // root.json's new version
-	Expires              time.Time // root.json's new expiry
-	CertExpires          time.Time // the new certificate's NotAfter
-	OldKeyIDs, NewKeyIDs []string  // root key IDs as root.json lists them: docker trust inspect's "Root", --pin-root
-	OldKey, NewKey       string    // canonical key IDs (the private key's ID, what init prints)
-}
+type RootRenewal = sign.RootRenewal
 
 // GenerateRootKey makes an ECDSA P-256 root key and returns it encrypted
 // with passphrase in the PEM format docker writes root keys in (PKCS#8,
 // "role: root").
-func GenerateRootKey(passphrase sign.Secret) (*Key, sign.Secret, error) {
+func GenerateRootKey(passphrase core.Secret) (*Key, core.Secret, error) {
 	if len(passphrase) == 0 {
-		return nil, nil, sign.Classedf(sign.ClassUsage, "a passphrase is needed to encrypt the new root key (--new-root-passphrase, --root-passphrase or DOCKER_CONTENT_TRUST_ROOT_PASSPHRASE)")
+		return nil, nil, core.Classedf(core.ClassUsage, "a passphrase is needed to encrypt the new root key (--new-root-passphrase, --root-passphrase or DOCKER_CONTENT_TRUST_ROOT_PASSPHRASE)")
 	}
 	priv, err := utils.GenerateECDSAKey(rand.Reader)
 	if err != nil {
@@ -144,7 +138,7 @@ func GenerateRootKey(passphrase sign.Secret) (*Key, sign.Secret, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("encrypting root key: %w", err)
 	}
-	return &Key{priv: priv, role: data.CanonicalRootRole}, sign.Secret(pemBytes), nil
+	return &Key{priv: priv, role: data.CanonicalRootRole}, core.Secret(pemBytes), nil
 }
 
 // RenewRoot gives gun's root a new x509 certificate (CN = GUN, 10 years, as
@@ -175,9 +169,9 @@ func (c *Client) RenewRoot(ctx context.Context, gun string, oldRoot, newRoot *Ke
 	}
 	if !r.rootHolds(oldRoot.ID()) {
 		if newRoot != nil && r.rootHolds(newRoot.ID()) {
-			return nil, sign.Classedf(sign.ClassUsage, "the root of %s is already the new root key %s: nothing to do (renew it with --root-key set to that key)", gun, newRoot.ID())
+			return nil, core.Classedf(core.ClassUsage, "the root of %s is already the new root key %s: nothing to do (renew it with --root-key set to that key)", gun, newRoot.ID())
 		}
-		return nil, sign.Classedf(sign.ClassKey, "--root-key %s is not the root key of %s (root.json lists %s); pass the key the repository was initialized with", oldRoot.ID(), gun, strings.Join(r.rootKeyIDs(), ", "))
+		return nil, core.Classedf(core.ClassKey, "--root-key %s is not the root key of %s (root.json lists %s); pass the key the repository was initialized with", oldRoot.ID(), gun, strings.Join(r.rootKeyIDs(), ", "))
 	}
 	out := &RootRenewal{GUN: gun, OldKeyIDs: r.rootKeyIDs(), OldKey: oldRoot.ID(), NewKey: target.ID()}
 	if beforePublish != nil {
@@ -207,10 +201,10 @@ func (c *Client) RenewRoot(ctx context.Context, gun string, oldRoot, newRoot *Ke
 		}
 	}
 	if err := r.readBackErr(); err != nil {
-		return out, sign.Classed(sign.ClassNotary, err)
+		return out, core.Classed(core.ClassNotary, err)
 	}
 	if !r.rootHolds(target.ID()) {
-		return out, sign.Classedf(sign.ClassVerify, "notary server %s accepted the new root of %s but serves a root without key %s (possible attack)", r.server, gun, target.ID())
+		return out, core.Classedf(core.ClassVerify, "notary server %s accepted the new root of %s but serves a root without key %s (possible attack)", r.server, gun, target.ID())
 	}
 	return out, nil
 }
@@ -240,11 +234,11 @@ func (r *Repo) rotateRoot(keyID string) ([]byte, error) {
 		post := remote.last
 		switch {
 		case post != nil && post.conflict:
-			return nil, sign.Classedf(sign.ClassNotary, "another publisher changed %s while its root was renewed, and this renewal was refused: run root renew again", r.gun)
+			return nil, core.Classedf(core.ClassNotary, "another publisher changed %s while its root was renewed, and this renewal was refused: run root renew again", r.gun)
 		case post != nil && post.ambiguous():
 			live, cerr := r.holdsUpdate(post.files)
 			if cerr != nil {
-				return nil, sign.Classedf(sign.ClassNotary, "the answer to the root renewal was lost (%s) and reading the server back failed, so whether it holds the new root is unknown (`sign-step inspect` shows the root key ID): %w", post.describe(), cerr)
+				return nil, core.Classedf(core.ClassNotary, "the answer to the root renewal was lost (%s) and reading the server back failed, so whether it holds the new root is unknown (`sign-step inspect` shows the root key ID): %w", post.describe(), cerr)
 			}
 			if live {
 				r.stale = nil

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sign-step/sign-step/internal/sign"
+	"github.com/sign-step/sign-step/internal/core"
 )
 
 // TestRootStateCheck: a run that publishes without the root key is refused
@@ -44,8 +44,8 @@ func TestRootStateCheck(t *testing.T) {
 				t.Fatalf("refused = %v (%v), want %v", refused, err, tc.wantRefused)
 			}
 			if tc.wantRefused {
-				if sign.ClassOf(err) != sign.ClassKey || !strings.Contains(err.Error(), "sign-step root renew example.com/app --root-key K") {
-					t.Errorf("refusal %q (class %d), want exit 3 naming root renew", err, sign.ClassOf(err))
+				if core.ClassOf(err) != core.ClassKey || !strings.Contains(err.Error(), "sign-step root renew example.com/app --root-key K") {
+					t.Errorf("refusal %q (class %d), want exit 3 naming root renew", err, core.ClassOf(err))
 				}
 				return
 			}

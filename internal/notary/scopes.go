@@ -5,8 +5,8 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/sign-step/sign-step/internal/core"
 	"github.com/sign-step/sign-step/internal/httpx"
-	"github.com/sign-step/sign-step/internal/sign"
 )
 
 // Access is what a command may do to a repository; it decides the token
@@ -93,7 +93,7 @@ func (t *realmRedirects) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	if refused != nil {
 		resp.Body.Close()
-		return nil, sign.Classed(sign.ClassNotary, refused)
+		return nil, core.Classed(core.ClassNotary, refused)
 	}
 	return resp, nil
 }

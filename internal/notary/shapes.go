@@ -10,7 +10,7 @@ import (
 	store "github.com/theupdateframework/notary/storage"
 	"github.com/theupdateframework/notary/tuf/data"
 
-	"github.com/sign-step/sign-step/internal/sign"
+	"github.com/sign-step/sign-step/internal/core"
 )
 
 // This file handles the repository shapes other clients leave: a snapshot
@@ -50,19 +50,19 @@ func (r *Repo) CheckPublish() error {
 			// notary-server reads its snapshot and timestamp keys from its
 			// signing service; a 5xx here is that service failing, and the
 			// publish that follows could not be signed either.
-			return sign.Classedf(sign.ClassNotary, "notary server %s could not sign for %s: asked whether it holds the snapshot key, it failed (%v): its signing service (notary-signer) may be unreachable; nothing was published: retry once notary-server signs again (its /_notary_server/health checks the signer)", r.server, r.gun, err)
+			return core.Classedf(core.ClassNotary, "notary server %s could not sign for %s: asked whether it holds the snapshot key, it failed (%v): its signing service (notary-signer) may be unreachable; nothing was published: retry once notary-server signs again (its /_notary_server/health checks the signer)", r.server, r.gun, err)
 		}
 		return fmt.Errorf("asking notary server %s whether it holds the snapshot key of %s: %w", r.server, r.gun, r.explain(err))
 	}
 	pub, err := data.UnmarshalPublicKey(raw)
 	if err != nil {
-		return sign.Classedf(sign.ClassNotary, "notary server %s answered with an unreadable snapshot key for %s: %v", r.server, r.gun, err)
+		return core.Classedf(core.ClassNotary, "notary server %s answered with an unreadable snapshot key for %s: %v", r.server, r.gun, err)
 	}
 	if slices.Contains(ids, pub.ID()) {
 		return nil
 	}
 	sorted := slices.Sorted(slices.Values(ids))
-	return sign.Classedf(sign.ClassKey, "%s signs its snapshot on the client (the notary CLI's `init` default), and neither the notary server nor our keys hold its snapshot key %s: pass that key with --key (the notary CLI keeps it in its trust dir, private/<ID>.key), or hand it to the server with `notary key rotate %s snapshot -r`; if the server held it until now, its notary-signer has lost it (another NOTARY_SIGNER_<ALIAS> passphrase or signer database): fix the signer, not the client",
+	return core.Classedf(core.ClassKey, "%s signs its snapshot on the client (the notary CLI's `init` default), and neither the notary server nor our keys hold its snapshot key %s: pass that key with --key (the notary CLI keeps it in its trust dir, private/<ID>.key), or hand it to the server with `notary key rotate %s snapshot -r`; if the server held it until now, its notary-signer has lost it (another NOTARY_SIGNER_<ALIAS> passphrase or signer database): fix the signer, not the client",
 		r.gun, strings.Join(sorted, ", "), r.gun)
 }
 
@@ -104,13 +104,13 @@ func (r *Repo) unusable(roles []string) error {
 		if expires := bad.Signed.Expires; expires.Before(time.Now()) {
 			return r.expiredRole(role, expires)
 		}
-		return sign.Classedf(sign.ClassNotary, "%s of %s does not verify (too few valid signatures), so nothing can be signed into it: re-sign it with its key (`sign-step resign %s`)", role, r.gun, r.gun)
+		return core.Classedf(core.ClassNotary, "%s of %s does not verify (too few valid signatures), so nothing can be signed into it: re-sign it with its key (`sign-step resign %s`)", role, r.gun, r.gun)
 	}
 	return nil
 }
 
 func (r *Repo) expiredRole(role data.RoleName, expires time.Time) error {
-	return sign.Classedf(sign.ClassNotary, "%s of %s expired %s, and nothing can be signed into an expired role: re-sign it first with `sign-step resign %s` (with a key of that role), then sign again",
+	return core.Classedf(core.ClassNotary, "%s of %s expired %s, and nothing can be signed into an expired role: re-sign it first with `sign-step resign %s` (with a key of that role), then sign again",
 		role, r.gun, expires.UTC().Format(time.RFC3339), r.gun)
 }
 

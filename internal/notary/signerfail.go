@@ -6,7 +6,7 @@ import (
 
 	"github.com/theupdateframework/notary/tuf/validation"
 
-	"github.com/sign-step/sign-step/internal/sign"
+	"github.com/sign-step/sign-step/internal/core"
 )
 
 // signerFailure explains an update notary-server refused because it could
@@ -26,7 +26,7 @@ func (r *Repo) signerFailure(err error) error {
 	if strings.Contains(v.Msg, "code = 14 ") || strings.Contains(v.Msg, "code = Unavailable ") || strings.Contains(v.Msg, "desc = connection error:") {
 		state = "is unreachable"
 	}
-	return sign.Classedf(sign.ClassNotary,
+	return core.Classedf(core.ClassNotary,
 		"notary server %s could not sign the update of %s: its signing service (notary-signer) %s (%s); the server stored nothing: retry once notary-server signs again (its /_notary_server/health checks the signer)",
 		r.server, r.gun, state, v.Msg)
 }

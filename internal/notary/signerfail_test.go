@@ -8,7 +8,7 @@ import (
 	store "github.com/theupdateframework/notary/storage"
 	"github.com/theupdateframework/notary/tuf/validation"
 
-	"github.com/sign-step/sign-step/internal/sign"
+	"github.com/sign-step/sign-step/internal/core"
 )
 
 func TestExplainSignerFailure(t *testing.T) {
@@ -31,8 +31,8 @@ func TestExplainSignerFailure(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			err := r.explain(tt.err)
-			if sign.ClassOf(err) != sign.ClassNotary {
-				t.Errorf("class %d, want %d", sign.ClassOf(err), sign.ClassNotary)
+			if core.ClassOf(err) != core.ClassNotary {
+				t.Errorf("class %d, want %d", core.ClassOf(err), core.ClassNotary)
 			}
 			isSigner := strings.Contains(err.Error(), "could not sign the update of registry.example/app")
 			if isSigner != (tt.want != "") || !strings.Contains(err.Error(), tt.want) {

@@ -17,7 +17,7 @@ import (
 	"github.com/theupdateframework/notary/trustmanager"
 	"github.com/theupdateframework/notary/tuf/data"
 
-	"github.com/sign-step/sign-step/internal/sign"
+	"github.com/sign-step/sign-step/internal/core"
 )
 
 // RemoteSigner asks a key service (Vault Transit) to sign msg, the canonical
@@ -39,7 +39,7 @@ type RemoteKey struct {
 // notary's Sign takes no context: ctx bounds every signing request.
 func NewRemoteKey(ctx context.Context, k RemoteKey) (*Key, error) {
 	fail := func(reason string) error {
-		return sign.Classed(sign.ClassKey, &KeyError{Origin: k.Origin, Reason: reason})
+		return core.Classed(core.ClassKey, &KeyError{Origin: k.Origin, Reason: reason})
 	}
 	if k.Sign == nil {
 		return nil, fail("no signer")
@@ -84,11 +84,11 @@ func (k *remoteECDSAKey) Sign(_ io.Reader, msg []byte, _ crypto.SignerOpts) ([]b
 		return nil, err
 	}
 	if len(sig) != 64 {
-		return nil, sign.Classed(sign.ClassKey, &KeyError{Origin: k.origin, Reason: fmt.Sprintf("the signature is %d bytes, want 64 (raw r||s of ECDSA P-256)", len(sig))})
+		return nil, core.Classed(core.ClassKey, &KeyError{Origin: k.origin, Reason: fmt.Sprintf("the signature is %d bytes, want 64 (raw r||s of ECDSA P-256)", len(sig))})
 	}
 	digest := sha256.Sum256(msg)
 	if !ecdsa.Verify(k.pub, digest[:], new(big.Int).SetBytes(sig[:32]), new(big.Int).SetBytes(sig[32:])) {
-		return nil, sign.Classed(sign.ClassKey, &KeyError{Origin: k.origin, Reason: "the signature does not verify with the key's public key over SHA-256 of the metadata"})
+		return nil, core.Classed(core.ClassKey, &KeyError{Origin: k.origin, Reason: "the signature does not verify with the key's public key over SHA-256 of the metadata"})
 	}
 	return sig, nil
 }

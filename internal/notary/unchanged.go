@@ -7,7 +7,7 @@ import (
 
 	"github.com/theupdateframework/notary/tuf/data"
 
-	"github.com/sign-step/sign-step/internal/sign"
+	"github.com/sign-step/sign-step/internal/core"
 )
 
 // SignedAt implements sign.TrustRepo. Every role must record tag with
@@ -20,7 +20,7 @@ import (
 // publish on every run in turn).
 // Without the server's current timestamp (the client fell back to its
 // cache) nothing counts as unchanged: the publish then checks the server.
-func (r *Repo) SignedAt(tag string, d sign.Descriptor, roles []string) (bool, error) {
+func (r *Repo) SignedAt(tag string, d core.Descriptor, roles []string) (bool, error) {
 	if err := r.readBackErr(); err != nil {
 		return false, err
 	}
@@ -47,7 +47,7 @@ func (r *Repo) SignedAt(tag string, d sign.Descriptor, roles []string) (bool, er
 }
 
 // records reports whether st holds tag at exactly d.
-func records(st *data.SignedTargets, tag string, d sign.Descriptor) bool {
+func records(st *data.SignedTargets, tag string, d core.Descriptor) bool {
 	want, err := hex.DecodeString(strings.TrimPrefix(d.Digest, "sha256:"))
 	if err != nil || len(want) != 32 {
 		return false
@@ -61,7 +61,7 @@ func records(st *data.SignedTargets, tag string, d sign.Descriptor) bool {
 // not mark it for signing), so Publish re-signs them explicitly: a publish
 // (with --force, or because another key signed the role last) puts our
 // signature on every role it writes.
-func (r *Repo) alreadyRecorded(adds []sign.Target) []data.RoleName {
+func (r *Repo) alreadyRecorded(adds []core.Target) []data.RoleName {
 	var out []data.RoleName
 	seen := map[data.RoleName]bool{}
 	for _, t := range adds {

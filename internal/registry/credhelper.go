@@ -12,7 +12,7 @@ import (
 	helperclient "github.com/docker/docker-credential-helpers/client"
 	helpercreds "github.com/docker/docker-credential-helpers/credentials"
 
-	"github.com/sign-step/sign-step/internal/sign"
+	"github.com/sign-step/sign-step/internal/core"
 )
 
 // tokenUsername is what a credential helper returns as the username of an
@@ -34,14 +34,14 @@ func authConfig(cf *configfile.ConfigFile, key, path string) (types.AuthConfig, 
 	}
 	prog, err := lookPath("docker-credential-"+helper, path)
 	if err != nil {
-		return types.AuthConfig{}, sign.Classedf(sign.ClassUsage, "docker config: credential helper %q for %s: %v", helper, key, err)
+		return types.AuthConfig{}, core.Classedf(core.ClassUsage, "docker config: credential helper %q for %s: %w", helper, key, err)
 	}
 	c, err := helperclient.Get(helperclient.NewShellProgramFunc(prog), key)
 	if err != nil {
 		if helpercreds.IsErrCredentialsNotFound(err) {
 			return types.AuthConfig{ServerAddress: key}, nil // anonymous, as docker treats it
 		}
-		return types.AuthConfig{}, sign.Classedf(sign.ClassUsage, "docker config: credential helper %s for %s: %v", filepath.Base(prog), key, err)
+		return types.AuthConfig{}, core.Classedf(core.ClassUsage, "docker config: credential helper %s for %s: %w", filepath.Base(prog), key, err)
 	}
 	out := types.AuthConfig{ServerAddress: key, Username: c.Username, Password: c.Secret}
 	if c.Username == tokenUsername {

@@ -13,7 +13,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 
-	"github.com/sign-step/sign-step/internal/sign"
+	"github.com/sign-step/sign-step/internal/core"
 )
 
 // Registries are reached over https only. go-containerregistry also tries
@@ -45,10 +45,10 @@ func ParseInsecure(values []string) ([]string, error) {
 			continue
 		}
 		if strings.Contains(v, "://") || strings.ContainsAny(v, "/?#@") {
-			return nil, sign.Classedf(sign.ClassUsage, "--insecure-registry %q: want HOST or HOST:PORT, as in an image reference (no scheme, no path)", v)
+			return nil, core.Classedf(core.ClassUsage, "--insecure-registry %q: want HOST or HOST:PORT, as in an image reference (no scheme, no path)", v)
 		}
 		if _, err := name.NewRegistry(v, name.StrictValidation); err != nil {
-			return nil, sign.Classedf(sign.ClassUsage, "--insecure-registry %q: want HOST or HOST:PORT: %v", v, err)
+			return nil, core.Classedf(core.ClassUsage, "--insecure-registry %q: want HOST or HOST:PORT: %w", v, err)
 		}
 		hosts = append(hosts, strings.ToLower(v))
 	}
@@ -85,7 +85,7 @@ func (r *Registry) isInsecure(host string) bool { return r.opts.insecure[strings
 
 // reference is ref for ggcr; an insecure registry is marked so that ggcr
 // tries plain http for it even when it is not a "local" address.
-func (r *Registry) reference(ref sign.Ref) (name.Reference, error) {
+func (r *Registry) reference(ref core.Ref) (name.Reference, error) {
 	opts := []name.Option{name.StrictValidation} // sign.Ref is already normalized; ggcr must not re-guess
 	if r.isInsecure(ref.Registry) {
 		opts = append(opts, name.Insecure)
@@ -118,19 +118,19 @@ func (r *Registry) ggcrOptions() []remote.Option {
 // one; else nil. It runs after the TLS check, so a certificate failure of
 // https is never hidden behind it. An HTTP status from any try (an insecure
 // registry answering http with an error) is left to explain.
-func explainPlainHTTP(ref sign.Ref, err error) error {
+func explainPlainHTTP(ref core.Ref, err error) error {
 	var terr *transport.Error
 	if errors.As(err, &terr) {
 		return nil
 	}
 	var rec tls.RecordHeaderError
 	if errors.Is(err, http.ErrSchemeMismatch) || (errors.As(err, &rec) && string(rec.RecordHeader[:]) == "HTTP/") {
-		return sign.TLSError(fmt.Errorf("registry %s answered in plain HTTP, not https; sign-step sends nothing in clear to a registry unless it is named with --insecure-registry %s", ref.Registry, ref.Registry))
+		return core.TLSError(fmt.Errorf("registry %s answered in plain HTTP, not https; sign-step sends nothing in clear to a registry unless it is named with --insecure-registry %s", ref.Registry, ref.Registry))
 	}
 	var plain *PlainHTTPError
 	var uerr *url.Error
 	if errors.As(err, &plain) && (!errors.As(err, &uerr) || errors.As(uerr.Err, &plain)) {
-		return sign.TLSError(fmt.Errorf("registry %s: %v (--insecure-registry %s)", ref.Registry, plain, plain.Host))
+		return core.TLSError(fmt.Errorf("registry %s: %v (--insecure-registry %s)", ref.Registry, plain, plain.Host))
 	}
 	return nil
 }
@@ -139,7 +139,7 @@ func explainPlainHTTP(ref sign.Ref, err error) error {
 // http ping errors, so the refused plain-HTTP try does not blur the line.
 func certCause(err error) error {
 	var uerr *url.Error
-	if errors.As(err, &uerr) && sign.IsCertificateError(uerr) {
+	if errors.As(err, &uerr) && core.IsCertificateError(uerr) {
 		return uerr
 	}
 	return err

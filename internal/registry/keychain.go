@@ -8,14 +8,14 @@ import (
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 
-	"github.com/sign-step/sign-step/internal/sign"
+	"github.com/sign-step/sign-step/internal/core"
 )
 
 // Login is a username and password given to sign-step for some registries
 // (flags, NOTARY_AUTH), as opposed to docker's config.json.
 type Login struct {
 	Username string
-	Password sign.Secret
+	Password core.Secret
 }
 
 // BoundKeychain answers each registry host in logins with its login and
@@ -49,18 +49,18 @@ func (k boundKeychain) Resolve(target authn.Resource) (authn.Authenticator, erro
 func CanonicalHost(host string) string {
 	host = strings.ToLower(host)
 	switch host {
-	case sign.DockerHub, "index.docker.io", "registry-1.docker.io":
-		return sign.DockerHub
+	case core.DockerHub, "index.docker.io", "registry-1.docker.io":
+		return core.DockerHub
 	}
 	return host
 }
 
 // explainSource is explain for the --source registry, whose login is not
 // the destination's.
-func explainSource(src sign.Ref, err error) error {
+func explainSource(src core.Ref, err error) error {
 	var terr *transport.Error
 	if errors.As(err, &terr) && (terr.StatusCode == http.StatusUnauthorized || terr.StatusCode == http.StatusForbidden) {
-		return sign.Classedf(sign.ClassRegistry, "source registry %s refused %s (%d): check --source-username/--source-password or docker login", src.Registry, src.Name(), terr.StatusCode)
+		return core.Classedf(core.ClassRegistry, "source registry %s refused %s (%d): check --source-username/--source-password or docker login", src.Registry, src.Name(), terr.StatusCode)
 	}
 	return explain(src, err)
 }

@@ -6,8 +6,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 
+	"github.com/sign-step/sign-step/internal/core"
 	"github.com/sign-step/sign-step/internal/registry"
-	"github.com/sign-step/sign-step/internal/sign"
 )
 
 // configKeychain stands for docker's config.json: one login per host.
@@ -22,8 +22,8 @@ func (k configKeychain) Resolve(r authn.Resource) (authn.Authenticator, error) {
 
 func TestBoundKeychain(t *testing.T) {
 	t.Parallel()
-	dest := registry.Login{Username: "ci", Password: sign.Secret("dest-pass")}
-	src := registry.Login{Username: "reader", Password: sign.Secret("src-pass")}
+	dest := registry.Login{Username: "ci", Password: core.Secret("dest-pass")}
+	src := registry.Login{Username: "reader", Password: core.Secret("src-pass")}
 	kc := registry.BoundKeychain(map[string]registry.Login{
 		"registry.example:5000": dest,
 		"docker.io":             dest,
@@ -81,7 +81,7 @@ func TestBoundKeychain(t *testing.T) {
 // the registry host of the GUN, as docker's GetNotaryRepository does.
 func TestCredentialsForNotary(t *testing.T) {
 	t.Parallel()
-	kc := registry.BoundKeychain(map[string]registry.Login{"registry.example:5000": {Username: "ci", Password: sign.Secret("p")}}, authn.NewMultiKeychain())
+	kc := registry.BoundKeychain(map[string]registry.Login{"registry.example:5000": {Username: "ci", Password: core.Secret("p")}}, authn.NewMultiKeychain())
 	creds := registry.Credentials(kc)
 	tests := []struct{ host, user, pass string }{
 		{"registry.example:5000", "ci", "p"},

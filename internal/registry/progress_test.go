@@ -19,7 +19,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
-	"github.com/sign-step/sign-step/internal/sign"
+	"github.com/sign-step/sign-step/internal/core"
 )
 
 // fakeClock moves step forward each time it is read, as if each read of a
@@ -98,12 +98,12 @@ func TestPushProgressThrottled(t *testing.T) {
 			clock := &fakeClock{now: time.Unix(0, 0), step: 100 * time.Millisecond}
 			out := &stampedLines{clock: clock}
 			r := New(WithTransport(srv.Client().Transport), WithProgress(Progress{Out: out, Every: every, Now: clock.Now}))
-			ref, err := sign.ParseRef(host + "/progress/" + strings.TrimSuffix(every.String(), "s") + ":1")
+			ref, err := core.ParseRef(host + "/progress/" + strings.TrimSuffix(every.String(), "s") + ":1")
 			if err != nil {
 				t.Fatal(err)
 			}
 			start := clock.peek()
-			if _, err := r.Push(context.Background(), dir, []sign.Ref{ref}); err != nil {
+			if _, err := r.Push(context.Background(), dir, []core.Ref{ref}); err != nil {
 				t.Fatal(err)
 			}
 			var at []time.Time

@@ -27,6 +27,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
+	"github.com/sign-step/sign-step/internal/core"
 	"github.com/sign-step/sign-step/internal/httpx"
 	"github.com/sign-step/sign-step/internal/sign"
 )
@@ -96,22 +97,22 @@ func (r *Registry) pullerFor() (*remote.Puller, error) {
 // registry's claim, and what is signed must be the digest of the bytes a
 // pull gets. It is safe for concurrent use; calls share one authenticated
 // transport per repository.
-func (r *Registry) Resolve(ctx context.Context, ref sign.Ref) (sign.Descriptor, error) {
+func (r *Registry) Resolve(ctx context.Context, ref core.Ref) (core.Descriptor, error) {
 	nref, err := r.reference(ref)
 	if err != nil {
-		return sign.Descriptor{}, sign.Classed(sign.ClassUsage, err)
+		return core.Descriptor{}, core.Classed(core.ClassUsage, err)
 	}
 	p, err := r.pullerFor()
 	if err != nil {
-		return sign.Descriptor{}, explain(ref, err)
+		return core.Descriptor{}, explain(ref, err)
 	}
 	full, err := p.Get(ctx, nref)
 	if err != nil {
-		return sign.Descriptor{}, explain(ref, err)
+		return core.Descriptor{}, explain(ref, err)
 	}
 	h, n, err := v1.SHA256(bytes.NewReader(full.Manifest))
 	if err != nil {
-		return sign.Descriptor{}, fmt.Errorf("hashing the manifest of %s: %w", ref, err)
+		return core.Descriptor{}, fmt.Errorf("hashing the manifest of %s: %w", ref, err)
 	}
 	// ggcr takes a schema 1 manifest's digest from the header; a pin by
 	// digest must match the bytes too.
@@ -120,19 +121,19 @@ func (r *Registry) Resolve(ctx context.Context, ref sign.Ref) (sign.Descriptor, 
 		if ref.Digest != "" {
 			claim = ref.Digest
 		}
-		return sign.Descriptor{}, sign.Classedf(sign.ClassRegistry, "registry %s sent a manifest for %s that hashes to %s, not %s (possible attack)", ref.Registry, ref, h, claim)
+		return core.Descriptor{}, core.Classedf(core.ClassRegistry, "registry %s sent a manifest for %s that hashes to %s, not %s (possible attack)", ref.Registry, ref, h, claim)
 	}
-	return sign.Descriptor{Digest: h.String(), Size: n, MediaType: string(full.MediaType)}, nil
+	return core.Descriptor{Digest: h.String(), Size: n, MediaType: string(full.MediaType)}, nil
 }
 
 // Push implements sign.Registry. source is an OCI image layout directory, a
 // `docker save` tarball or a registry reference. The image (or index, with
 // all its children) goes to every ref; blobs the registry has are not sent
 // again and layers stream from disk.
-func (r *Registry) Push(ctx context.Context, source string, refs []sign.Ref) (sign.Descriptor, error) {
+func (r *Registry) Push(ctx context.Context, source string, refs []core.Ref) (core.Descriptor, error) {
 	img, err := r.open(ctx, source)
 	if err != nil {
-		return sign.Descriptor{}, err
+		return core.Descriptor{}, err
 	}
 	pushed := img
 	if p := newProgress(r.opts.progress); p != nil {
@@ -142,34 +143,34 @@ func (r *Registry) Push(ctx context.Context, source string, refs []sign.Ref) (si
 	for _, ref := range refs {
 		nref, err := r.reference(ref)
 		if err != nil {
-			return sign.Descriptor{}, sign.Classed(sign.ClassUsage, err)
+			return core.Descriptor{}, core.Classed(core.ClassUsage, err)
 		}
 		todo[nref] = pushed
 	}
 	if err := remote.MultiWrite(todo, r.remoteOptions(ctx)...); err != nil {
-		return sign.Descriptor{}, explain(refs[0], err)
+		return core.Descriptor{}, explain(refs[0], err)
 	}
 	return describe(img)
 }
 
 // Describe implements sign.Registry: the descriptor of source, read locally
 // (or from its registry), with nothing pushed.
-func (r *Registry) Describe(ctx context.Context, source string) (sign.Descriptor, error) {
+func (r *Registry) Describe(ctx context.Context, source string) (core.Descriptor, error) {
 	img, err := r.open(ctx, source)
 	if err != nil {
-		return sign.Descriptor{}, err
+		return core.Descriptor{}, err
 	}
 	return describe(img)
 }
 
-func describe(t remote.Taggable) (sign.Descriptor, error) {
+func describe(t remote.Taggable) (core.Descriptor, error) {
 	raw, err := t.RawManifest()
 	if err != nil {
-		return sign.Descriptor{}, fmt.Errorf("reading manifest: %w", err)
+		return core.Descriptor{}, fmt.Errorf("reading manifest: %w", err)
 	}
 	h, _, err := v1.SHA256(bytes.NewReader(raw))
 	if err != nil {
-		return sign.Descriptor{}, err
+		return core.Descriptor{}, err
 	}
 	mt := ""
 	if m, ok := t.(interface {
@@ -180,7 +181,7 @@ func describe(t remote.Taggable) (sign.Descriptor, error) {
 		}
 	}
 	// What was pushed is exactly raw, so its digest and length are the target.
-	return sign.Descriptor{Digest: h.String(), Size: int64(len(raw)), MediaType: mt}, nil
+	return core.Descriptor{Digest: h.String(), Size: int64(len(raw)), MediaType: mt}, nil
 }
 
 // open reads source as an OCI layout, a tarball or a registry reference.
@@ -192,20 +193,20 @@ func (r *Registry) open(ctx context.Context, source string) (remote.Taggable, er
 		}
 		img, err := tarball.ImageFromPath(source, nil)
 		if err != nil {
-			return nil, sign.Classedf(sign.ClassUsage, "reading %s as a docker save tarball: %v", source, err)
+			return nil, core.Classedf(core.ClassUsage, "reading %s as a docker save tarball: %w", source, err)
 		}
 		return img, nil
 	}
-	src, err := sign.ParseRef(source)
+	src, err := core.ParseRef(source)
 	if err != nil {
-		return nil, sign.Classedf(sign.ClassUsage, "source %q is neither a file, a directory nor an image reference", source)
+		return nil, core.Classedf(core.ClassUsage, "source %q is neither a file, a directory nor an image reference", source)
 	}
 	if src.Tag == "" && src.Digest == "" {
 		src.Tag = "latest"
 	}
 	nref, err := r.reference(src)
 	if err != nil {
-		return nil, sign.Classed(sign.ClassUsage, err)
+		return nil, core.Classed(core.ClassUsage, err)
 	}
 	d, err := remote.Get(nref, r.remoteOptions(ctx)...)
 	if err != nil {
@@ -219,22 +220,22 @@ func (r *Registry) open(ctx context.Context, source string) (remote.Taggable, er
 
 func openLayout(dir string) (remote.Taggable, error) {
 	if _, err := os.Stat(filepath.Join(dir, "oci-layout")); err != nil {
-		return nil, sign.Classedf(sign.ClassUsage, "%s is not an OCI image layout (no oci-layout file)", dir)
+		return nil, core.Classedf(core.ClassUsage, "%s is not an OCI image layout (no oci-layout file)", dir)
 	}
 	p, err := layout.FromPath(dir)
 	if err != nil {
-		return nil, sign.Classedf(sign.ClassUsage, "reading OCI layout %s: %v", dir, err)
+		return nil, core.Classedf(core.ClassUsage, "reading OCI layout %s: %w", dir, err)
 	}
 	idx, err := p.ImageIndex()
 	if err != nil {
-		return nil, sign.Classedf(sign.ClassUsage, "reading OCI layout %s: %v", dir, err)
+		return nil, core.Classedf(core.ClassUsage, "reading OCI layout %s: %w", dir, err)
 	}
 	m, err := idx.IndexManifest()
 	if err != nil {
-		return nil, sign.Classedf(sign.ClassUsage, "reading OCI layout %s index.json: %v", dir, err)
+		return nil, core.Classedf(core.ClassUsage, "reading OCI layout %s index.json: %w", dir, err)
 	}
 	if len(m.Manifests) != 1 {
-		return nil, sign.Classedf(sign.ClassUsage, "OCI layout %s lists %d manifests in index.json; sign-step pushes a layout holding exactly one image or index", dir, len(m.Manifests))
+		return nil, core.Classedf(core.ClassUsage, "OCI layout %s lists %d manifests in index.json; sign-step pushes a layout holding exactly one image or index", dir, len(m.Manifests))
 	}
 	desc := m.Manifests[0]
 	if desc.MediaType.IsIndex() {
@@ -244,15 +245,15 @@ func openLayout(dir string) (remote.Taggable, error) {
 }
 
 // explain classes registry errors and names the tag or the URL.
-func explain(ref sign.Ref, err error) error {
+func explain(ref core.Ref, err error) error {
 	// TLS first: for loopback hosts ggcr also tries plain http, whose 400
 	// would hide the real failure.
-	if sign.IsCertificateError(err) {
-		return sign.TLSError(fmt.Errorf("registry https://%s: TLS certificate not trusted (%v); %s", ref.Registry, certCause(err), certHint(err)))
+	if core.IsCertificateError(err) {
+		return core.TLSError(fmt.Errorf("registry https://%s: TLS certificate not trusted (%v); %s", ref.Registry, certCause(err), certHint(err)))
 	}
 	var realm *httpx.RealmError
 	if errors.As(err, &realm) {
-		return sign.Classed(sign.ClassRegistry, realm)
+		return core.Classed(core.ClassRegistry, realm)
 	}
 	if perr := explainPlainHTTP(ref, err); perr != nil {
 		return perr
@@ -262,22 +263,22 @@ func explain(ref sign.Ref, err error) error {
 		switch terr.StatusCode {
 		case http.StatusNotFound:
 			if ref.Digest != "" {
-				return sign.Classedf(sign.ClassRegistry, "manifest %s not found in %s", ref.Digest, ref.Name())
+				return core.Classedf(core.ClassRegistry, "manifest %s not found in %s", ref.Digest, ref.Name())
 			}
-			return sign.Classedf(sign.ClassRegistry, "tag %q not found in %s; push it first or pass --source", ref.Tag, ref.Name())
+			return core.Classedf(core.ClassRegistry, "tag %q not found in %s; push it first or pass --source", ref.Tag, ref.Name())
 		case http.StatusUnauthorized, http.StatusForbidden:
-			return sign.Classedf(sign.ClassRegistry, "registry %s refused %s (%d): check --registry-username/--registry-password or docker login", ref.Registry, ref.Name(), terr.StatusCode)
+			return core.Classedf(core.ClassRegistry, "registry %s refused %s (%d): check --registry-username/--registry-password or docker login", ref.Registry, ref.Name(), terr.StatusCode)
 		}
-		return sign.Classedf(sign.ClassRegistry, "registry %s: %v", ref.Registry, err)
+		return core.Classedf(core.ClassRegistry, "registry %s: %v", ref.Registry, err)
 	}
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 		return fmt.Errorf("registry https://%s: %w", ref.Registry, err)
 	}
 	var uerr *url.Error
 	if errors.As(err, &uerr) {
-		return sign.Classedf(sign.ClassRegistry, "cannot reach registry https://%s: %v", ref.Registry, uerr.Err)
+		return core.Classedf(core.ClassRegistry, "cannot reach registry https://%s: %v", ref.Registry, uerr.Err)
 	}
-	return sign.Classedf(sign.ClassRegistry, "registry %s: %v", ref.Registry, err)
+	return core.Classedf(core.ClassRegistry, "registry %s: %v", ref.Registry, err)
 }
 
 // DockerConfigKeychain reads docker's config.json from dir, as `docker
@@ -286,7 +287,7 @@ func explain(ref sign.Ref, err error) error {
 func DockerConfigKeychain(dir, path string, opts ...ConfigOption) (authn.Keychain, error) {
 	cf, err := config.Load(dir)
 	if err != nil {
-		return nil, sign.Classedf(sign.ClassUsage, "reading docker config in %s: %v", dir, err)
+		return nil, core.Classedf(core.ClassUsage, "reading docker config in %s: %w", dir, err)
 	}
 	k := &configKeychain{cf: cf, path: path, mask: func(string) {}}
 	for _, o := range opts {
@@ -313,7 +314,7 @@ type configKeychain struct {
 
 func (k *configKeychain) Resolve(target authn.Resource) (authn.Authenticator, error) {
 	key := target.RegistryStr()
-	if key == name.DefaultRegistry || key == sign.DockerHub {
+	if key == name.DefaultRegistry || key == core.DockerHub {
 		key = authn.DefaultAuthKey
 	}
 	cfg, err := authConfig(k.cf, key, k.path)

@@ -16,7 +16,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
-	"github.com/sign-step/sign-step/internal/sign"
+	"github.com/sign-step/sign-step/internal/core"
 )
 
 // BenchmarkResolve resolves 50 tags of one repository, 16 at a time, as
@@ -34,7 +34,7 @@ func BenchmarkResolve(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	var refs []sign.Ref
+	var refs []core.Ref
 	for i := range 50 {
 		s := fmt.Sprintf("%s/bench/app:t%02d", host, i)
 		tag, err := name.NewTag(s, name.StrictValidation)
@@ -44,14 +44,14 @@ func BenchmarkResolve(b *testing.B) {
 		if err := remote.Write(tag, img, remote.WithTransport(rt)); err != nil {
 			b.Fatal(err)
 		}
-		ref, err := sign.ParseRef(s)
+		ref, err := core.ParseRef(s)
 		if err != nil {
 			b.Fatal(err)
 		}
 		refs = append(refs, ref)
 	}
 	ctx := context.Background()
-	resolveAll := func(b *testing.B, resolve func(sign.Ref) error) {
+	resolveAll := func(b *testing.B, resolve func(core.Ref) error) {
 		sem := make(chan struct{}, 16)
 		var wg sync.WaitGroup
 		for _, ref := range refs {
@@ -68,13 +68,13 @@ func BenchmarkResolve(b *testing.B) {
 	b.Run("shared", func(b *testing.B) {
 		for b.Loop() {
 			r := New(WithTransport(rt)) // a run's Registry: the ping happens once
-			resolveAll(b, func(ref sign.Ref) error { _, err := r.Resolve(ctx, ref); return err })
+			resolveAll(b, func(ref core.Ref) error { _, err := r.Resolve(ctx, ref); return err })
 		}
 	})
 	b.Run("per-call", func(b *testing.B) {
 		for b.Loop() {
 			r := New(WithTransport(rt))
-			resolveAll(b, func(ref sign.Ref) error {
+			resolveAll(b, func(ref core.Ref) error {
 				nref, err := r.reference(ref)
 				if err == nil {
 					_, err = remote.Head(nref, r.remoteOptions(ctx)...)

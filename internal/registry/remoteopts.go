@@ -8,7 +8,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
-	"github.com/sign-step/sign-step/internal/sign"
+	"github.com/sign-step/sign-step/internal/core"
 )
 
 // RemoteOptions are the go-containerregistry options of this Registry (TLS,
@@ -24,7 +24,7 @@ func (r *Registry) Keychain() authn.Keychain { return r.opts.keychain }
 
 // Reference is ref as go-containerregistry names it here (strict, plain
 // HTTP only for --insecure-registry hosts).
-func (r *Registry) Reference(ref sign.Ref) (name.Reference, error) { return r.reference(ref) }
+func (r *Registry) Reference(ref core.Ref) (name.Reference, error) { return r.reference(ref) }
 
 // PlainHTTP reports whether host may be reached over plain HTTP (--insecure-registry).
 func (r *Registry) PlainHTTP(host string) bool { return r.isInsecure(host) }

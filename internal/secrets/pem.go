@@ -7,7 +7,7 @@ import (
 	"os"
 	"strings"
 
-	"github.com/sign-step/sign-step/internal/sign"
+	"github.com/sign-step/sign-step/internal/core"
 )
 
 // Material says whether PEM material is secret.
@@ -41,7 +41,7 @@ const pemForms = "tried PEM (-----BEGIN ..., with LF, CRLF or literal \\n line b
 // An env:// variable that holds the path of a file (a GitLab File-type
 // variable) is refused with a hint to use file://$VAR. Errors name the
 // reference and the forms tried, never the value.
-func (r *Resolver) ResolvePEM(ctx context.Context, flag, ref string, m Material) (sign.Secret, string, error) {
+func (r *Resolver) ResolvePEM(ctx context.Context, flag, ref string, m Material) (core.Secret, string, error) {
 	var raw []byte
 	var origin string
 	switch {
@@ -49,26 +49,26 @@ func (r *Resolver) ResolvePEM(ctx context.Context, flag, ref string, m Material)
 		name := strings.TrimPrefix(ref, Base64Scheme)
 		v := r.Getenv(name)
 		if v == "" {
-			return nil, ref, sign.Classedf(sign.ClassSecrets, "resolving %s: environment variable %s is empty or unset", ref, name)
+			return nil, ref, core.Classedf(core.ClassSecrets, "resolving %s: environment variable %s is empty or unset", ref, name)
 		}
 		r.maskIf(m, v)
 		pemBytes, ok := decodeBase64PEM(v)
 		if !ok {
-			return nil, ref, sign.Classedf(sign.ClassKey, "resolving %s: the variable is not base64 of a PEM (base64 -w0 FILE makes one)", ref)
+			return nil, ref, core.Classedf(core.ClassKey, "resolving %s: the variable is not base64 of a PEM (base64 -w0 FILE makes one)", ref)
 		}
 		return r.found(m, pemBytes), ref, nil
 	case strings.HasPrefix(ref, "env://") && m == PublicPEM:
 		name := strings.TrimPrefix(ref, "env://")
 		v := r.Getenv(name)
 		if v == "" {
-			return nil, ref, sign.Classedf(sign.ClassSecrets, "resolving %s: environment variable %s is empty or unset", ref, name)
+			return nil, ref, core.Classedf(core.ClassSecrets, "resolving %s: environment variable %s is empty or unset", ref, name)
 		}
 		raw, origin = []byte(v), ref
 	case strings.HasPrefix(ref, "file://") && m == PublicPEM:
 		path := strings.TrimPrefix(ref, "file://")
 		b, err := readPath(r, path)
 		if err != nil {
-			return nil, ref, sign.Classedf(sign.ClassSecrets, "resolving %s: %v", ref, unwrapPath(err))
+			return nil, ref, core.Classedf(core.ClassSecrets, "resolving %s: %w", ref, unwrapPath(err))
 		}
 		raw, origin = b, ref
 	case strings.HasPrefix(ref, "env://"), strings.HasPrefix(ref, "file://"), strings.HasPrefix(ref, VaultScheme), IsTransitRef(ref):
@@ -84,15 +84,15 @@ func (r *Resolver) ResolvePEM(ctx context.Context, flag, ref string, m Material)
 		return r.found(m, p), origin, nil
 	}
 	if name, isEnv := strings.CutPrefix(ref, "env://"); isEnv && isFilePath(string(raw)) {
-		return nil, origin, sign.Classedf(sign.ClassKey, "resolving %s: the variable holds the path of a file, not a PEM (a GitLab File-type variable?): pass file://$%s", ref, name)
+		return nil, origin, core.Classedf(core.ClassKey, "resolving %s: the variable holds the path of a file, not a PEM (a GitLab File-type variable?): pass file://$%s", ref, name)
 	}
-	return nil, origin, sign.Classedf(sign.ClassKey, "resolving %s: no PEM found: %s", ref, pemForms)
+	return nil, origin, core.Classedf(core.ClassKey, "resolving %s: no PEM found: %s", ref, pemForms)
 }
 
 // bareValue is a value with no scheme: inline PEM, inline base64 of a PEM
 // or a path. A value that is none of them may be the key itself, mangled:
 // it is masked and never echoed.
-func (r *Resolver) bareValue(flag, v string, m Material) (sign.Secret, string, error) {
+func (r *Resolver) bareValue(flag, v string, m Material) (core.Secret, string, error) {
 	if strings.Contains(v, "-----BEGIN") {
 		r.maskIf(m, v)
 		p, _ := toPEM([]byte(v))
@@ -108,7 +108,7 @@ func (r *Resolver) bareValue(flag, v string, m Material) (sign.Secret, string, e
 		if flag == "" {
 			flag = "the value"
 		}
-		return nil, "the value of " + flag, sign.Classedf(sign.ClassSecrets,
+		return nil, "the value of " + flag, core.Classedf(core.ClassSecrets,
 			"%s: not a PEM and not a readable file, nor base64 of a PEM (%v); the value is not shown: give inline PEM, base64://VAR, env://VAR, file://PATH or a path",
 			flag, unwrapPath(err))
 	}
@@ -117,14 +117,14 @@ func (r *Resolver) bareValue(flag, v string, m Material) (sign.Secret, string, e
 	if p, ok := toPEM(b); ok {
 		return r.found(m, p), origin, nil
 	}
-	return nil, origin, sign.Classedf(sign.ClassKey, "resolving %s: no PEM found: %s", origin, pemForms)
+	return nil, origin, core.Classedf(core.ClassKey, "resolving %s: no PEM found: %s", origin, pemForms)
 }
 
 // found masks the PEM finally used (its lines may differ from the value's:
 // decoded base64, split literal \n) and returns it.
-func (r *Resolver) found(m Material, p []byte) sign.Secret {
+func (r *Resolver) found(m Material, p []byte) core.Secret {
 	r.maskIf(m, string(p))
-	return sign.Secret(p)
+	return core.Secret(p)
 }
 
 // maskIf masks v when it is, or holds, private material.

@@ -13,7 +13,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/sign-step/sign-step/internal/sign"
+	"github.com/sign-step/sign-step/internal/core"
 )
 
 // keyPEMs returns a private key PEM and its public key PEM.
@@ -73,7 +73,7 @@ func TestResolvePEMShapes(t *testing.T) {
 		ref        string
 		wantOrigin string
 		wantErr    string // "" for success
-		wantClass  sign.Class
+		wantClass  core.Class
 		secret     string // must not appear in the error and must be masked
 	}{
 		{"inline PEM", keyPEM, "inline PEM", "", 0, ""},
@@ -95,17 +95,17 @@ func TestResolvePEMShapes(t *testing.T) {
 		{"bare path", keyFile, "file://" + keyFile, "", 0, ""},
 		{"bare path to base64", b64File, "file://" + b64File, "", 0, ""},
 
-		{"env holds a path (GitLab File variable)", "env://KEY_FILE_VAR", "", "resolving env://KEY_FILE_VAR: the variable holds the path of a file, not a PEM (a GitLab File-type variable?): pass file://$KEY_FILE_VAR", sign.ClassKey, ""},
-		{"env holds junk", "env://JUNK", "", "resolving env://JUNK: no PEM found: tried PEM (-----BEGIN ..., with LF, CRLF or literal \\n line breaks) and base64 of a PEM", sign.ClassKey, vars["JUNK"]},
-		{"env holds base64 of no PEM", "env://B64_JUNK", "", "resolving env://B64_JUNK: no PEM found: tried PEM", sign.ClassKey, vars["B64_JUNK"]},
-		{"base64:// holds a raw PEM", "base64://KEY_PEM", "", "resolving base64://KEY_PEM: the variable is not base64 of a PEM", sign.ClassKey, ""},
-		{"base64:// holds junk", "base64://JUNK", "", "resolving base64://JUNK: the variable is not base64 of a PEM", sign.ClassKey, vars["JUNK"]},
-		{"base64:// unset", "base64://NOPE", "", "resolving base64://NOPE: environment variable NOPE is empty or unset", sign.ClassSecrets, ""},
-		{"env unset", "env://NOPE", "", "resolving env://NOPE: environment variable NOPE is empty or unset", sign.ClassSecrets, ""},
-		{"file holds junk", "file://" + junkFile, "", "resolving file://" + junkFile + ": no PEM found: tried PEM", sign.ClassKey, "not a key at all"},
-		{"bare junk", "sOmEjUnKvAlUe-0123456789", "", "--key: not a PEM and not a readable file, nor base64 of a PEM (open: no such file or directory); the value is not shown", sign.ClassSecrets, "sOmEjUnKvAlUe-0123456789"},
-		{"bare base64 of no PEM", "bm90IGEgcGVtIGF0IGFsbA==", "", "--key: not a PEM and not a readable file, nor base64 of a PEM", sign.ClassSecrets, "bm90IGEgcGVtIGF0IGFsbA=="},
-		{"missing file", "file://" + filepath.Join(dir, "nope"), "", "no such file or directory", sign.ClassSecrets, ""},
+		{"env holds a path (GitLab File variable)", "env://KEY_FILE_VAR", "", "resolving env://KEY_FILE_VAR: the variable holds the path of a file, not a PEM (a GitLab File-type variable?): pass file://$KEY_FILE_VAR", core.ClassKey, ""},
+		{"env holds junk", "env://JUNK", "", "resolving env://JUNK: no PEM found: tried PEM (-----BEGIN ..., with LF, CRLF or literal \\n line breaks) and base64 of a PEM", core.ClassKey, vars["JUNK"]},
+		{"env holds base64 of no PEM", "env://B64_JUNK", "", "resolving env://B64_JUNK: no PEM found: tried PEM", core.ClassKey, vars["B64_JUNK"]},
+		{"base64:// holds a raw PEM", "base64://KEY_PEM", "", "resolving base64://KEY_PEM: the variable is not base64 of a PEM", core.ClassKey, ""},
+		{"base64:// holds junk", "base64://JUNK", "", "resolving base64://JUNK: the variable is not base64 of a PEM", core.ClassKey, vars["JUNK"]},
+		{"base64:// unset", "base64://NOPE", "", "resolving base64://NOPE: environment variable NOPE is empty or unset", core.ClassSecrets, ""},
+		{"env unset", "env://NOPE", "", "resolving env://NOPE: environment variable NOPE is empty or unset", core.ClassSecrets, ""},
+		{"file holds junk", "file://" + junkFile, "", "resolving file://" + junkFile + ": no PEM found: tried PEM", core.ClassKey, "not a key at all"},
+		{"bare junk", "sOmEjUnKvAlUe-0123456789", "", "--key: not a PEM and not a readable file, nor base64 of a PEM (open: no such file or directory); the value is not shown", core.ClassSecrets, "sOmEjUnKvAlUe-0123456789"},
+		{"bare base64 of no PEM", "bm90IGEgcGVtIGF0IGFsbA==", "", "--key: not a PEM and not a readable file, nor base64 of a PEM", core.ClassSecrets, "bm90IGEgcGVtIGF0IGFsbA=="},
+		{"missing file", "file://" + filepath.Join(dir, "nope"), "", "no such file or directory", core.ClassSecrets, ""},
 		{"public key is fine for the resolver", pubPEM, "inline PEM", "", 0, ""},
 	}
 	for _, c := range cases {
@@ -118,7 +118,7 @@ func TestResolvePEMShapes(t *testing.T) {
 				if err == nil || !strings.Contains(err.Error(), c.wantErr) {
 					t.Fatalf("error %v, want %q", err, c.wantErr)
 				}
-				if cl := sign.ClassOf(err); cl != c.wantClass {
+				if cl := core.ClassOf(err); cl != c.wantClass {
 					t.Errorf("class %d, want %d", cl, c.wantClass)
 				}
 				if c.secret != "" {

@@ -10,7 +10,8 @@ import (
 	"os"
 	"strings"
 
-	"github.com/sign-step/sign-step/internal/sign"
+	"github.com/sign-step/sign-step/internal/core"
+	"github.com/sign-step/sign-step/internal/redact"
 )
 
 // Masker learns secret values so that output can hide them.
@@ -28,7 +29,7 @@ type Resolver struct {
 // VaultReader returns the field a vault://<path>[?version=N]#<field>
 // reference names. *Vault is the real one.
 type VaultReader interface {
-	Read(ctx context.Context, ref string) (sign.Secret, error)
+	Read(ctx context.Context, ref string) (core.Secret, error)
 }
 
 // Kind says how a bare value (no scheme) is read.
@@ -43,7 +44,7 @@ const (
 
 // Resolve returns the value ref names and a description of where it came
 // from that is safe to print (never the value).
-func (r *Resolver) Resolve(ctx context.Context, ref string, kind Kind) (sign.Secret, string, error) {
+func (r *Resolver) Resolve(ctx context.Context, ref string, kind Kind) (core.Secret, string, error) {
 	return r.ResolveFlag(ctx, "", ref, kind)
 }
 
@@ -53,13 +54,13 @@ func (r *Resolver) Resolve(ctx context.Context, ref string, kind Kind) (sign.Sec
 // A passphrase or password (Literal) read from file:// or env:// loses one
 // trailing "\n" or "\r\n", as `echo pass > f`, Jenkins' writeFile and
 // `docker login --password-stdin` expect; a bare value is taken as given.
-func (r *Resolver) ResolveFlag(ctx context.Context, flag, ref string, kind Kind) (sign.Secret, string, error) {
+func (r *Resolver) ResolveFlag(ctx context.Context, flag, ref string, kind Kind) (core.Secret, string, error) {
 	switch {
 	case strings.HasPrefix(ref, "env://"):
 		name := strings.TrimPrefix(ref, "env://")
 		v := r.Getenv(name)
 		if v == "" {
-			return nil, ref, sign.Classedf(sign.ClassSecrets, "resolving %s: environment variable %s is empty or unset", ref, name)
+			return nil, ref, core.Classedf(core.ClassSecrets, "resolving %s: environment variable %s is empty or unset", ref, name)
 		}
 		return r.literal(r.keep(v), kind), ref, nil
 	case strings.HasPrefix(ref, "file://"):
@@ -67,7 +68,7 @@ func (r *Resolver) ResolveFlag(ctx context.Context, flag, ref string, kind Kind)
 		return r.literal(v, kind), origin, err
 	case strings.HasPrefix(ref, VaultScheme):
 		if r.Vault == nil {
-			return nil, ref, sign.Classedf(sign.ClassUsage, "resolving %s: no Vault is configured: pass --vault-addr (or set VAULT_ADDR) and --vault-method", ref)
+			return nil, ref, core.Classedf(core.ClassUsage, "resolving %s: no Vault is configured: pass --vault-addr (or set VAULT_ADDR) and --vault-method", ref)
 		}
 		v, err := r.Vault.Read(ctx, ref)
 		if err != nil {
@@ -78,7 +79,7 @@ func (r *Resolver) ResolveFlag(ctx context.Context, flag, ref string, kind Kind)
 	case IsTransitRef(ref):
 		// A Transit key is used in Vault, never read: only --key of the
 		// signing commands takes it (see Vault.TransitKey).
-		return nil, ref, sign.Classedf(sign.ClassSecrets, "resolving %s: a Vault Transit key never leaves Vault and has no PEM or value; vault-transit:// is accepted by --key (delegation signing key) only", ref)
+		return nil, ref, core.Classedf(core.ClassSecrets, "resolving %s: a Vault Transit key never leaves Vault and has no PEM or value; vault-transit:// is accepted by --key (delegation signing key) only", ref)
 	case kind == KeyOrPath && !strings.HasPrefix(strings.TrimSpace(ref), "-----BEGIN"):
 		return r.bare(flag, ref)
 	case kind == KeyOrPath:
@@ -92,24 +93,24 @@ func (r *Resolver) ResolveFlag(ctx context.Context, flag, ref string, kind Kind)
 // that fails, the value may well be the secret itself (a base64 PEM in
 // SIGN_STEP_KEY, a key body without its armor): it is masked and never
 // echoed. A path that reads is printed as file://PATH, as before.
-func (r *Resolver) bare(flag, ref string) (sign.Secret, string, error) {
+func (r *Resolver) bare(flag, ref string) (core.Secret, string, error) {
 	b, err := r.read(ref)
 	if err != nil {
 		r.mask(ref)
 		if flag == "" {
 			flag = "a key or certificate value"
 		}
-		return nil, "the value of " + flag, sign.Classedf(sign.ClassSecrets,
+		return nil, "the value of " + flag, core.Classedf(core.ClassSecrets,
 			"%s: not a PEM and not a readable file (%v); the value is not shown: give inline PEM (-----BEGIN ...), file://PATH or env://VAR",
 			flag, unwrapPath(err))
 	}
 	r.mask(string(b))
-	return sign.Secret(b), "file://" + ref, nil
+	return core.Secret(b), "file://" + ref, nil
 }
 
 // literal drops the one line ending a file or variable usually ends with
 // from a passphrase or password.
-func (r *Resolver) literal(v sign.Secret, kind Kind) sign.Secret {
+func (r *Resolver) literal(v core.Secret, kind Kind) core.Secret {
 	if kind != Literal || v == nil {
 		return v
 	}
@@ -118,7 +119,7 @@ func (r *Resolver) literal(v sign.Secret, kind Kind) sign.Secret {
 		s = strings.TrimSuffix(t, "\r")
 		r.mask(s)
 	}
-	return sign.Secret(s)
+	return core.Secret(s)
 }
 
 func (r *Resolver) read(path string) ([]byte, error) {
@@ -128,18 +129,18 @@ func (r *Resolver) read(path string) ([]byte, error) {
 	return os.ReadFile(path)
 }
 
-func (r *Resolver) file(path, origin string) (sign.Secret, string, error) {
+func (r *Resolver) file(path, origin string) (core.Secret, string, error) {
 	b, err := r.read(path)
 	if err != nil {
-		return nil, origin, sign.Classedf(sign.ClassSecrets, "resolving %s: %v", origin, unwrapPath(err))
+		return nil, origin, core.Classedf(core.ClassSecrets, "resolving %s: %w", origin, unwrapPath(err))
 	}
 	r.mask(string(b))
-	return sign.Secret(b), origin, nil
+	return core.Secret(b), origin, nil
 }
 
-func (r *Resolver) keep(v string) sign.Secret {
+func (r *Resolver) keep(v string) core.Secret {
 	r.mask(v)
-	return sign.Secret(v)
+	return core.Secret(v)
 }
 
 // mask registers the value and each of its lines: CI log maskers work per line.
@@ -148,13 +149,8 @@ func (r *Resolver) mask(v string) {
 		return
 	}
 	r.Masker.Mask(v)
-	armored := strings.Contains(v, "-----BEGIN")
-	for _, line := range strings.Split(v, "\n") {
-		// PEM headers (role: ci, Proc-Type: ...) are not secret: masking
-		// them would hide signer names in every log.
-		if line = strings.TrimSpace(line); len(line) >= 4 && !strings.HasPrefix(line, "-----") && !(armored && strings.Contains(line, ": ")) {
-			r.Masker.Mask(line)
-		}
+	for _, p := range redact.Parts(v) {
+		r.Masker.Mask(p)
 	}
 }
 

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/sign-step/sign-step/internal/sign"
+	"github.com/sign-step/sign-step/internal/core"
 )
 
 const testPEM = "-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIHsMFcGCSqGSIb3DQEFDTBKMCkGCSqGSIb3DQEFDDAcBAhb\nxyzLINETWOxyzLINETWOxyz\n-----END ENCRYPTED PRIVATE KEY-----\n"
@@ -56,8 +56,8 @@ func TestResolveBareValueNeverEchoed(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), c.wantErr) {
 				t.Fatalf("error %v, want %q", err, c.wantErr)
 			}
-			if sign.ClassOf(err) != sign.ClassSecrets {
-				t.Errorf("class %d, want %d", sign.ClassOf(err), sign.ClassSecrets)
+			if core.ClassOf(err) != core.ClassSecrets {
+				t.Errorf("class %d, want %d", core.ClassOf(err), core.ClassSecrets)
 			}
 			if strings.Contains(origin, c.ref) {
 				t.Errorf("origin %q holds the value", origin)
@@ -181,7 +181,7 @@ func TestNewVaultRefusesUserinfo(t *testing.T) {
 	t.Parallel()
 	for _, addr := range []string{"https://ci:S3cretVaultPw@vault:8200", "https://ci:S3cretVaultPw@vault:bad-port", "https://S3cretVaultPw@vault"} {
 		_, err := NewVault(VaultOptions{Addr: addr, Auth: VaultAuth{Token: "t"}})
-		if err == nil || sign.ClassOf(err) != sign.ClassUsage || !strings.Contains(err.Error(), "with credentials (user:password@) is refused") {
+		if err == nil || core.ClassOf(err) != core.ClassUsage || !strings.Contains(err.Error(), "with credentials (user:password@) is refused") {
 			t.Errorf("%s: %v, want a usage error refusing credentials", addr, err)
 		} else if strings.Contains(err.Error(), "S3cretVaultPw") {
 			t.Errorf("%s: error shows the password: %v", addr, err)
@@ -207,7 +207,7 @@ func TestVaultPlainHTTPNeedsOptIn(t *testing.T) {
 		if (err == nil) != c.ok {
 			t.Errorf("%s allow=%v: err %v, want ok=%v", c.addr, c.allow, err, c.ok)
 		}
-		if err != nil && (sign.ClassOf(err) != sign.ClassUsage || !strings.Contains(err.Error(), "--vault-allow-http")) {
+		if err != nil && (core.ClassOf(err) != core.ClassUsage || !strings.Contains(err.Error(), "--vault-allow-http")) {
 			t.Errorf("%s: %v: want a usage error naming --vault-allow-http", c.addr, err)
 		}
 	}

@@ -8,7 +8,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/sign-step/sign-step/internal/sign"
+	"github.com/sign-step/sign-step/internal/core"
 )
 
 // TransitScheme prefixes a reference to a Vault Transit key:
@@ -32,7 +32,7 @@ func IsTransitRef(ref string) bool { return strings.HasPrefix(ref, TransitScheme
 func ParseTransitRef(ref string) (TransitRef, error) {
 	rest, ok := strings.CutPrefix(ref, TransitScheme)
 	bad := func(why string) (TransitRef, error) {
-		return TransitRef{}, sign.Classedf(sign.ClassUsage, "invalid Vault Transit reference %q: %s (want vault-transit://<mount>/<key-name>, e.g. vault-transit://transit/dct-ci)", ref, why)
+		return TransitRef{}, core.Classedf(core.ClassUsage, "invalid Vault Transit reference %q: %s (want vault-transit://<mount>/<key-name>, e.g. vault-transit://transit/dct-ci)", ref, why)
 	}
 	if !ok {
 		return bad("not a vault-transit:// reference")
@@ -73,7 +73,7 @@ func (v *Vault) TransitKey(ctx context.Context, ref string) (*TransitKey, error)
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if v.closed {
-		return nil, sign.Classedf(sign.ClassInternal, "reading %s: the Vault session is closed", r)
+		return nil, core.Classedf(core.ClassInternal, "reading %s: the Vault session is closed", r)
 	}
 	if err := v.login(ctx); err != nil {
 		return nil, err
@@ -84,21 +84,21 @@ func (v *Vault) TransitKey(ctx context.Context, ref string) (*TransitKey, error)
 		return nil, v.fail(err, "reading the Transit key "+r.String()+" ("+path+")")
 	}
 	if s == nil || s.Data == nil {
-		return nil, sign.Classedf(sign.ClassSecrets, "reading the Transit key %s: no key at %s", r, path)
+		return nil, core.Classedf(core.ClassSecrets, "reading the Transit key %s: no key at %s", r, path)
 	}
 	typ, _ := s.Data["type"].(string)
 	if typ != "ecdsa-p256" {
-		return nil, sign.Classedf(sign.ClassKey, "the Transit key %s is of type %q; notary signing needs ecdsa-p256", r, typ)
+		return nil, core.Classedf(core.ClassKey, "the Transit key %s is of type %q; notary signing needs ecdsa-p256", r, typ)
 	}
 	latest, err := intField(s.Data["latest_version"])
 	if err != nil || latest < 1 {
-		return nil, sign.Classedf(sign.ClassSecrets, "reading the Transit key %s: no latest_version in %s", r, path)
+		return nil, core.Classedf(core.ClassSecrets, "reading the Transit key %s: no latest_version in %s", r, path)
 	}
 	keys, _ := s.Data["keys"].(map[string]any)
 	kv, _ := keys[strconv.Itoa(latest)].(map[string]any)
 	pub, _ := kv["public_key"].(string)
 	if pub == "" {
-		return nil, sign.Classedf(sign.ClassSecrets, "reading the Transit key %s: version %d has no public_key (versions: %s)", r, latest, fieldNames(keys))
+		return nil, core.Classedf(core.ClassSecrets, "reading the Transit key %s: version %d has no public_key (versions: %s)", r, latest, fieldNames(keys))
 	}
 	return &TransitKey{Ref: r, Version: latest, PublicPEM: pub, v: v}, nil
 }
@@ -108,21 +108,25 @@ func (v *Vault) TransitKey(ctx context.Context, ref string) (*TransitKey, error)
 // marshaling_algorithm=jws, returns the ECDSA signature as raw r||s
 // (base64url after "vault:vN:"), the form notary verifies.
 func (k *TransitKey) Sign(ctx context.Context, msg []byte) ([]byte, error) {
+	return k.transitSign(ctx, map[string]any{"input": base64.StdEncoding.EncodeToString(msg)})
+}
+
+// transitSign posts a sign request (input, and prehashed when set) pinned
+// to the key version read, and decodes the jws signature Vault returns.
+func (k *TransitKey) transitSign(ctx context.Context, body map[string]any) ([]byte, error) {
 	v := k.v
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if v.closed {
-		return nil, sign.Classedf(sign.ClassInternal, "signing with %s: the Vault session is closed", k.Ref)
+		return nil, core.Classedf(core.ClassInternal, "signing with %s: the Vault session is closed", k.Ref)
 	}
 	if err := v.login(ctx); err != nil {
 		return nil, err
 	}
 	path := k.Ref.Mount + "/sign/" + k.Ref.Name + "/sha2-256"
-	s, err := v.client.Logical().WriteWithContext(ctx, path, map[string]any{
-		"input":                base64.StdEncoding.EncodeToString(msg),
-		"marshaling_algorithm": "jws",
-		"key_version":          k.Version,
-	})
+	body["marshaling_algorithm"] = "jws"
+	body["key_version"] = k.Version
+	s, err := v.client.Logical().WriteWithContext(ctx, path, body)
 	if err != nil {
 		return nil, v.fail(err, "signing with the Transit key "+k.Ref.String()+" ("+path+")")
 	}
@@ -133,11 +137,11 @@ func (k *TransitKey) Sign(ctx context.Context, msg []byte) ([]byte, error) {
 	prefix := "vault:v" + strconv.Itoa(k.Version) + ":"
 	b64, ok := strings.CutPrefix(field, prefix)
 	if !ok {
-		return nil, sign.Classedf(sign.ClassSecrets, "signing with the Transit key %s: the answer holds no signature starting %q", k.Ref, prefix)
+		return nil, core.Classedf(core.ClassSecrets, "signing with the Transit key %s: the answer holds no signature starting %q", k.Ref, prefix)
 	}
 	sig, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(b64, "="))
 	if err != nil {
-		return nil, sign.Classedf(sign.ClassSecrets, "signing with the Transit key %s: the signature is not base64url (marshaling_algorithm=jws): %v", k.Ref, err)
+		return nil, core.Classedf(core.ClassSecrets, "signing with the Transit key %s: the signature is not base64url (marshaling_algorithm=jws): %w", k.Ref, err)
 	}
 	return sig, nil
 }

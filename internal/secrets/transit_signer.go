@@ -12,10 +12,8 @@ import (
 	"fmt"
 	"io"
 	"math/big"
-	"strconv"
-	"strings"
 
-	"github.com/sign-step/sign-step/internal/sign"
+	"github.com/sign-step/sign-step/internal/core"
 )
 
 // CryptoSigner returns the Transit key as a crypto.Signer over SHA-256
@@ -25,15 +23,15 @@ import (
 func (k *TransitKey) CryptoSigner(ctx context.Context) (crypto.Signer, error) {
 	block, _ := pem.Decode([]byte(k.PublicPEM))
 	if block == nil {
-		return nil, sign.Classedf(sign.ClassKey, "the Transit key %s: the public key is not PEM", k.Ref)
+		return nil, core.Classedf(core.ClassKey, "the Transit key %s: the public key is not PEM", k.Ref)
 	}
 	pub, err := x509.ParsePKIXPublicKey(block.Bytes)
 	if err != nil {
-		return nil, sign.Classedf(sign.ClassKey, "the Transit key %s: malformed public key: %v", k.Ref, err)
+		return nil, core.Classedf(core.ClassKey, "the Transit key %s: malformed public key: %w", k.Ref, err)
 	}
 	ec, ok := pub.(*ecdsa.PublicKey)
 	if !ok || ec.Curve != elliptic.P256() {
-		return nil, sign.Classedf(sign.ClassKey, "the Transit key %s is not ECDSA P-256", k.Ref)
+		return nil, core.Classedf(core.ClassKey, "the Transit key %s is not ECDSA P-256", k.Ref)
 	}
 	return &transitSigner{k: k, pub: ec, ctx: ctx}, nil
 }
@@ -55,14 +53,14 @@ func (s *transitSigner) Sign(_ io.Reader, digest []byte, opts crypto.SignerOpts)
 		return nil, err
 	}
 	if len(raw) != 64 {
-		return nil, sign.Classedf(sign.ClassKey, "signing with %s: the signature is %d bytes, want 64 (r||s)", s.k.Ref, len(raw))
+		return nil, core.Classedf(core.ClassKey, "signing with %s: the signature is %d bytes, want 64 (r||s)", s.k.Ref, len(raw))
 	}
 	der, err := asn1.Marshal(struct{ R, S *big.Int }{new(big.Int).SetBytes(raw[:32]), new(big.Int).SetBytes(raw[32:])})
 	if err != nil {
 		return nil, err
 	}
 	if !ecdsa.VerifyASN1(s.pub, digest, der) {
-		return nil, sign.Classedf(sign.ClassKey, "signing with %s: Vault's signature does not verify with the key's public key", s.k.Ref)
+		return nil, core.Classedf(core.ClassKey, "signing with %s: Vault's signature does not verify with the key's public key", s.k.Ref)
 	}
 	return der, nil
 }
@@ -70,37 +68,5 @@ func (s *transitSigner) Sign(_ io.Reader, digest []byte, opts crypto.SignerOpts)
 // signPrehashed asks Transit to sign a SHA-256 digest (prehashed=true,
 // marshaling_algorithm=jws: raw r||s), pinned to the key version read.
 func (k *TransitKey) signPrehashed(ctx context.Context, digest []byte) ([]byte, error) {
-	v := k.v
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	if v.closed {
-		return nil, sign.Classedf(sign.ClassInternal, "signing with %s: the Vault session is closed", k.Ref)
-	}
-	if err := v.login(ctx); err != nil {
-		return nil, err
-	}
-	path := k.Ref.Mount + "/sign/" + k.Ref.Name + "/sha2-256"
-	s, err := v.client.Logical().WriteWithContext(ctx, path, map[string]any{
-		"input":                base64.StdEncoding.EncodeToString(digest),
-		"prehashed":            true,
-		"marshaling_algorithm": "jws",
-		"key_version":          k.Version,
-	})
-	if err != nil {
-		return nil, v.fail(err, "signing with the Transit key "+k.Ref.String()+" ("+path+")")
-	}
-	var field string
-	if s != nil {
-		field, _ = s.Data["signature"].(string)
-	}
-	prefix := "vault:v" + strconv.Itoa(k.Version) + ":"
-	b64, ok := strings.CutPrefix(field, prefix)
-	if !ok {
-		return nil, sign.Classedf(sign.ClassSecrets, "signing with the Transit key %s: the answer holds no signature starting %q", k.Ref, prefix)
-	}
-	sig, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(b64, "="))
-	if err != nil {
-		return nil, sign.Classedf(sign.ClassSecrets, "signing with the Transit key %s: the signature is not base64url: %v", k.Ref, err)
-	}
-	return sig, nil
+	return k.transitSign(ctx, map[string]any{"input": base64.StdEncoding.EncodeToString(digest), "prehashed": true})
 }

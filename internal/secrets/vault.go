@@ -15,7 +15,7 @@ import (
 
 	"github.com/hashicorp/vault/api"
 
-	"github.com/sign-step/sign-step/internal/sign"
+	"github.com/sign-step/sign-step/internal/core"
 )
 
 // Vault auth methods.
@@ -109,18 +109,18 @@ type vaultEntry struct {
 // NewVault checks the options; it does not contact Vault.
 func NewVault(o VaultOptions) (*Vault, error) {
 	if o.Addr == "" {
-		return nil, sign.Classedf(sign.ClassUsage, "a vault:// reference needs a Vault address: pass --vault-addr or set VAULT_ADDR")
+		return nil, core.Classedf(core.ClassUsage, "a vault:// reference needs a Vault address: pass --vault-addr or set VAULT_ADDR")
 	}
 	u, err := url.Parse(o.Addr)
 	if strings.Contains(o.Addr, "@") || (err == nil && u.User != nil) {
 		// Every message naming Vault would print a password.
-		return nil, sign.Classedf(sign.ClassUsage, "a Vault address with credentials (user:password@) is refused and not shown: log in with a Vault auth method")
+		return nil, core.Classedf(core.ClassUsage, "a Vault address with credentials (user:password@) is refused and not shown: log in with a Vault auth method")
 	}
 	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
-		return nil, sign.Classedf(sign.ClassUsage, "invalid Vault address %q: want https://HOST[:PORT]", o.Addr)
+		return nil, core.Classedf(core.ClassUsage, "invalid Vault address %q: want https://HOST[:PORT]", o.Addr)
 	}
 	if u.Scheme == "http" && !o.AllowHTTP {
-		return nil, sign.Classedf(sign.ClassUsage, "Vault address %s is plain http: the login, its token and every key read would travel in clear; use https, or pass --vault-allow-http for a development server", o.Addr)
+		return nil, core.Classedf(core.ClassUsage, "Vault address %s is plain http: the login, its token and every key read would travel in clear; use https, or pass --vault-allow-http for a development server", o.Addr)
 	}
 	if o.Auth.Method == "" {
 		o.Auth.Method = VaultToken
@@ -151,7 +151,7 @@ func NewVault(o VaultOptions) (*Vault, error) {
 func (a VaultAuth) check() error {
 	need := func(v, flag string) error {
 		if v == "" {
-			return sign.Classedf(sign.ClassUsage, "--vault-method %s needs %s", a.Method, flag)
+			return core.Classedf(core.ClassUsage, "--vault-method %s needs %s", a.Method, flag)
 		}
 		return nil
 	}
@@ -165,12 +165,12 @@ func (a VaultAuth) check() error {
 	case VaultUserpass:
 		return errors.Join(need(a.Username, "--vault-username"), need(a.Password, "--vault-password"))
 	}
-	return sign.Classedf(sign.ClassUsage, "unknown --vault-method %q: want one of %s", a.Method, strings.Join(VaultMethods, ", "))
+	return core.Classedf(core.ClassUsage, "unknown --vault-method %q: want one of %s", a.Method, strings.Join(VaultMethods, ", "))
 }
 
 // Read returns the field a vault:// reference names, masked (each line too)
 // before Read returns.
-func (v *Vault) Read(ctx context.Context, ref string) (sign.Secret, error) {
+func (v *Vault) Read(ctx context.Context, ref string) (core.Secret, error) {
 	r, err := ParseVaultRef(ref)
 	if err != nil {
 		return nil, err
@@ -178,7 +178,7 @@ func (v *Vault) Read(ctx context.Context, ref string) (sign.Secret, error) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	if v.closed {
-		return nil, sign.Classedf(sign.ClassInternal, "resolving %s: the Vault session is closed", r)
+		return nil, core.Classedf(core.ClassInternal, "resolving %s: the Vault session is closed", r)
 	}
 	if err := v.login(ctx); err != nil {
 		return nil, err
@@ -202,17 +202,17 @@ func (v *Vault) Read(ctx context.Context, ref string) (sign.Secret, error) {
 
 // field picks the field r names out of a secret read and masks it; only
 // that field: the others stay in memory and are never printed.
-func (v *Vault) field(r VaultRef, apiPath string, data map[string]any) (sign.Secret, error) {
+func (v *Vault) field(r VaultRef, apiPath string, data map[string]any) (core.Secret, error) {
 	val, ok := data[r.Field]
 	if !ok {
-		return nil, sign.Classedf(sign.ClassSecrets, "resolving %s: %s has no field %q (its fields: %s)", r, apiPath, r.Field, fieldNames(data))
+		return nil, core.Classedf(core.ClassSecrets, "resolving %s: %s has no field %q (its fields: %s)", r, apiPath, r.Field, fieldNames(data))
 	}
 	s := valueString(val)
 	if s == "" {
-		return nil, sign.Classedf(sign.ClassSecrets, "resolving %s: field %q of %s is empty", r, r.Field, apiPath)
+		return nil, core.Classedf(core.ClassSecrets, "resolving %s: field %q of %s is empty", r, r.Field, apiPath)
 	}
 	v.mask(s)
-	return sign.Secret(s), nil
+	return core.Secret(s), nil
 }
 
 // Close revokes the token sign-step logged in for, unless KeepToken. Safe to
@@ -230,7 +230,7 @@ func (v *Vault) Close(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
 	defer cancel()
 	if err := v.client.Auth().Token().RevokeSelfWithContext(ctx, ""); err != nil {
-		return sign.Classedf(sign.ClassSecrets, "revoking the Vault token (auth/%s): %s", v.opts.Auth.Mount, v.describe(err))
+		return core.Classedf(core.ClassSecrets, "revoking the Vault token (auth/%s): %s", v.opts.Auth.Mount, v.describe(err))
 	}
 	v.client.ClearToken()
 	return nil
@@ -254,7 +254,7 @@ func (v *Vault) newClient() (*api.Client, error) {
 		CheckRetry:   api.DefaultRetryPolicy, // 5xx, 412 (token not yet on a standby), connection errors
 	})
 	if err != nil {
-		return nil, sign.Classedf(sign.ClassUsage, "Vault client for %s: %v", v.opts.Addr, err)
+		return nil, core.Classedf(core.ClassUsage, "Vault client for %s: %w", v.opts.Addr, err)
 	}
 	c.ClearToken()
 	c.ClearNamespace()
@@ -338,7 +338,7 @@ func (v *Vault) doLogin(ctx context.Context) error {
 		return v.fail(err, fmt.Sprintf("Vault login (%s at %s)", a.Method, path))
 	}
 	if s == nil || s.Auth == nil || s.Auth.ClientToken == "" {
-		return sign.Classedf(sign.ClassSecrets, "Vault login (%s at %s): the answer holds no token", a.Method, path)
+		return core.Classedf(core.ClassSecrets, "Vault login (%s at %s): the answer holds no token", a.Method, path)
 	}
 	v.mask(s.Auth.ClientToken)
 	c.SetToken(s.Auth.ClientToken)
@@ -354,17 +354,17 @@ func (v *Vault) jwt(ctx context.Context) (string, error) {
 		return strings.TrimSpace(string(j)), err
 	}
 	if v.opts.IDToken == nil {
-		return "", sign.Classedf(sign.ClassUsage, "--vault-method jwt needs --vault-jwt (a JWT, env://VAR or file://PATH; e.g. GitLab's id_tokens or GitHub's OIDC token)")
+		return "", core.Classedf(core.ClassUsage, "--vault-method jwt needs --vault-jwt (a JWT, env://VAR or file://PATH; e.g. GitLab's id_tokens or GitHub's OIDC token)")
 	}
 	j, err := v.opts.IDToken(ctx, a.JWTAudience)
 	if err != nil {
-		return "", sign.Classed(sign.ClassSecrets, fmt.Errorf("minting the job's OIDC token for Vault (audience %q): %w", a.JWTAudience, err))
+		return "", core.Classed(core.ClassSecrets, fmt.Errorf("minting the job's OIDC token for Vault (audience %q): %w", a.JWTAudience, err))
 	}
 	v.mask(j)
 	return j, nil
 }
 
-func (v *Vault) cred(ctx context.Context, ref string) (sign.Secret, error) {
+func (v *Vault) cred(ctx context.Context, ref string) (core.Secret, error) {
 	s, _, err := v.opts.Creds.Resolve(ctx, ref, Literal)
 	return s, err
 }
@@ -388,7 +388,7 @@ func (v *Vault) apiPath(ctx context.Context, r VaultRef) (string, *mountInfo, er
 			if m.kv == 0 {
 				what = "not a KV v2 mount"
 			}
-			return "", nil, sign.Classedf(sign.ClassSecrets, "resolving %s: ?version= needs KV v2, and %s is %s", r, m.label(r.Path), what)
+			return "", nil, core.Classedf(core.ClassSecrets, "resolving %s: ?version= needs KV v2, and %s is %s", r, m.label(r.Path), what)
 		}
 		return r.Path, m, nil
 	}
@@ -396,7 +396,7 @@ func (v *Vault) apiPath(ctx context.Context, r VaultRef) (string, *mountInfo, er
 	rest = strings.TrimSuffix(rest, "/")
 	rest = strings.TrimPrefix(rest, "data/")
 	if rest == "" || rest == "data" {
-		return "", nil, sign.Classedf(sign.ClassSecrets, "resolving %s: %s is a KV v2 mount, not a secret: write vault://%sPATH#FIELD", r, m.path, m.path)
+		return "", nil, core.Classedf(core.ClassSecrets, "resolving %s: %s is a KV v2 mount, not a secret: write vault://%sPATH#FIELD", r, m.path, m.path)
 	}
 	return m.path + "data/" + rest, m, nil
 }
@@ -416,7 +416,7 @@ func (v *Vault) mount(ctx context.Context, r VaultRef) (*mountInfo, error) {
 			return &mountInfo{missing: true}, nil
 		}
 		if errors.As(err, &re) && re.StatusCode == http.StatusForbidden && strings.Contains(strings.Join(re.Errors, " "), "preflight") {
-			return nil, sign.Classedf(sign.ClassSecrets, "resolving %s: permission denied on %s (no secrets engine is mounted there, or the token's policies allow nothing under it)", r, r.Path)
+			return nil, core.Classedf(core.ClassSecrets, "resolving %s: permission denied on %s (no secrets engine is mounted there, or the token's policies allow nothing under it)", r, r.Path)
 		}
 		return nil, v.fail(err, "resolving "+r.String()+": looking up the mount of "+r.Path)
 	}
@@ -458,7 +458,7 @@ func (v *Vault) read(ctx context.Context, r VaultRef, apiPath string, m *mountIn
 			if r.Version > 0 {
 				what = "version " + strconv.Itoa(r.Version) + " is deleted or destroyed"
 			}
-			return nil, sign.Classedf(sign.ClassSecrets, "resolving %s: %s %s", r, apiPath, what)
+			return nil, core.Classedf(core.ClassSecrets, "resolving %s: %s %s", r, apiPath, what)
 		}
 		data = inner
 	}
@@ -471,7 +471,7 @@ func (v *Vault) read(ctx context.Context, r VaultRef, apiPath string, m *mountIn
 		} else if m.kv > 0 {
 			where = fmt.Sprintf(" (KV v%d mount %s)", m.kv, m.path)
 		}
-		return nil, sign.Classedf(sign.ClassSecrets, "resolving %s: no secret at %s%s", r, apiPath, where)
+		return nil, core.Classedf(core.ClassSecrets, "resolving %s: no secret at %s%s", r, apiPath, where)
 	}
 	return data, nil
 }
@@ -488,14 +488,14 @@ func (v *Vault) mask(s string) {
 func (v *Vault) fail(err error, doing string) error {
 	var re *api.ResponseError
 	if errors.As(err, &re) {
-		return sign.Classedf(sign.ClassSecrets, "%s: %s", doing, v.describe(err))
+		return core.Classedf(core.ClassSecrets, "%s: %s", doing, v.describe(err))
 	}
 	// Transport failures keep their cause (TLS and timeouts have their own exit codes).
 	msg := fmt.Sprintf("Vault at %s is unreachable", v.opts.Addr)
-	if isTLS(err) {
+	if core.IsCertificateError(err) {
 		msg = fmt.Sprintf("TLS with Vault at %s failed: pass its CA with --vault-ca", v.opts.Addr)
 	}
-	return sign.Classed(sign.ClassSecrets, fmt.Errorf("%s: %s: %w", doing, msg, cause(err)))
+	return core.Classed(core.ClassSecrets, fmt.Errorf("%s: %s: %w", doing, msg, cause(err)))
 }
 
 func (v *Vault) describe(err error) string {
@@ -528,11 +528,6 @@ func cause(err error) error {
 		return ue.Err
 	}
 	return err
-}
-
-func isTLS(err error) bool {
-	s := err.Error()
-	return strings.Contains(s, "x509:") || strings.Contains(s, "tls:") || strings.Contains(s, "certificate")
 }
 
 // valueString is a field's value as text: strings as they are, other JSON

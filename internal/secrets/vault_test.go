@@ -19,7 +19,7 @@ import (
 
 	"github.com/hashicorp/vault/api"
 
-	"github.com/sign-step/sign-step/internal/sign"
+	"github.com/sign-step/sign-step/internal/core"
 	"github.com/sign-step/sign-step/internal/testenv/vaultenv"
 )
 
@@ -240,8 +240,8 @@ func TestVaultErrorsNamePathNotValue(t *testing.T) {
 			t.Errorf("%s: no error", ref)
 			continue
 		}
-		if c := sign.ClassOf(err); c != sign.ClassSecrets {
-			t.Errorf("%s: class %d, want %d (secrets): %v", ref, c, sign.ClassSecrets, err)
+		if c := core.ClassOf(err); c != core.ClassSecrets {
+			t.Errorf("%s: class %d, want %d (secrets): %v", ref, c, core.ClassSecrets, err)
 		}
 		for _, w := range wants {
 			if !strings.Contains(err.Error(), w) {
@@ -403,15 +403,15 @@ func TestVaultLoginErrors(t *testing.T) {
 	}
 	for label, c := range map[string]struct {
 		auth  VaultAuth
-		class sign.Class
+		class core.Class
 		wants []string
 	}{
-		"bad secret id":  {VaultAuth{Method: VaultAppRole, RoleID: roleID, SecretID: "not-the-secret-id-1234"}, sign.ClassSecrets, []string{"Vault login (approle at auth/approle/login)", "invalid"}},
-		"bad password":   {VaultAuth{Method: VaultUserpass, Username: user, Password: "not-the-password-1234"}, sign.ClassSecrets, []string{"auth/userpass/login/" + user, "invalid"}},
-		"bad token":      {VaultAuth{Method: VaultToken, Token: "hvs.not-a-token-1234"}, sign.ClassSecrets, []string{"permission denied"}},
-		"jwt no token":   {VaultAuth{Method: VaultJWT, Role: "r"}, sign.ClassUsage, []string{"--vault-jwt"}},
-		"k8s no file":    {VaultAuth{Method: VaultKubernetes, Role: "r", KubernetesTokenPath: "/nonexistent/token"}, sign.ClassSecrets, []string{"/nonexistent/token"}},
-		"token env gone": {VaultAuth{Method: VaultToken, Token: "env://NO_SUCH_VAR"}, sign.ClassSecrets, []string{"NO_SUCH_VAR"}},
+		"bad secret id":  {VaultAuth{Method: VaultAppRole, RoleID: roleID, SecretID: "not-the-secret-id-1234"}, core.ClassSecrets, []string{"Vault login (approle at auth/approle/login)", "invalid"}},
+		"bad password":   {VaultAuth{Method: VaultUserpass, Username: user, Password: "not-the-password-1234"}, core.ClassSecrets, []string{"auth/userpass/login/" + user, "invalid"}},
+		"bad token":      {VaultAuth{Method: VaultToken, Token: "hvs.not-a-token-1234"}, core.ClassSecrets, []string{"permission denied"}},
+		"jwt no token":   {VaultAuth{Method: VaultJWT, Role: "r"}, core.ClassUsage, []string{"--vault-jwt"}},
+		"k8s no file":    {VaultAuth{Method: VaultKubernetes, Role: "r", KubernetesTokenPath: "/nonexistent/token"}, core.ClassSecrets, []string{"/nonexistent/token"}},
+		"token env gone": {VaultAuth{Method: VaultToken, Token: "env://NO_SUCH_VAR"}, core.ClassSecrets, []string{"NO_SUCH_VAR"}},
 	} {
 		m := &recorder{}
 		vs := newTestVault(t, v, c.auth, m, nil)
@@ -421,7 +421,7 @@ func TestVaultLoginErrors(t *testing.T) {
 			t.Errorf("%s: no error", label)
 			continue
 		}
-		if got := sign.ClassOf(err); got != c.class {
+		if got := core.ClassOf(err); got != c.class {
 			t.Errorf("%s: class %d, want %d: %v", label, got, c.class, err)
 		}
 		for _, w := range c.wants {
@@ -479,12 +479,12 @@ func TestVaultUnavailable(t *testing.T) {
 	l.Close()
 	for label, c := range map[string]struct {
 		addr  string
-		class sign.Class
+		class core.Class
 		want  string
 	}{
-		"sealed":      {sealed.URL, sign.ClassSecrets, "Vault at " + sealed.URL + " is sealed"},
-		"unreachable": {closed, sign.ClassSecrets, "Vault at " + closed + " is unreachable"},
-		"untrusted":   {untrusted.URL, sign.ClassTLS, "--vault-ca"},
+		"sealed":      {sealed.URL, core.ClassSecrets, "Vault at " + sealed.URL + " is sealed"},
+		"unreachable": {closed, core.ClassSecrets, "Vault at " + closed + " is unreachable"},
+		"untrusted":   {untrusted.URL, core.ClassTLS, "--vault-ca"},
 	} {
 		vs, err := NewVault(VaultOptions{Addr: c.addr, Transport: http.DefaultTransport.(*http.Transport).Clone(), MaxRetries: -1, AllowHTTP: true,
 			Auth: VaultAuth{Method: VaultAppRole, RoleID: "r-1234", SecretID: "s-12345678"}})
@@ -497,7 +497,7 @@ func TestVaultUnavailable(t *testing.T) {
 			t.Errorf("%s: no error", label)
 			continue
 		}
-		if got := sign.ClassOf(err); got != c.class {
+		if got := core.ClassOf(err); got != c.class {
 			t.Errorf("%s: class %d, want %d: %v", label, got, c.class, err)
 		}
 		if !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "s-12345678") {
@@ -522,11 +522,11 @@ func TestNewVaultChecksConfig(t *testing.T) {
 		"vault scheme": {VaultOptions{Addr: "vault://x", Auth: VaultAuth{Token: "t"}}, "invalid Vault address"},
 	} {
 		_, err := NewVault(c.o)
-		if err == nil || !strings.Contains(err.Error(), c.want) || sign.ClassOf(err) != sign.ClassUsage {
+		if err == nil || !strings.Contains(err.Error(), c.want) || core.ClassOf(err) != core.ClassUsage {
 			t.Errorf("%s: %v, want a usage error saying %q", label, err, c.want)
 		}
 	}
-	var ve *sign.ClassError
+	var ve *core.ClassError
 	_, _, err := (&Resolver{}).Resolve(context.Background(), "vault://secret/x#y", Literal)
 	if !errors.As(err, &ve) || !strings.Contains(err.Error(), "--vault-addr") {
 		t.Errorf("no Vault configured: %v", err)

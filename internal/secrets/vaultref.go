@@ -5,7 +5,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/sign-step/sign-step/internal/sign"
+	"github.com/sign-step/sign-step/internal/core"
 )
 
 // VaultScheme prefixes a reference to a field of a Vault secret.
@@ -96,7 +96,7 @@ func cleanVaultPath(p string) (string, error) {
 // vaultUsage is a malformed reference: the user's input, not Vault, is wrong.
 // The reference names a location, never a value, so it can be printed.
 func vaultUsage(ref, msg string) error {
-	return sign.Classedf(sign.ClassSecrets, "resolving %s: %s", ref, msg)
+	return core.Classedf(core.ClassSecrets, "resolving %s: %s", ref, msg)
 }
 
 // VaultSecret is one entry of --vault-secrets: a field of a Vault path that
@@ -128,11 +128,11 @@ func ParseVaultSecrets(s string) ([]VaultSecret, error) {
 		sel, name, hasName := strings.Cut(entry, "|")
 		fields := strings.Fields(sel)
 		if len(fields) != 2 {
-			return nil, sign.Classedf(sign.ClassUsage, "--vault-secrets: %q: want \"<path> <field> | NAME\"", entry)
+			return nil, core.Classedf(core.ClassUsage, "--vault-secrets: %q: want \"<path> <field> | NAME\"", entry)
 		}
 		path, field := fields[0], fields[1]
 		if strings.ContainsAny(field, "*#?|") {
-			return nil, sign.Classedf(sign.ClassUsage, "--vault-secrets: %q: the selector must be a plain field name", entry)
+			return nil, core.Classedf(core.ClassUsage, "--vault-secrets: %q: the selector must be a plain field name", entry)
 		}
 		name = strings.TrimSpace(name)
 		if !hasName {
@@ -140,15 +140,15 @@ func ParseVaultSecrets(s string) ([]VaultSecret, error) {
 		}
 		name = strings.ToUpper(name)
 		if !knownName(name) {
-			return nil, sign.Classedf(sign.ClassUsage, "--vault-secrets: %q: unknown name %q (want one of %s)", entry, name, strings.Join(VaultSecretNames, ", "))
+			return nil, core.Classedf(core.ClassUsage, "--vault-secrets: %q: unknown name %q (want one of %s)", entry, name, strings.Join(VaultSecretNames, ", "))
 		}
 		if seen[name] {
-			return nil, sign.Classedf(sign.ClassUsage, "--vault-secrets: %s is given twice", name)
+			return nil, core.Classedf(core.ClassUsage, "--vault-secrets: %s is given twice", name)
 		}
 		seen[name] = true
 		ref, err := ParseVaultRef(VaultScheme + path + "#" + field)
 		if err != nil {
-			return nil, sign.Classedf(sign.ClassUsage, "--vault-secrets: %q: %v", entry, strings.TrimPrefix(err.Error(), "resolving "))
+			return nil, core.Classedf(core.ClassUsage, "--vault-secrets: %q: %v", entry, strings.TrimPrefix(err.Error(), "resolving "))
 		}
 		out = append(out, VaultSecret{Ref: ref, Name: name})
 	}

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/sign-step/sign-step/internal/core"
 )
 
 // VerifyRequest is one run of `sign-step verify`.
@@ -23,10 +25,10 @@ type VerifyRequest struct {
 
 // Verified is one ref that passed, pinned to its digest.
 type Verified struct {
-	Ref        string     `json:"ref"`
-	Pinned     string     `json:"pinned"` // REF@sha256:...
-	Descriptor Descriptor `json:"target"`
-	SignedBy   []string   `json:"signedBy,omitempty"`
+	Ref        string          `json:"ref"`
+	Pinned     string          `json:"pinned"` // REF@sha256:...
+	Descriptor core.Descriptor `json:"target"`
+	SignedBy   []string        `json:"signedBy,omitempty"`
 	// Tags are, for a REPO@sha256: reference, the signed tags that a
 	// trusted pull resolves to that digest.
 	Tags []string `json:"tags,omitempty"`
@@ -39,16 +41,16 @@ type Verified struct {
 // to the same rule, which docker did not apply: REPO:TAG@sha256:X passes only
 // when TAG resolves to X, and REPO@sha256:X only when some tag resolves to X.
 // All refs are checked; the error lists every failure.
-func (s *Signer) Verify(ctx context.Context, req VerifyRequest) ([]Verified, error) {
+func (s *UseCases) Verify(ctx context.Context, req VerifyRequest) ([]Verified, error) {
 	if len(req.Refs) == 0 {
-		return nil, Classedf(ClassUsage, "no image reference given: pass REGISTRY/REPOSITORY:TAG")
+		return nil, core.Classedf(core.ClassUsage, "no image reference given: pass REGISTRY/REPOSITORY:TAG")
 	}
 	if req.AllowUnsignedDigests && len(req.Signers) > 0 {
-		return nil, Classedf(ClassUsage, "--allow-unsigned-digests cannot be combined with --signer: a signer check needs the trust data that flag skips")
+		return nil, core.Classedf(core.ClassUsage, "--allow-unsigned-digests cannot be combined with --signer: a signer check needs the trust data that flag skips")
 	}
-	refs := make([]Ref, len(req.Refs))
+	refs := make([]core.Ref, len(req.Refs))
 	for i, raw := range req.Refs {
-		r, err := ParseRef(raw)
+		r, err := core.ParseRef(raw)
 		if err != nil {
 			return nil, err
 		}
@@ -67,12 +69,12 @@ func (s *Signer) Verify(ctx context.Context, req VerifyRequest) ([]Verified, err
 	return out, err
 }
 
-func (s *Signer) verifyOne(ctx context.Context, ref Ref, req VerifyRequest, repos *repoCache) (Verified, error) {
+func (s *UseCases) verifyOne(ctx context.Context, ref core.Ref, req VerifyRequest, repos *repoCache) (Verified, error) {
 	v := Verified{Ref: ref.String()}
 	if ref.Digest != "" && req.AllowUnsignedDigests {
 		// Docker's rule: a digest names its content and is pulled without
 		// trust data (a tag next to it is ignored).
-		d, err := s.Registry.Resolve(ctx, Ref{Registry: ref.Registry, Repository: ref.Repository, Digest: ref.Digest})
+		d, err := s.Registry.Resolve(ctx, core.Ref{Registry: ref.Registry, Repository: ref.Repository, Digest: ref.Digest})
 		if err != nil {
 			return v, err
 		}
@@ -81,9 +83,9 @@ func (s *Signer) verifyOne(ctx context.Context, ref Ref, req VerifyRequest, repo
 	}
 	repo, err := repos.open(ctx, s.Trust, ref.Name())
 	if err != nil {
-		var none *NoTrustDataError
+		var none *core.NoTrustDataError
 		if errors.As(err, &none) {
-			return v, Classedf(ClassVerify, "remote trust data does not exist for %s: %s", none.GUN, none.Detail)
+			return v, core.Classedf(core.ClassVerify, "remote trust data does not exist for %s: %s", none.GUN, none.Detail)
 		}
 		return v, err
 	}
@@ -92,14 +94,14 @@ func (s *Signer) verifyOne(ctx context.Context, ref Ref, req VerifyRequest, repo
 	}
 	d, err := repo.Lookup(ref.Tag)
 	if err != nil {
-		var nt *NoTrustError
+		var nt *core.NoTrustError
 		if errors.As(err, &nt) {
-			return v, Classed(ClassVerify, s.withExpiry(repo, err))
+			return v, core.Classed(core.ClassVerify, s.withExpiry(repo, err))
 		}
 		return v, err
 	}
 	if ref.Digest != "" && d.Digest != ref.Digest {
-		return v, Classedf(ClassVerify, "%s: tag %s is signed at %s, not %s", ref, ref.Tag, d.Digest, ref.Digest)
+		return v, core.Classedf(core.ClassVerify, "%s: tag %s is signed at %s, not %s", ref, ref.Tag, d.Digest, ref.Digest)
 	}
 	v.Descriptor = d
 	if len(req.Signers) > 0 {
@@ -110,7 +112,7 @@ func (s *Signer) verifyOne(ctx context.Context, ref Ref, req VerifyRequest, repo
 		for _, name := range req.Signers {
 			got, ok := by[name]
 			if !ok || got.Digest != d.Digest {
-				return v, Classedf(ClassVerify, "%s: signer %s did not sign %s", ref, name, d.Digest)
+				return v, core.Classedf(core.ClassVerify, "%s: signer %s did not sign %s", ref, name, d.Digest)
 			}
 			v.SignedBy = append(v.SignedBy, name)
 		}
@@ -121,13 +123,13 @@ func (s *Signer) verifyOne(ctx context.Context, ref Ref, req VerifyRequest, repo
 
 // verifyDigest passes REPO@sha256:X when a trusted pull of some tag gets X
 // (that tag would pass verify), and each signer signed X under such a tag.
-func (s *Signer) verifyDigest(ref Ref, signers []string, repo TrustRepo) (Verified, error) {
+func (s *UseCases) verifyDigest(ref core.Ref, signers []string, repo TrustRepo) (Verified, error) {
 	v := Verified{Ref: ref.String()}
 	signed := map[string]bool{}
 	for _, tag := range repo.Tags() {
 		d, err := repo.Lookup(tag)
 		if err != nil {
-			var nt *NoTrustError
+			var nt *core.NoTrustError
 			if errors.As(err, &nt) {
 				continue // listed, but not what a trusted pull accepts
 			}
@@ -152,11 +154,11 @@ func (s *Signer) verifyDigest(ref Ref, signers []string, repo TrustRepo) (Verifi
 		}
 	}
 	if len(v.Tags) == 0 {
-		return v, Classedf(ClassVerify, "No valid trust data for %s: no tag of %s signed in targets/releases or targets points to it", ref.Digest, ref.Name())
+		return v, core.Classedf(core.ClassVerify, "No valid trust data for %s: no tag of %s signed in targets/releases or targets points to it", ref.Digest, ref.Name())
 	}
 	for _, name := range signers {
 		if !signed[name] {
-			return v, Classedf(ClassVerify, "%s: signer %s did not sign %s", ref, name, ref.Digest)
+			return v, core.Classedf(core.ClassVerify, "%s: signer %s did not sign %s", ref, name, ref.Digest)
 		}
 		v.SignedBy = append(v.SignedBy, name)
 	}
@@ -166,7 +168,7 @@ func (s *Signer) verifyDigest(ref Ref, signers []string, repo TrustRepo) (Verifi
 
 // withExpiry adds to err which roles have expired, the usual reason a tag
 // that was signed no longer resolves.
-func (s *Signer) withExpiry(repo TrustRepo, err error) error {
+func (s *UseCases) withExpiry(repo TrustRepo, err error) error {
 	meta, merr := repo.Metadata()
 	if merr != nil {
 		return err
@@ -196,12 +198,12 @@ type RevokeRequest struct {
 // first publish; then each repository gets one publish. It returns the
 // refs revoked, which after a failed publish are those of the
 // repositories that were published.
-func (s *Signer) Revoke(ctx context.Context, req RevokeRequest) ([]string, error) {
+func (s *UseCases) Revoke(ctx context.Context, req RevokeRequest) ([]string, error) {
 	refs, plans, err := s.groupRefs(ctx, req.Refs, true)
 	if err != nil {
 		return nil, err
 	}
-	changes := make([]Changes, len(plans))
+	changes := make([]core.Changes, len(plans))
 	revoked := make([][]string, len(plans))
 	for pi, p := range plans {
 		tags, err := revokedTags(p, refs, req.All)
@@ -213,7 +215,7 @@ func (s *Signer) Revoke(ctx context.Context, req RevokeRequest) ([]string, error
 			if err != nil {
 				return nil, fmt.Errorf("revoking %s:%s: %w", p.gun, tag, err)
 			}
-			changes[pi].Remove = append(changes[pi].Remove, Target{Tag: tag, Roles: roles})
+			changes[pi].Remove = append(changes[pi].Remove, core.Target{Tag: tag, Roles: roles})
 			revoked[pi] = append(revoked[pi], p.gun+":"+tag)
 		}
 		if err := p.repo.CheckPublish(); err != nil {
@@ -250,7 +252,7 @@ func (s *Signer) Revoke(ctx context.Context, req RevokeRequest) ([]string, error
 // trust data (docker's GetTargetByName over targets/releases and targets,
 // without the trusted-pull filter), or every listed tag for a repository
 // ref. A tag named twice is revoked once.
-func revokedTags(p *repoPlan, refs []Ref, all bool) ([]string, error) {
+func revokedTags(p *repoPlan, refs []core.Ref, all bool) ([]string, error) {
 	listed := p.repo.Tags()
 	known := map[string]bool{}
 	for _, t := range listed {
@@ -267,10 +269,10 @@ func revokedTags(p *repoPlan, refs []Ref, all bool) ([]string, error) {
 	for _, i := range p.refs {
 		if refs[i].Tag == "" {
 			if !all {
-				return nil, Classedf(ClassUsage, "%s names every tag of the repository: pass --yes to revoke them all", refs[i].Name())
+				return nil, core.Classedf(core.ClassUsage, "%s names every tag of the repository: pass --yes to revoke them all", refs[i].Name())
 			}
 			if len(listed) == 0 {
-				return nil, Classedf(ClassVerify, "no signed tags to remove in %s", p.gun)
+				return nil, core.Classedf(core.ClassVerify, "no signed tags to remove in %s", p.gun)
 			}
 			for _, t := range listed {
 				add(t)
@@ -278,7 +280,7 @@ func revokedTags(p *repoPlan, refs []Ref, all bool) ([]string, error) {
 			continue
 		}
 		if !known[refs[i].Tag] {
-			return nil, Classed(ClassVerify, fmt.Errorf("revoking %s: %w", refs[i], &NoTrustError{Ref: refs[i].Tag, Message: "No valid trust data for " + refs[i].Tag}))
+			return nil, core.Classed(core.ClassVerify, fmt.Errorf("revoking %s: %w", refs[i], &core.NoTrustError{Ref: refs[i].Tag, Message: "No valid trust data for " + refs[i].Tag}))
 		}
 		add(refs[i].Tag)
 	}
@@ -289,7 +291,7 @@ func revokedTags(p *repoPlan, refs []Ref, all bool) ([]string, error) {
 // resolves, read from the trust data the publish reloaded: they stay in a
 // role our keys cannot sign. (docker says nothing; the tag is not revoked
 // for its users.)
-func (s *Signer) warnStillSigned(p *repoPlan, removed []Target) {
+func (s *UseCases) warnStillSigned(p *repoPlan, removed []core.Target) {
 	for _, t := range removed {
 		d, err := p.repo.Lookup(t.Tag)
 		if err != nil {
@@ -317,11 +319,11 @@ type ResignResult struct {
 	Skipped   []string `json:"skipped,omitempty"` // still valid long enough
 	// NeverSigned are roles our keys hold that were never signed into: no
 	// metadata, so nothing to re-sign (and nothing that can expire).
-	NeverSigned []string   `json:"neverSigned,omitempty"`
-	Before      []RoleMeta `json:"before"`
-	After       []RoleMeta `json:"after,omitempty"`
-	Warnings    []string   `json:"warnings,omitempty"`
-	Error       string     `json:"error,omitempty"`
+	NeverSigned []string        `json:"neverSigned,omitempty"`
+	Before      []core.RoleMeta `json:"before"`
+	After       []core.RoleMeta `json:"after,omitempty"`
+	Warnings    []string        `json:"warnings,omitempty"`
+	Error       string          `json:"error,omitempty"`
 }
 
 // Shard reports whether gun belongs to worker shard of n: a stable hash, so
@@ -339,45 +341,67 @@ func Shard(gun string, shard, n int) bool {
 // moving expiry forward without changing any target. Repositories are
 // independent: one failing does not stop the others; the error says how
 // many failed.
-func (s *Signer) Resign(ctx context.Context, req ResignRequest) ([]ResignResult, error) {
+func (s *UseCases) Resign(ctx context.Context, req ResignRequest) ([]ResignResult, error) {
+	guns, err := shardRepos("resign", req.Repos, req.Shard, req.Of)
+	if err != nil {
+		return nil, err
+	}
+	results, failed := eachRepo(ctx, s.concurrency(), guns, func(gun string) (ResignResult, bool) {
+		r := s.resignOne(ctx, gun, req)
+		return r, r.Error != ""
+	})
+	if err := ctx.Err(); err != nil {
+		return results, err
+	}
+	if failed > 0 {
+		return results, core.Classedf(core.ClassNotary, "%d of %d repositories could not be re-signed (see the report)", failed, len(guns))
+	}
+	return results, nil
+}
+
+// shardRepos checks repository references (verb takes no tag) and keeps
+// this shard's, each once, sorted.
+func shardRepos(verb string, repos []string, shard, of int) ([]string, error) {
 	var guns []string
 	seen := map[string]bool{}
-	for _, raw := range req.Repos {
-		r, err := ParseRef(raw)
+	for _, raw := range repos {
+		r, err := core.ParseRef(raw)
 		if err != nil {
 			return nil, err
 		}
 		if r.Tag != "" || r.Digest != "" {
-			return nil, Classedf(ClassUsage, "resign takes repositories, not tags: %s", raw)
+			return nil, core.Classedf(core.ClassUsage, "%s takes repositories, not tags: %s", verb, raw)
 		}
-		if !seen[r.Name()] && Shard(r.Name(), req.Shard, req.Of) {
+		if !seen[r.Name()] && Shard(r.Name(), shard, of) {
 			seen[r.Name()] = true
 			guns = append(guns, r.Name())
 		}
 	}
 	sort.Strings(guns)
-	results := make([]ResignResult, len(guns))
+	return guns, nil
+}
+
+// eachRepo runs one on every repository, limit at a time; one failing
+// does not stop the others. It returns the results in order, and how many
+// failed.
+func eachRepo[R any](ctx context.Context, limit int, guns []string, one func(gun string) (R, bool)) ([]R, int) {
+	results := make([]R, len(guns))
 	var mu sync.Mutex
 	failed := 0
-	_ = forEach(ctx, len(guns), s.concurrency(), func(i int) error {
-		results[i] = s.resignOne(ctx, guns[i], req)
-		if results[i].Error != "" {
+	_ = forEach(ctx, len(guns), limit, func(i int) error {
+		r, bad := one(guns[i])
+		results[i] = r
+		if bad {
 			mu.Lock()
 			failed++
 			mu.Unlock()
 		}
 		return nil
 	})
-	if err := ctx.Err(); err != nil {
-		return results, err
-	}
-	if failed > 0 {
-		return results, Classedf(ClassNotary, "%d of %d repositories could not be re-signed (see the report)", failed, len(guns))
-	}
-	return results, nil
+	return results, failed
 }
 
-func (s *Signer) resignOne(ctx context.Context, gun string, req ResignRequest) ResignResult {
+func (s *UseCases) resignOne(ctx context.Context, gun string, req ResignRequest) ResignResult {
 	res := ResignResult{GUN: gun}
 	fail := func(err error) ResignResult { res.Error = err.Error(); return res }
 	repo, err := s.Trust.Open(ctx, gun)
@@ -395,7 +419,7 @@ func (s *Signer) resignOne(ctx context.Context, gun string, req ResignRequest) R
 	roles, neverSigned := repo.Witnessable()
 	res.NeverSigned = neverSigned
 	if len(roles) == 0 && len(neverSigned) == 0 {
-		return fail(Classedf(ClassSigner, "none of our keys can re-sign a role of %s", gun))
+		return fail(core.Classedf(core.ClassSigner, "none of our keys can re-sign a role of %s", gun))
 	}
 	for _, role := range roles {
 		if e, ok := expires[role]; ok && e.Sub(now) >= req.MinRemaining && req.MinRemaining > 0 {
@@ -410,7 +434,7 @@ func (s *Signer) resignOne(ctx context.Context, gun string, req ResignRequest) R
 		}
 	}
 	if len(res.Witnessed) > 0 && !req.DryRun {
-		if err := repo.Publish(ctx, Changes{Witness: res.Witnessed}); err != nil {
+		if err := repo.Publish(ctx, core.Changes{Witness: res.Witnessed}); err != nil {
 			return fail(err)
 		}
 		if res.After, err = repo.Metadata(); err != nil {
@@ -432,23 +456,23 @@ func (s *Signer) resignOne(ctx context.Context, gun string, req ResignRequest) R
 
 // groupRefs parses refs (tags or, with allowRepo, whole repositories),
 // groups them by repository and opens each.
-func (s *Signer) groupRefs(ctx context.Context, raw []string, allowRepo bool) ([]Ref, []*repoPlan, error) {
+func (s *UseCases) groupRefs(ctx context.Context, raw []string, allowRepo bool) ([]core.Ref, []*repoPlan, error) {
 	if len(raw) == 0 {
-		return nil, nil, Classedf(ClassUsage, "no image reference given: pass REGISTRY/REPOSITORY:TAG")
+		return nil, nil, core.Classedf(core.ClassUsage, "no image reference given: pass REGISTRY/REPOSITORY:TAG")
 	}
-	refs := make([]Ref, len(raw))
+	refs := make([]core.Ref, len(raw))
 	byGUN := map[string]*repoPlan{}
 	var plans []*repoPlan
 	for i, str := range raw {
-		r, err := ParseRef(str)
+		r, err := core.ParseRef(str)
 		if err != nil {
 			return nil, nil, err
 		}
 		if r.Digest != "" {
-			return nil, nil, Classedf(ClassUsage, "%q: give REPOSITORY:TAG, not a digest", str)
+			return nil, nil, core.Classedf(core.ClassUsage, "%q: give REPOSITORY:TAG, not a digest", str)
 		}
 		if r.Tag == "" && !allowRepo {
-			return nil, nil, Classedf(ClassUsage, "no tag specified for %s", r.Name())
+			return nil, nil, core.Classedf(core.ClassUsage, "no tag specified for %s", r.Name())
 		}
 		refs[i] = r
 		p, ok := byGUN[r.Name()]

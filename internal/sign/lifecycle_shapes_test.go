@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sign-step/sign-step/internal/core"
 	"github.com/sign-step/sign-step/internal/inspect"
 )
 
@@ -20,13 +21,13 @@ import (
 type shapeTrust struct {
 	mu        sync.Mutex
 	repos     map[string]*shapeRepo
-	published map[string][]Changes
+	published map[string][]core.Changes
 }
 
 func (f *shapeTrust) Open(_ context.Context, gun string) (TrustRepo, error) {
 	r, ok := f.repos[gun]
 	if !ok {
-		return nil, Classedf(ClassNotary, "remote trust data does not exist for %s", gun)
+		return nil, core.Classedf(core.ClassNotary, "remote trust data does not exist for %s", gun)
 	}
 	r.t = f
 	return r, nil
@@ -35,14 +36,14 @@ func (f *shapeTrust) Open(_ context.Context, gun string) (TrustRepo, error) {
 type shapeRepo struct {
 	t        *shapeTrust
 	gun      string
-	listed   map[string]Descriptor // every tag in releases, targets and child roles
-	signer   map[string]string     // tag → the one signer role holding it, when not released
-	stays    map[string]bool       // tags a publish does not remove (a role we cannot sign keeps them)
-	roles    []string              // what SignableRoles answers
+	listed   map[string]core.Descriptor // every tag in releases, targets and child roles
+	signer   map[string]string          // tag → the one signer role holding it, when not released
+	stays    map[string]bool            // tags a publish does not remove (a role we cannot sign keeps them)
+	roles    []string                   // what SignableRoles answers
 	rolesErr error
 	witness  []string
 	never    []string
-	meta     []RoleMeta
+	meta     []core.RoleMeta
 	checkErr error // CheckPublish
 	pubErr   error // Publish
 }
@@ -53,22 +54,22 @@ func (r *shapeRepo) SignableRoles(string) ([]string, []string, error) {
 	}
 	return r.roles, []string{"k1"}, nil
 }
-func (r *shapeRepo) Released(tag string) (Descriptor, bool, error) {
+func (r *shapeRepo) Released(tag string) (core.Descriptor, bool, error) {
 	d, ok := r.listed[tag]
 	return d, ok && r.signer[tag] == "", nil
 }
-func (r *shapeRepo) Lookup(tag string) (Descriptor, error) {
+func (r *shapeRepo) Lookup(tag string) (core.Descriptor, error) {
 	d, ok, _ := r.Released(tag)
 	if !ok {
-		return Descriptor{}, &NoTrustError{Ref: tag, Message: "No valid trust data for " + tag}
+		return core.Descriptor{}, &core.NoTrustError{Ref: tag, Message: "No valid trust data for " + tag}
 	}
 	return d, nil
 }
-func (r *shapeRepo) SignedBy(tag string) (map[string]Descriptor, error) {
+func (r *shapeRepo) SignedBy(tag string) (map[string]core.Descriptor, error) {
 	if s := r.signer[tag]; s != "" {
-		return map[string]Descriptor{s: r.listed[tag]}, nil
+		return map[string]core.Descriptor{s: r.listed[tag]}, nil
 	}
-	return map[string]Descriptor{}, nil
+	return map[string]core.Descriptor{}, nil
 }
 func (r *shapeRepo) Tags() []string                    { return sortedKeys(r.listed) }
 func (r *shapeRepo) Witnessable() ([]string, []string) { return r.witness, r.never }
@@ -76,15 +77,15 @@ func (r *shapeRepo) CheckPublish() error               { return r.checkErr }
 func (r *shapeRepo) Inspect(string, string) (inspect.Repository, error) {
 	return inspect.Repository{}, nil
 }
-func (r *shapeRepo) Metadata() ([]RoleMeta, error) { return r.meta, nil }
-func (r *shapeRepo) Publish(_ context.Context, c Changes) error {
+func (r *shapeRepo) Metadata() ([]core.RoleMeta, error) { return r.meta, nil }
+func (r *shapeRepo) Publish(_ context.Context, c core.Changes) error {
 	if r.pubErr != nil {
 		return r.pubErr
 	}
 	r.t.mu.Lock()
 	defer r.t.mu.Unlock()
 	if r.t.published == nil {
-		r.t.published = map[string][]Changes{}
+		r.t.published = map[string][]core.Changes{}
 	}
 	r.t.published[r.gun] = append(r.t.published[r.gun], c)
 	for _, t := range c.Remove {
@@ -95,7 +96,7 @@ func (r *shapeRepo) Publish(_ context.Context, c Changes) error {
 	return nil
 }
 
-func desc(i int) Descriptor { return Descriptor{Digest: digestOf(i), Size: int64(i)} }
+func desc(i int) core.Descriptor { return core.Descriptor{Digest: digestOf(i), Size: int64(i)} }
 
 // removedTags is what the publishes to gun removed, in order.
 func (f *shapeTrust) removedTags(gun string) []string {
@@ -116,11 +117,11 @@ func TestRevokeAsDocker(t *testing.T) {
 	t.Parallel()
 	// r.io/a: v1 released, solo only in targets/alice (a trusted pull refuses it).
 	repoA := func() *shapeRepo {
-		return &shapeRepo{gun: "r.io/a", listed: map[string]Descriptor{"v1": desc(1), "solo": desc(2)},
+		return &shapeRepo{gun: "r.io/a", listed: map[string]core.Descriptor{"v1": desc(1), "solo": desc(2)},
 			signer: map[string]string{"solo": "alice"}, roles: []string{"targets/releases", "targets/alice"}}
 	}
 	repoB := func() *shapeRepo {
-		return &shapeRepo{gun: "r.io/b", listed: map[string]Descriptor{"v1": desc(3)}, roles: []string{"targets/releases", "targets/ci"}}
+		return &shapeRepo{gun: "r.io/b", listed: map[string]core.Descriptor{"v1": desc(3)}, roles: []string{"targets/releases", "targets/ci"}}
 	}
 	cases := []struct {
 		name        string
@@ -129,7 +130,7 @@ func TestRevokeAsDocker(t *testing.T) {
 		edit        func(a, b *shapeRepo)
 		wantRevoked []string
 		wantRemoved map[string][]string // GUN → tags removed
-		wantClass   Class
+		wantClass   core.Class
 		wantErr     string
 		wantLog     string
 	}{
@@ -139,22 +140,22 @@ func TestRevokeAsDocker(t *testing.T) {
 			wantRevoked: []string{"r.io/a:solo", "r.io/a:v1"}, wantRemoved: map[string][]string{"r.io/a": {"solo", "v1"}}},
 		{name: "a tag and its repository revoke it once", refs: []string{"r.io/a:v1", "r.io/a"}, all: true,
 			wantRevoked: []string{"r.io/a:v1", "r.io/a:solo"}, wantRemoved: map[string][]string{"r.io/a": {"v1", "solo"}}},
-		{name: "repository without --yes", refs: []string{"r.io/a"}, wantClass: ClassUsage, wantErr: "pass --yes"},
-		{name: "unknown tag", refs: []string{"r.io/b:v1", "r.io/a:nope"}, wantClass: ClassVerify, wantErr: "revoking r.io/a:nope: No valid trust data for nope"},
-		{name: "repository without tags", refs: []string{"r.io/a"}, all: true, edit: func(a, _ *shapeRepo) { a.listed = map[string]Descriptor{} },
-			wantClass: ClassVerify, wantErr: "no signed tags to remove in r.io/a"},
+		{name: "repository without --yes", refs: []string{"r.io/a"}, wantClass: core.ClassUsage, wantErr: "pass --yes"},
+		{name: "unknown tag", refs: []string{"r.io/b:v1", "r.io/a:nope"}, wantClass: core.ClassVerify, wantErr: "revoking r.io/a:nope: No valid trust data for nope"},
+		{name: "repository without tags", refs: []string{"r.io/a"}, all: true, edit: func(a, _ *shapeRepo) { a.listed = map[string]core.Descriptor{} },
+			wantClass: core.ClassVerify, wantErr: "no signed tags to remove in r.io/a"},
 		{name: "expired role refused before any publish", refs: []string{"r.io/a:v1", "r.io/b:v1"},
 			edit: func(_, b *shapeRepo) {
-				b.rolesErr = Classedf(ClassNotary, "targets/releases of r.io/b expired: run sign-step resign")
+				b.rolesErr = core.Classedf(core.ClassNotary, "targets/releases of r.io/b expired: run sign-step resign")
 			},
-			wantClass: ClassNotary, wantErr: "revoking r.io/b:v1: targets/releases of r.io/b expired"},
+			wantClass: core.ClassNotary, wantErr: "revoking r.io/b:v1: targets/releases of r.io/b expired"},
 		{name: "snapshot key held by nobody refused before any publish", refs: []string{"r.io/a:v1", "r.io/b:v1"},
-			edit:      func(_, b *shapeRepo) { b.checkErr = Classedf(ClassKey, "pass the snapshot key with --key") },
-			wantClass: ClassKey, wantErr: "snapshot key"},
+			edit:      func(_, b *shapeRepo) { b.checkErr = core.Classedf(core.ClassKey, "pass the snapshot key with --key") },
+			wantClass: core.ClassKey, wantErr: "snapshot key"},
 		{name: "a failed publish reports what was revoked", refs: []string{"r.io/a:v1", "r.io/b:v1"},
-			edit:        func(_, b *shapeRepo) { b.pubErr = Classedf(ClassNotary, "notary server rejected the update") },
+			edit:        func(_, b *shapeRepo) { b.pubErr = core.Classedf(core.ClassNotary, "notary server rejected the update") },
 			wantRevoked: []string{"r.io/a:v1"}, wantRemoved: map[string][]string{"r.io/a": {"v1"}},
-			wantClass: ClassNotary, wantErr: "1 of 2 repositories were not revoked (the others were): publishing revocation for r.io/b"},
+			wantClass: core.ClassNotary, wantErr: "1 of 2 repositories were not revoked (the others were): publishing revocation for r.io/b"},
 		{name: "a tag that stays signed is warned about", refs: []string{"r.io/a:v1"},
 			edit:        func(a, _ *shapeRepo) { a.stays = map[string]bool{"v1": true} },
 			wantRevoked: []string{"r.io/a:v1"}, wantRemoved: map[string][]string{"r.io/a": {"v1"}},
@@ -169,13 +170,13 @@ func TestRevokeAsDocker(t *testing.T) {
 			}
 			trust := &shapeTrust{repos: map[string]*shapeRepo{a.gun: a, b.gun: b}}
 			var logs bytes.Buffer
-			s := &Signer{Trust: trust, Log: slog.New(slog.NewTextHandler(&logs, nil))}
+			s := &UseCases{Trust: trust, Log: slog.New(slog.NewTextHandler(&logs, nil))}
 			revoked, err := s.Revoke(context.Background(), RevokeRequest{Refs: tc.refs, All: tc.all})
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Fatalf("err = %v, want it to contain %q", err, tc.wantErr)
 				}
-				if got := ClassOf(err); got != tc.wantClass {
+				if got := core.ClassOf(err); got != tc.wantClass {
 					t.Errorf("class = %d, want %d", got, tc.wantClass)
 				}
 			} else if err != nil {
@@ -226,14 +227,14 @@ func TestResignShapes(t *testing.T) {
 		{name: "signer added, never signed", repo: shapeRepo{never: []string{"targets/ci", "targets/releases"}},
 			wantNever: []string{"targets/ci", "targets/releases"}},
 		{name: "one role signed, one never", repo: shapeRepo{witness: []string{"targets/releases"}, never: []string{"targets/bob"},
-			meta: []RoleMeta{{Role: "targets/releases", Expires: far}}},
+			meta: []core.RoleMeta{{Role: "targets/releases", Expires: far}}},
 			wantWitnessed: []string{"targets/releases"}, wantNever: []string{"targets/bob"}},
 		{name: "expired role is witnessed despite --min-remaining", minRemaining: 180 * 24 * time.Hour,
 			repo: shapeRepo{witness: []string{"targets/ci", "targets/releases"},
-				meta: []RoleMeta{{Role: "targets/ci", Expires: far}, {Role: "targets/releases", Expires: past}}},
+				meta: []core.RoleMeta{{Role: "targets/ci", Expires: far}, {Role: "targets/releases", Expires: past}}},
 			wantWitnessed: []string{"targets/releases"}, wantSkipped: []string{"targets/ci"}},
 		{name: "no role of ours", repo: shapeRepo{}, wantErr: "none of our keys can re-sign a role of r.io/a"},
-		{name: "snapshot key held by nobody", repo: shapeRepo{witness: []string{"targets/ci"}, checkErr: Classedf(ClassKey, "pass the snapshot key with --key")},
+		{name: "snapshot key held by nobody", repo: shapeRepo{witness: []string{"targets/ci"}, checkErr: core.Classedf(core.ClassKey, "pass the snapshot key with --key")},
 			wantWitnessed: []string{"targets/ci"}, wantErr: "pass the snapshot key with --key"},
 		// A dry run does not ask the server (push scope, and it would create a key).
 		{name: "snapshot key not asked in a dry run", dryRun: true, repo: shapeRepo{witness: []string{"targets/ci"}, checkErr: errors.New("must not be asked")},
@@ -247,7 +248,7 @@ func TestResignShapes(t *testing.T) {
 			repo := tc.repo
 			repo.gun = "r.io/a"
 			trust := &shapeTrust{repos: map[string]*shapeRepo{"r.io/a": &repo}}
-			s := &Signer{Trust: trust, Now: func() time.Time { return now }}
+			s := &UseCases{Trust: trust, Now: func() time.Time { return now }}
 			res, err := s.Resign(context.Background(), ResignRequest{Repos: []string{"r.io/a"}, MinRemaining: tc.minRemaining, DryRun: tc.dryRun})
 			if len(res) != 1 {
 				t.Fatalf("%d results", len(res))
@@ -277,4 +278,4 @@ func TestResignShapes(t *testing.T) {
 }
 
 // SignedAt: these shapes test revoke and resign, which never skip a publish.
-func (r *shapeRepo) SignedAt(string, Descriptor, []string) (bool, error) { return false, nil }
+func (r *shapeRepo) SignedAt(string, core.Descriptor, []string) (bool, error) { return false, nil }

@@ -1,5 +1,9 @@
-// Package sign holds sign-step's use cases (sign, inspect, ...) over small
-// interfaces that the adapters implement. It imports no SDK.
+// Package sign holds sign-step's use cases over the small interfaces (ports)
+// the adapters implement. UseCases runs sign, verify (and verify of several
+// systems), revoke, resign, migrate and the also-sign step over Registry,
+// Trust/TrustRepo, System and ImageVerifier; Admin runs init, signer
+// add/remove, key generate/rotate and root renew over TrustAdmin, KeyMaker
+// and KeyWriter. Shared types come from internal/core. It imports no SDK.
 package sign
 
 import (
@@ -11,46 +15,18 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sign-step/sign-step/internal/core"
 	"github.com/sign-step/sign-step/internal/inspect"
 )
-
-// Descriptor is what a tag points to: the manifest (or index) digest and its
-// exact byte length, which together form the notary target.
-type Descriptor struct {
-	Digest    string `json:"digest"`
-	Size      int64  `json:"size"`
-	MediaType string `json:"mediaType,omitempty"`
-}
-
-// Target is a tag to record in a trust repository.
-type Target struct {
-	Tag        string
-	Descriptor Descriptor
-	Roles      []string // where docker's rule puts it
-}
-
-// Changes are what one publish does.
-type Changes struct {
-	Add     []Target // record Descriptor for Tag in Roles
-	Remove  []Target // remove Tag from Roles
-	Witness []string // re-sign these roles unchanged, moving their expiry forward
-}
-
-// RoleMeta is the version and expiry of one piece of TUF metadata.
-type RoleMeta struct {
-	Role    string    `json:"role"`
-	Version int       `json:"version"`
-	Expires time.Time `json:"expires"`
-}
 
 // Registry is the image side: what tags point to, and pushing images.
 type Registry interface {
 	// Resolve returns the manifest descriptor ref names.
-	Resolve(ctx context.Context, ref Ref) (Descriptor, error)
+	Resolve(ctx context.Context, ref core.Ref) (core.Descriptor, error)
 	// Push copies the image at source to every ref and returns its descriptor.
-	Push(ctx context.Context, source string, refs []Ref) (Descriptor, error)
+	Push(ctx context.Context, source string, refs []core.Ref) (core.Descriptor, error)
 	// Describe returns the descriptor Push would record for source, pushing nothing.
-	Describe(ctx context.Context, source string) (Descriptor, error)
+	Describe(ctx context.Context, source string) (core.Descriptor, error)
 }
 
 // Trust opens notary repositories by GUN.
@@ -64,18 +40,18 @@ type TrustRepo interface {
 	// and the IDs of the keys that sign them; a *NoSignableRoleError if none.
 	SignableRoles(tag string) (roles, keyIDs []string, err error)
 	// Released returns what tag points to in targets/releases or targets, if anything.
-	Released(tag string) (Descriptor, bool, error)
+	Released(tag string) (core.Descriptor, bool, error)
 	// SignedAt reports whether every one of roles already records tag at
 	// exactly d, in valid metadata that one of our keys signed: signing it
 	// again would change nothing but the signature.
-	SignedAt(tag string, d Descriptor, roles []string) (bool, error)
+	SignedAt(tag string, d core.Descriptor, roles []string) (bool, error)
 	// Lookup resolves tag exactly as docker's trusted pull does: the first
 	// match in targets/releases, then targets (and its subtree), accepted
 	// only from those two roles. Failures are *NoTrustError.
-	Lookup(tag string) (Descriptor, error)
+	Lookup(tag string) (core.Descriptor, error)
 	// SignedBy returns, per signer (delegation name without "targets/"),
 	// what that signer recorded for tag.
-	SignedBy(tag string) (map[string]Descriptor, error)
+	SignedBy(tag string) (map[string]core.Descriptor, error)
 	// Tags lists every tag `docker trust revoke REPO` removes: those in
 	// targets/releases, targets and its child roles, whether or not a
 	// trusted pull accepts them (Lookup tells).
@@ -89,15 +65,16 @@ type TrustRepo interface {
 	// be completed: someone (we or the server) must hold the snapshot key.
 	CheckPublish() error
 	// Publish applies changes in one publish.
-	Publish(ctx context.Context, changes Changes) error
+	Publish(ctx context.Context, changes core.Changes) error
 	// Inspect reads what `docker trust inspect` shows for name (and tag, if set).
 	Inspect(name, tag string) (inspect.Repository, error)
 	// Metadata returns the version and expiry of the repository's metadata.
-	Metadata() ([]RoleMeta, error)
+	Metadata() ([]core.RoleMeta, error)
 }
 
-// Signer runs the sign use case.
-type Signer struct {
+// UseCases runs the use cases of sign-step: sign, verify, revoke, resign,
+// migrate and verify of several systems, over the Registry and Trust ports.
+type UseCases struct {
 	Registry    Registry
 	Trust       Trust
 	Log         *slog.Logger
@@ -120,13 +97,13 @@ type SignRequest struct {
 
 // RefResult is the report entry for one signed reference.
 type RefResult struct {
-	Ref        string     `json:"ref"`
-	GUN        string     `json:"gun"`
-	Tag        string     `json:"tag"`
-	Descriptor Descriptor `json:"target"`
-	Roles      []string   `json:"roles"`
-	KeyIDs     []string   `json:"keyIDs"`
-	Previous   string     `json:"previousDigest,omitempty"`
+	Ref        string          `json:"ref"`
+	GUN        string          `json:"gun"`
+	Tag        string          `json:"tag"`
+	Descriptor core.Descriptor `json:"target"`
+	Roles      []string        `json:"roles"`
+	KeyIDs     []string        `json:"keyIDs"`
+	Previous   string          `json:"previousDigest,omitempty"`
 	// Result is signed, would-sign in a dry run, or unchanged: the tag was
 	// already signed at this digest in every role, by our key, and nothing
 	// was published for it.
@@ -142,11 +119,11 @@ const (
 
 // RepoResult is the report entry for one repository.
 type RepoResult struct {
-	GUN            string     `json:"gun"`
-	Published      bool       `json:"published"`
-	Metadata       []RoleMeta `json:"metadata,omitempty"`
-	ResolveSeconds float64    `json:"resolveSeconds"`
-	PublishSeconds float64    `json:"publishSeconds"`
+	GUN            string          `json:"gun"`
+	Published      bool            `json:"published"`
+	Metadata       []core.RoleMeta `json:"metadata,omitempty"`
+	ResolveSeconds float64         `json:"resolveSeconds"`
+	PublishSeconds float64         `json:"publishSeconds"`
 }
 
 // Report is what a run did; it becomes report.json.
@@ -172,7 +149,7 @@ type repoPlan struct {
 // Sign pushes (when asked), resolves and signs every ref. Everything is
 // checked before anything is pushed or published: a bad ref, key or role
 // fails the run with nothing changed.
-func (s *Signer) Sign(ctx context.Context, req SignRequest) (*Report, error) {
+func (s *UseCases) Sign(ctx context.Context, req SignRequest) (*Report, error) {
 	now := s.now()
 	rep := &Report{Command: "sign", DryRun: req.DryRun, Started: now}
 	pins, err := pinsOf(req)
@@ -208,7 +185,7 @@ func (s *Signer) Sign(ctx context.Context, req SignRequest) (*Report, error) {
 	if err := s.targets(ctx, req, refs, pins, plans, rep); err != nil {
 		return nil, err
 	}
-	changes := make([]Changes, len(plans))
+	changes := make([]core.Changes, len(plans))
 	for pi, p := range plans {
 		for _, i := range p.refs {
 			r := &rep.Refs[i]
@@ -231,7 +208,7 @@ func (s *Signer) Sign(ctx context.Context, req SignRequest) (*Report, error) {
 			if req.DryRun {
 				r.Result = ResultWouldSign
 			}
-			changes[pi].Add = append(changes[pi].Add, Target{Tag: r.Tag, Descriptor: r.Descriptor, Roles: r.Roles})
+			changes[pi].Add = append(changes[pi].Add, core.Target{Tag: r.Tag, Descriptor: r.Descriptor, Roles: r.Roles})
 		}
 	}
 	published := make([]bool, len(plans))
@@ -298,20 +275,20 @@ func forTag(info inspect.Repository, name, tag string) inspect.Repository {
 
 // plan parses refs, groups them by repository and opens each repository.
 // A REPOSITORY:TAG@sha256: ref is planned as its tag; pinsOf keeps the digest.
-func (s *Signer) plan(ctx context.Context, raw []string) ([]Ref, []*repoPlan, error) {
+func (s *UseCases) plan(ctx context.Context, raw []string) ([]core.Ref, []*repoPlan, error) {
 	seen := map[string]bool{}
 	tags := make([]string, len(raw))
 	for i, str := range raw {
-		r, err := ParseRef(str)
+		r, err := core.ParseRef(str)
 		if err != nil {
 			return nil, nil, err
 		}
 		if r.Digest != "" && r.Tag == "" {
-			return nil, nil, Classedf(ClassUsage, "cannot sign %q: a digest reference cannot be signed, give REPOSITORY:TAG (or REPOSITORY:TAG@sha256:... to pin the tag's digest)", str)
+			return nil, nil, core.Classedf(core.ClassUsage, "cannot sign %q: a digest reference cannot be signed, give REPOSITORY:TAG (or REPOSITORY:TAG@sha256:... to pin the tag's digest)", str)
 		}
 		r.Digest = ""
 		if r.Tag != "" && seen[r.String()] {
-			return nil, nil, Classedf(ClassUsage, "%s is given twice", r)
+			return nil, nil, core.Classedf(core.ClassUsage, "%s is given twice", r)
 		}
 		seen[r.String()] = true
 		tags[i] = r.String()
@@ -322,12 +299,12 @@ func (s *Signer) plan(ctx context.Context, raw []string) ([]Ref, []*repoPlan, er
 // pinsOf returns the digest each ref must be signed at ("" when none): its
 // own @sha256:, or ExpectDigest. The two must agree.
 func pinsOf(req SignRequest) ([]string, error) {
-	if req.ExpectDigest != "" && !digestPattern.MatchString(req.ExpectDigest) {
-		return nil, Classedf(ClassUsage, "--expect-digest %q: want sha256: followed by 64 lowercase hex characters", req.ExpectDigest)
+	if req.ExpectDigest != "" && !core.ValidDigest(req.ExpectDigest) {
+		return nil, core.Classedf(core.ClassUsage, "--expect-digest %q: want sha256: followed by 64 lowercase hex characters", req.ExpectDigest)
 	}
 	pins := make([]string, len(req.Refs))
 	for i, raw := range req.Refs {
-		r, err := ParseRef(raw)
+		r, err := core.ParseRef(raw)
 		if err != nil {
 			return nil, err
 		}
@@ -337,17 +314,17 @@ func pinsOf(req SignRequest) ([]string, error) {
 		case r.Digest == "" || r.Digest == req.ExpectDigest:
 			pins[i] = req.ExpectDigest
 		default:
-			return nil, Classedf(ClassUsage, "%s is pinned to %s but --expect-digest is %s", raw, r.Digest, req.ExpectDigest)
+			return nil, core.Classedf(core.ClassUsage, "%s is pinned to %s but --expect-digest is %s", raw, r.Digest, req.ExpectDigest)
 		}
 	}
 	return pins, nil
 }
 
 // checkPins refuses when a ref's target is not the digest it is pinned to.
-func checkPins(refs []Ref, pins []string, got func(i int) Descriptor, what, unchanged string) error {
+func checkPins(refs []core.Ref, pins []string, got func(i int) core.Descriptor, what, unchanged string) error {
 	for i, pin := range pins {
 		if d := got(i); pin != "" && d.Digest != pin {
-			return Classedf(ClassRegistry, "%s: %s is %s, not the expected %s; %s", refs[i], what, d.Digest, pin, unchanged)
+			return core.Classedf(core.ClassRegistry, "%s: %s is %s, not the expected %s; %s", refs[i], what, d.Digest, pin, unchanged)
 		}
 	}
 	return nil
@@ -356,7 +333,7 @@ func checkPins(refs []Ref, pins []string, got func(i int) Descriptor, what, unch
 // targets fills in every ref's descriptor, by pushing source or by asking
 // the registry what each tag points to. A pinned ref is checked before
 // anything is pushed (source) and before anything is published (both).
-func (s *Signer) targets(ctx context.Context, req SignRequest, refs []Ref, pins []string, plans []*repoPlan, rep *Report) error {
+func (s *UseCases) targets(ctx context.Context, req SignRequest, refs []core.Ref, pins []string, plans []*repoPlan, rep *Report) error {
 	if req.Source != "" {
 		start := time.Now()
 		pinned := slices.ContainsFunc(pins, func(p string) bool { return p != "" })
@@ -365,13 +342,13 @@ func (s *Signer) targets(ctx context.Context, req SignRequest, refs []Ref, pins 
 			if err != nil {
 				return fmt.Errorf("reading %s: %w", req.Source, err)
 			}
-			if err := checkPins(refs, pins, func(int) Descriptor { return d }, "the --source image", "nothing pushed or signed"); err != nil {
+			if err := checkPins(refs, pins, func(int) core.Descriptor { return d }, "the --source image", "nothing pushed or signed"); err != nil {
 				return err
 			}
 		}
 		push := s.Registry.Push
 		if req.DryRun {
-			push = func(ctx context.Context, source string, _ []Ref) (Descriptor, error) {
+			push = func(ctx context.Context, source string, _ []core.Ref) (core.Descriptor, error) {
 				return s.Registry.Describe(ctx, source)
 			}
 		}
@@ -380,7 +357,7 @@ func (s *Signer) targets(ctx context.Context, req SignRequest, refs []Ref, pins 
 			return fmt.Errorf("pushing %s: %w", req.Source, err)
 		}
 		// The source may have changed since it was read (a registry source).
-		if err := checkPins(refs, pins, func(int) Descriptor { return d }, "the pushed image", "nothing signed"); err != nil {
+		if err := checkPins(refs, pins, func(int) core.Descriptor { return d }, "the pushed image", "nothing signed"); err != nil {
 			return err
 		}
 		for i := range rep.Refs {
@@ -405,7 +382,7 @@ func (s *Signer) targets(ctx context.Context, req SignRequest, refs []Ref, pins 
 		p.timer.resolve = time.Since(start)
 	}
 	if err == nil {
-		err = checkPins(refs, pins, func(i int) Descriptor { return rep.Refs[i].Descriptor }, "the tag in the registry", "nothing signed")
+		err = checkPins(refs, pins, func(i int) core.Descriptor { return rep.Refs[i].Descriptor }, "the tag in the registry", "nothing signed")
 	}
 	if err == nil {
 		s.log().Info("resolved", "tags", len(refs), "seconds", round(time.Since(start)))
@@ -413,21 +390,21 @@ func (s *Signer) targets(ctx context.Context, req SignRequest, refs []Ref, pins 
 	return err
 }
 
-func (s *Signer) concurrency() int {
+func (s *UseCases) concurrency() int {
 	if s.Concurrency > 0 {
 		return s.Concurrency
 	}
 	return 16
 }
 
-func (s *Signer) now() time.Time {
+func (s *UseCases) now() time.Time {
 	if s.Now != nil {
 		return s.Now()
 	}
 	return time.Now()
 }
 
-func (s *Signer) log() *slog.Logger {
+func (s *UseCases) log() *slog.Logger {
 	if s.Log != nil {
 		return s.Log
 	}

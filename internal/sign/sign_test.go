@@ -10,19 +10,20 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/sign-step/sign-step/internal/core"
 	"github.com/sign-step/sign-step/internal/inspect"
 )
 
 // fakeRegistry answers from a map of ref → descriptor and records pushes.
 type fakeRegistry struct {
 	mu       sync.Mutex
-	tags     map[string]Descriptor
+	tags     map[string]core.Descriptor
 	pushed   []string
-	resolved []string    // refs asked for
-	pushes   *Descriptor // what Push pushed, when not what Describe read (a source that changed)
+	resolved []string         // refs asked for
+	pushes   *core.Descriptor // what Push pushed, when not what Describe read (a source that changed)
 }
 
-func (f *fakeRegistry) Resolve(_ context.Context, ref Ref) (Descriptor, error) {
+func (f *fakeRegistry) Resolve(_ context.Context, ref core.Ref) (core.Descriptor, error) {
 	f.mu.Lock()
 	f.resolved = append(f.resolved, ref.String())
 	f.mu.Unlock()
@@ -32,16 +33,16 @@ func (f *fakeRegistry) Resolve(_ context.Context, ref Ref) (Descriptor, error) {
 	}
 	d, ok := f.tags[key]
 	if !ok {
-		return Descriptor{}, Classedf(ClassRegistry, "tag %q not found in %s", ref.Tag, ref.Name())
+		return core.Descriptor{}, core.Classedf(core.ClassRegistry, "tag %q not found in %s", ref.Tag, ref.Name())
 	}
 	return d, nil
 }
 
-func (f *fakeRegistry) Describe(_ context.Context, source string) (Descriptor, error) {
-	return Descriptor{Digest: "sha256:" + strings.Repeat("cd", 32), Size: 99, MediaType: "application/vnd.oci.image.index.v1+json"}, nil
+func (f *fakeRegistry) Describe(_ context.Context, source string) (core.Descriptor, error) {
+	return core.Descriptor{Digest: "sha256:" + strings.Repeat("cd", 32), Size: 99, MediaType: "application/vnd.oci.image.index.v1+json"}, nil
 }
 
-func (f *fakeRegistry) Push(_ context.Context, source string, refs []Ref) (Descriptor, error) {
+func (f *fakeRegistry) Push(_ context.Context, source string, refs []core.Ref) (core.Descriptor, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for _, r := range refs {
@@ -50,30 +51,30 @@ func (f *fakeRegistry) Push(_ context.Context, source string, refs []Ref) (Descr
 	if f.pushes != nil {
 		return *f.pushes, nil
 	}
-	return Descriptor{Digest: "sha256:" + strings.Repeat("cd", 32), Size: 99, MediaType: "application/vnd.oci.image.index.v1+json"}, nil
+	return core.Descriptor{Digest: "sha256:" + strings.Repeat("cd", 32), Size: 99, MediaType: "application/vnd.oci.image.index.v1+json"}, nil
 }
 
 // fakeTrust records publishes per GUN; roles says which tags our key can sign.
 type fakeTrust struct {
 	mu        sync.Mutex
-	published map[string][][]Target
+	published map[string][][]core.Target
 	noRole    map[string]bool // GUN → key signs nothing
 	missing   map[string]bool // GUN → not initialized
 	// trust data: GUN → tag → where a trusted pull resolves it, and GUN →
 	// tag → signer → what that signer's role holds. A tag listed in
 	// otherRole is listed but docker's pull refuses it (another delegation).
-	released  map[string]map[string]Descriptor
-	signedBy  map[string]map[string]map[string]Descriptor
+	released  map[string]map[string]core.Descriptor
+	signedBy  map[string]map[string]map[string]core.Descriptor
 	otherRole map[string]map[string]bool
 	// unpublishable: GUN → why a publish cannot be completed (CheckPublish)
 	unpublishable map[string]error
 	// ours: GUN → tag → what every role we sign holds, signed by our key.
-	ours map[string]map[string]Descriptor
+	ours map[string]map[string]core.Descriptor
 }
 
 func (f *fakeTrust) Open(_ context.Context, gun string) (TrustRepo, error) {
 	if f.missing[gun] {
-		return nil, Classedf(ClassNotary, "remote trust data does not exist for %s", gun)
+		return nil, core.Classedf(core.ClassNotary, "remote trust data does not exist for %s", gun)
 	}
 	return &fakeRepo{t: f, gun: gun}, nil
 }
@@ -85,40 +86,40 @@ type fakeRepo struct {
 
 func (r *fakeRepo) SignableRoles(string) ([]string, []string, error) {
 	if r.t.noRole[r.gun] {
-		return nil, nil, Classed(ClassSigner, &NoSignableRoleError{GUN: r.gun, KeyIDs: []string{"k1"}, Signers: map[string][]string{"alice": {"a1"}}})
+		return nil, nil, core.Classed(core.ClassSigner, &core.NoSignableRoleError{GUN: r.gun, KeyIDs: []string{"k1"}, Signers: map[string][]string{"alice": {"a1"}}})
 	}
 	return []string{"targets/releases", "targets/ci"}, []string{"k1"}, nil
 }
-func (r *fakeRepo) Released(tag string) (Descriptor, bool, error) {
+func (r *fakeRepo) Released(tag string) (core.Descriptor, bool, error) {
 	d, ok := r.t.released[r.gun][tag]
 	return d, ok && !r.t.otherRole[r.gun][tag], nil
 }
-func (r *fakeRepo) SignedAt(tag string, d Descriptor, _ []string) (bool, error) {
+func (r *fakeRepo) SignedAt(tag string, d core.Descriptor, _ []string) (bool, error) {
 	got, ok := r.t.ours[r.gun][tag]
 	return ok && got == d, nil
 }
-func (r *fakeRepo) Lookup(tag string) (Descriptor, error) {
+func (r *fakeRepo) Lookup(tag string) (core.Descriptor, error) {
 	d, ok := r.t.released[r.gun][tag]
 	switch {
 	case ok && r.t.otherRole[r.gun][tag]:
-		return Descriptor{}, &NoTrustError{Ref: tag, Message: "No trust data for " + tag}
+		return core.Descriptor{}, &core.NoTrustError{Ref: tag, Message: "No trust data for " + tag}
 	case !ok:
-		return Descriptor{}, &NoTrustError{Ref: tag, Message: "No valid trust data for " + tag}
+		return core.Descriptor{}, &core.NoTrustError{Ref: tag, Message: "No valid trust data for " + tag}
 	}
 	return d, nil
 }
-func (r *fakeRepo) SignedBy(tag string) (map[string]Descriptor, error) {
+func (r *fakeRepo) SignedBy(tag string) (map[string]core.Descriptor, error) {
 	return r.t.signedBy[r.gun][tag], nil
 }
 func (r *fakeRepo) Tags() []string                    { return sortedKeys(r.t.released[r.gun]) }
 func (r *fakeRepo) Witnessable() ([]string, []string) { return nil, nil }
 func (r *fakeRepo) CheckPublish() error               { return r.t.unpublishable[r.gun] }
-func (r *fakeRepo) Publish(_ context.Context, c Changes) error {
+func (r *fakeRepo) Publish(_ context.Context, c core.Changes) error {
 	ts := c.Add
 	r.t.mu.Lock()
 	defer r.t.mu.Unlock()
 	if r.t.published == nil {
-		r.t.published = map[string][][]Target{}
+		r.t.published = map[string][][]core.Target{}
 	}
 	r.t.published[r.gun] = append(r.t.published[r.gun], ts)
 	return nil
@@ -126,15 +127,15 @@ func (r *fakeRepo) Publish(_ context.Context, c Changes) error {
 func (r *fakeRepo) Inspect(name, tag string) (inspect.Repository, error) {
 	return inspect.Repository{Name: name}, nil
 }
-func (r *fakeRepo) Metadata() ([]RoleMeta, error) { return nil, nil }
+func (r *fakeRepo) Metadata() ([]core.RoleMeta, error) { return nil, nil }
 
 func digestOf(i int) string { return fmt.Sprintf("sha256:%064x", i) }
 
 func TestSign(t *testing.T) {
 	t.Parallel()
-	tags := map[string]Descriptor{}
+	tags := map[string]core.Descriptor{}
 	for i, ref := range []string{"r.io/a:1", "r.io/a:2", "r.io/a:3", "r.io/b:1"} {
-		tags[ref] = Descriptor{Digest: digestOf(i), Size: int64(100 + i)}
+		tags[ref] = core.Descriptor{Digest: digestOf(i), Size: int64(100 + i)}
 	}
 	cases := []struct {
 		name          string
@@ -144,7 +145,7 @@ func TestSign(t *testing.T) {
 		noRole        string
 		missing       string
 		noSnapshotKey string // GUN whose snapshot key nobody holds
-		wantClass     Class
+		wantClass     core.Class
 		wantErr       string
 		wantPublishes map[string]int // GUN → tags in its single publish
 		wantPushed    int
@@ -152,18 +153,18 @@ func TestSign(t *testing.T) {
 		{name: "one publish per repository", refs: []string{"r.io/a:1", "r.io/b:1", "r.io/a:2", "r.io/a:3"},
 			wantPublishes: map[string]int{"r.io/a": 3, "r.io/b": 1}},
 		{name: "missing tag publishes nothing", refs: []string{"r.io/a:1", "r.io/b:nope"},
-			wantClass: ClassRegistry, wantErr: `tag "nope" not found`},
+			wantClass: core.ClassRegistry, wantErr: `tag "nope" not found`},
 		{name: "key without role publishes and pushes nothing", refs: []string{"r.io/a:1", "r.io/b:1"}, source: "layout", noRole: "r.io/b",
-			wantClass: ClassSigner, wantErr: "signers are alice (a1)"},
+			wantClass: core.ClassSigner, wantErr: "signers are alice (a1)"},
 		{name: "snapshot key held by nobody pushes and publishes nothing", refs: []string{"r.io/a:1", "r.io/b:1"}, source: "layout", noSnapshotKey: "r.io/b",
-			wantClass: ClassKey, wantErr: "notary key rotate r.io/b snapshot -r"},
+			wantClass: core.ClassKey, wantErr: "notary key rotate r.io/b snapshot -r"},
 		{name: "uninitialized repository", refs: []string{"r.io/a:1", "r.io/b:1"}, missing: "r.io/b",
-			wantClass: ClassNotary, wantErr: "does not exist"},
-		{name: "digest reference", refs: []string{"r.io/a@" + digestOf(1)}, wantClass: ClassUsage, wantErr: "digest reference cannot be signed"},
-		{name: "no tag", refs: []string{"r.io/a"}, wantClass: ClassUsage, wantErr: "no tag specified for r.io/a"},
-		{name: "duplicate", refs: []string{"r.io/a:1", "r.io/a:1"}, wantClass: ClassUsage, wantErr: "given twice"},
-		{name: "bad reference", refs: []string{"r.io/a:1", "R.io/A"}, wantClass: ClassUsage, wantErr: "lowercase"},
-		{name: "no refs", wantClass: ClassUsage, wantErr: "no image reference"},
+			wantClass: core.ClassNotary, wantErr: "does not exist"},
+		{name: "digest reference", refs: []string{"r.io/a@" + digestOf(1)}, wantClass: core.ClassUsage, wantErr: "digest reference cannot be signed"},
+		{name: "no tag", refs: []string{"r.io/a"}, wantClass: core.ClassUsage, wantErr: "no tag specified for r.io/a"},
+		{name: "duplicate", refs: []string{"r.io/a:1", "r.io/a:1"}, wantClass: core.ClassUsage, wantErr: "given twice"},
+		{name: "bad reference", refs: []string{"r.io/a:1", "R.io/A"}, wantClass: core.ClassUsage, wantErr: "lowercase"},
+		{name: "no refs", wantClass: core.ClassUsage, wantErr: "no image reference"},
 		{name: "dry run publishes nothing", refs: []string{"r.io/a:1"}, dryRun: true, wantPublishes: map[string]int{}},
 		{name: "dry run with a source pushes nothing", refs: []string{"r.io/a:new"}, source: "layout", dryRun: true, wantPublishes: map[string]int{}},
 		{name: "source is pushed to every ref", refs: []string{"r.io/a:new", "r.io/b:new"}, source: "layout",
@@ -174,14 +175,14 @@ func TestSign(t *testing.T) {
 			t.Parallel()
 			reg := &fakeRegistry{tags: tags}
 			trust := &fakeTrust{noRole: map[string]bool{tc.noRole: true}, missing: map[string]bool{tc.missing: true},
-				unpublishable: map[string]error{tc.noSnapshotKey: Classedf(ClassKey, "no snapshot key: pass it with --key, or `notary key rotate %s snapshot -r`", tc.noSnapshotKey)}}
-			s := &Signer{Registry: reg, Trust: trust, Concurrency: 2}
+				unpublishable: map[string]error{tc.noSnapshotKey: core.Classedf(core.ClassKey, "no snapshot key: pass it with --key, or `notary key rotate %s snapshot -r`", tc.noSnapshotKey)}}
+			s := &UseCases{Registry: reg, Trust: trust, Concurrency: 2}
 			rep, err := s.Sign(context.Background(), SignRequest{Refs: tc.refs, Source: tc.source, DryRun: tc.dryRun})
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Fatalf("err = %v, want it to contain %q", err, tc.wantErr)
 				}
-				if got := ClassOf(err); got != tc.wantClass {
+				if got := core.ClassOf(err); got != tc.wantClass {
 					t.Errorf("class = %d, want %d", got, tc.wantClass)
 				}
 				if len(trust.published) != 0 || len(reg.pushed) != 0 {
@@ -207,7 +208,7 @@ func TestSign(t *testing.T) {
 			for _, r := range rep.Refs {
 				want, ok := tags[r.Ref]
 				if tc.source != "" {
-					want, ok = Descriptor{Digest: "sha256:" + strings.Repeat("cd", 32), Size: 99, MediaType: "application/vnd.oci.image.index.v1+json"}, true
+					want, ok = core.Descriptor{Digest: "sha256:" + strings.Repeat("cd", 32), Size: 99, MediaType: "application/vnd.oci.image.index.v1+json"}, true
 				}
 				if !ok || r.Descriptor != want {
 					t.Errorf("%s: target %+v, want %+v", r.Ref, r.Descriptor, want)
@@ -225,13 +226,13 @@ func TestSign(t *testing.T) {
 
 func TestSecretNeverPrints(t *testing.T) {
 	t.Parallel()
-	s := Secret("hunter2-very-secret")
-	for _, got := range []string{fmt.Sprint(s), fmt.Sprintf("%v %+v %#v %s %q %x", s, s, s, s, s, s), fmt.Sprint(struct{ S Secret }{s})} {
+	s := core.Secret("hunter2-very-secret")
+	for _, got := range []string{fmt.Sprint(s), fmt.Sprintf("%v %+v %#v %s %q %x", s, s, s, s, s, s), fmt.Sprint(struct{ S core.Secret }{s})} {
 		if strings.Contains(got, "hunter2") {
 			t.Fatalf("secret printed: %s", got)
 		}
 	}
-	b, err := json.Marshal(struct{ S Secret }{s})
+	b, err := json.Marshal(struct{ S core.Secret }{s})
 	if err != nil || strings.Contains(string(b), "hunter2") {
 		t.Fatalf("secret in JSON: %s (%v)", b, err)
 	}
@@ -241,20 +242,20 @@ func TestClassOf(t *testing.T) {
 	t.Parallel()
 	cases := []struct {
 		err  error
-		want Class
+		want core.Class
 	}{
 		{nil, 0},
-		{errors.New("x"), ClassInternal},
-		{fmt.Errorf("wrapping: %w", Classedf(ClassKey, "bad key")), ClassKey},
-		{Classed(ClassRegistry, Classedf(ClassKey, "inner wins")), ClassKey},
-		{fmt.Errorf("x: %w", context.DeadlineExceeded), ClassTimeout},
-		{TLSError(errors.New("x509: certificate signed by unknown authority")), ClassTLS},
-		{fmt.Errorf("get: %w", x509.UnknownAuthorityError{}), ClassTLS},
-		{fmt.Errorf("get: %w", x509.HostnameError{Host: "h"}), ClassTLS},
-		{&RefError{Ref: "x"}, ClassUsage},
+		{errors.New("x"), core.ClassInternal},
+		{fmt.Errorf("wrapping: %w", core.Classedf(core.ClassKey, "bad key")), core.ClassKey},
+		{core.Classed(core.ClassRegistry, core.Classedf(core.ClassKey, "inner wins")), core.ClassKey},
+		{fmt.Errorf("x: %w", context.DeadlineExceeded), core.ClassTimeout},
+		{core.TLSError(errors.New("x509: certificate signed by unknown authority")), core.ClassTLS},
+		{fmt.Errorf("get: %w", x509.UnknownAuthorityError{}), core.ClassTLS},
+		{fmt.Errorf("get: %w", x509.HostnameError{Host: "h"}), core.ClassTLS},
+		{&core.RefError{Ref: "x"}, core.ClassUsage},
 	}
 	for _, tc := range cases {
-		if got := ClassOf(tc.err); got != tc.want {
+		if got := core.ClassOf(tc.err); got != tc.want {
 			t.Errorf("ClassOf(%v) = %d, want %d", tc.err, got, tc.want)
 		}
 	}

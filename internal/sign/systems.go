@@ -6,7 +6,8 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-	"sync"
+
+	"github.com/sign-step/sign-step/internal/core"
 )
 
 // System is a signature system other than DCT (cosign, Notation) that signs
@@ -15,9 +16,9 @@ type System interface {
 	// Name is "cosign" or "notation".
 	Name() string
 	// Present reports whether our key already signed img (REPO@sha256:...).
-	Present(ctx context.Context, img Ref) (bool, error)
+	Present(ctx context.Context, img core.Ref) (bool, error)
 	// Add signs img; it must add nothing when Present would say true.
-	Add(ctx context.Context, img Ref) error
+	Add(ctx context.Context, img core.Ref) error
 }
 
 // System statuses in reports.
@@ -30,7 +31,7 @@ const (
 // AlsoSign signs every digest of refs (REPO@sha256:..., deduplicated) with
 // each system, after the DCT publish. It returns, per ref and system, the
 // status; the first failure stops it.
-func AlsoSign(ctx context.Context, systems []System, imgs []Ref, dryRun bool) (map[string]map[string]string, error) {
+func AlsoSign(ctx context.Context, systems []System, imgs []core.Ref, dryRun bool) (map[string]map[string]string, error) {
 	out := map[string]map[string]string{}
 	for _, img := range imgs {
 		key := img.Name() + "@" + img.Digest
@@ -39,7 +40,7 @@ func AlsoSign(ctx context.Context, systems []System, imgs []Ref, dryRun bool) (m
 		}
 		st := map[string]string{}
 		for _, sys := range systems {
-			s, err := ensure(ctx, sys, Ref{Registry: img.Registry, Repository: img.Repository, Digest: img.Digest}, dryRun)
+			s, err := ensure(ctx, sys, core.Ref{Registry: img.Registry, Repository: img.Repository, Digest: img.Digest}, dryRun)
 			if err != nil {
 				return out, err
 			}
@@ -53,15 +54,15 @@ func AlsoSign(ctx context.Context, systems []System, imgs []Ref, dryRun bool) (m
 // Ensurer is a System that checks and adds in one step (one read of its
 // signatures instead of two); Ensure reports whether it added one.
 type Ensurer interface {
-	Ensure(ctx context.Context, img Ref) (added bool, err error)
+	Ensure(ctx context.Context, img core.Ref) (added bool, err error)
 }
 
-func ensure(ctx context.Context, sys System, img Ref, dryRun bool) (string, error) {
+func ensure(ctx context.Context, sys System, img core.Ref, dryRun bool) (string, error) {
 	if e, ok := sys.(Ensurer); ok && !dryRun {
 		added, err := e.Ensure(ctx, img)
 		switch {
 		case err != nil:
-			return "", Classed(ClassRegistry, fmt.Errorf("adding the %s signature of %s: %w", sys.Name(), img, err))
+			return "", core.Classed(core.ClassRegistry, fmt.Errorf("adding the %s signature of %s: %w", sys.Name(), img, err))
 		case added:
 			return StatusAdded, nil
 		}
@@ -69,7 +70,7 @@ func ensure(ctx context.Context, sys System, img Ref, dryRun bool) (string, erro
 	}
 	has, err := sys.Present(ctx, img)
 	if err != nil {
-		return "", Classed(ClassRegistry, fmt.Errorf("checking the %s signature of %s: %w", sys.Name(), img, err))
+		return "", core.Classed(core.ClassRegistry, fmt.Errorf("checking the %s signature of %s: %w", sys.Name(), img, err))
 	}
 	if has {
 		return StatusPresent, nil
@@ -78,7 +79,7 @@ func ensure(ctx context.Context, sys System, img Ref, dryRun bool) (string, erro
 		return StatusMissing, nil
 	}
 	if err := sys.Add(ctx, img); err != nil {
-		return "", Classed(ClassRegistry, fmt.Errorf("adding the %s signature of %s: %w", sys.Name(), img, err))
+		return "", core.Classed(core.ClassRegistry, fmt.Errorf("adding the %s signature of %s: %w", sys.Name(), img, err))
 	}
 	return StatusAdded, nil
 }
@@ -115,50 +116,30 @@ type MigrateResult struct {
 // opened), the registry must serve that digest, and each system signs it
 // unless our key already has. Nothing else is ever signed. Repositories
 // are independent; the error says how many failed.
-func (s *Signer) Migrate(ctx context.Context, req MigrateRequest, systems []System) ([]MigrateResult, error) {
+func (s *UseCases) Migrate(ctx context.Context, req MigrateRequest, systems []System) ([]MigrateResult, error) {
 	if len(systems) == 0 {
-		return nil, Classedf(ClassUsage, "no signature system to migrate to: pass --to cosign or --to notation")
+		return nil, core.Classedf(core.ClassUsage, "no signature system to migrate to: pass --to cosign or --to notation")
 	}
-	var guns []string
-	seen := map[string]bool{}
-	for _, raw := range req.Repos {
-		r, err := ParseRef(raw)
-		if err != nil {
-			return nil, err
-		}
-		if r.Tag != "" || r.Digest != "" {
-			return nil, Classedf(ClassUsage, "migrate takes repositories, not tags: %s", raw)
-		}
-		if !seen[r.Name()] && Shard(r.Name(), req.Shard, req.Of) {
-			seen[r.Name()] = true
-			guns = append(guns, r.Name())
-		}
+	guns, err := shardRepos("migrate", req.Repos, req.Shard, req.Of)
+	if err != nil {
+		return nil, err
 	}
-	sort.Strings(guns)
-	results := make([]MigrateResult, len(guns))
-	var mu sync.Mutex
-	failed := 0
-	_ = forEach(ctx, len(guns), s.concurrency(), func(i int) error {
-		results[i] = s.migrateOne(ctx, guns[i], req, systems)
-		if results[i].Error != "" {
-			mu.Lock()
-			failed++
-			mu.Unlock()
-		}
-		return nil
+	results, failed := eachRepo(ctx, s.concurrency(), guns, func(gun string) (MigrateResult, bool) {
+		r := s.migrateOne(ctx, gun, req, systems)
+		return r, r.Error != ""
 	})
 	if err := ctx.Err(); err != nil {
 		return results, err
 	}
 	if failed > 0 {
-		return results, Classedf(ClassVerify, "%d of %d repositories could not be migrated (see the report)", failed, len(guns))
+		return results, core.Classedf(core.ClassVerify, "%d of %d repositories could not be migrated (see the report)", failed, len(guns))
 	}
 	return results, nil
 }
 
-func (s *Signer) migrateOne(ctx context.Context, gun string, req MigrateRequest, systems []System) MigrateResult {
+func (s *UseCases) migrateOne(ctx context.Context, gun string, req MigrateRequest, systems []System) MigrateResult {
 	res := MigrateResult{GUN: gun, Tags: []MigrateTag{}}
-	base, err := ParseRef(gun)
+	base, err := core.ParseRef(gun)
 	if err != nil {
 		res.Error = err.Error()
 		return res
@@ -177,7 +158,7 @@ func (s *Signer) migrateOne(ctx context.Context, gun string, req MigrateRequest,
 		t := MigrateTag{Tag: tag}
 		d, err := repo.Lookup(tag)
 		if err != nil {
-			var nt *NoTrustError
+			var nt *core.NoTrustError
 			if errors.As(err, &nt) {
 				t.Skipped = err.Error()
 				res.Tags = append(res.Tags, t)
@@ -202,7 +183,7 @@ func (s *Signer) migrateOne(ctx context.Context, gun string, req MigrateRequest,
 			res.Tags = append(res.Tags, t)
 			continue
 		}
-		img := Ref{Registry: base.Registry, Repository: base.Repository, Digest: d.Digest}
+		img := core.Ref{Registry: base.Registry, Repository: base.Repository, Digest: d.Digest}
 		// The registry must serve the very bytes trust data names (Resolve
 		// hashes them) before anything is signed for them.
 		if got, err := s.Registry.Resolve(ctx, img); err != nil || got.Digest != d.Digest {

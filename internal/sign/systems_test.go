@@ -5,6 +5,8 @@ import (
 	"reflect"
 	"sync"
 	"testing"
+
+	"github.com/sign-step/sign-step/internal/core"
 )
 
 // fakeSystem is a signature system that remembers what it signed.
@@ -15,12 +17,12 @@ type fakeSystem struct {
 }
 
 func (f *fakeSystem) Name() string { return "cosign" }
-func (f *fakeSystem) Present(_ context.Context, img Ref) (bool, error) {
+func (f *fakeSystem) Present(_ context.Context, img core.Ref) (bool, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.signed[img.String()], nil
 }
-func (f *fakeSystem) Add(_ context.Context, img Ref) error {
+func (f *fakeSystem) Add(_ context.Context, img core.Ref) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.signed == nil {
@@ -38,14 +40,14 @@ func TestMigrate(t *testing.T) {
 	newTrust := func() *fakeTrust {
 		return &fakeTrust{
 			missing: map[string]bool{other: true},
-			released: map[string]map[string]Descriptor{gun: {
+			released: map[string]map[string]core.Descriptor{gun: {
 				"v1": {Digest: d1, Size: 10}, "latest": {Digest: d1, Size: 10}, "v2": {Digest: d2, Size: 11}, "foreign": {Digest: unsigned, Size: 12},
 			}},
 			otherRole: map[string]map[string]bool{gun: {"foreign": true}},
-			signedBy:  map[string]map[string]map[string]Descriptor{gun: {"v1": {"ci": {Digest: d1}, "old": {Digest: d2}}}},
+			signedBy:  map[string]map[string]map[string]core.Descriptor{gun: {"v1": {"ci": {Digest: d1}, "old": {Digest: d2}}}},
 		}
 	}
-	reg := &fakeRegistry{tags: map[string]Descriptor{gun + "@" + d1: {Digest: d1}, gun + "@" + d2: {Digest: d2}, gun + "@" + unsigned: {Digest: unsigned}}}
+	reg := &fakeRegistry{tags: map[string]core.Descriptor{gun + "@" + d1: {Digest: d1}, gun + "@" + d2: {Digest: d2}, gun + "@" + unsigned: {Digest: unsigned}}}
 	cases := []struct {
 		name      string
 		dryRun    bool
@@ -64,7 +66,7 @@ func TestMigrate(t *testing.T) {
 			for _, p := range c.presigned {
 				sys.signed[p] = true
 			}
-			s := &Signer{Registry: reg, Trust: newTrust()}
+			s := &UseCases{Registry: reg, Trust: newTrust()}
 			res, err := s.Migrate(context.Background(), MigrateRequest{Repos: []string{gun, other}, Of: 1, DryRun: c.dryRun}, []System{sys})
 			if err == nil {
 				t.Fatal("Migrate: no error for the repository whose trust data cannot be opened")
@@ -100,9 +102,9 @@ func TestMigrate(t *testing.T) {
 func TestMigrateRefusesDigestTheRegistryDoesNotServe(t *testing.T) {
 	t.Parallel()
 	const gun = "reg.example/team/gone"
-	trust := &fakeTrust{released: map[string]map[string]Descriptor{gun: {"v1": {Digest: digestOf(7)}}}}
+	trust := &fakeTrust{released: map[string]map[string]core.Descriptor{gun: {"v1": {Digest: digestOf(7)}}}}
 	sys := &fakeSystem{}
-	s := &Signer{Registry: &fakeRegistry{tags: map[string]Descriptor{}}, Trust: trust}
+	s := &UseCases{Registry: &fakeRegistry{tags: map[string]core.Descriptor{}}, Trust: trust}
 	res, err := s.Migrate(context.Background(), MigrateRequest{Repos: []string{gun}, Of: 1}, []System{sys})
 	if err == nil || len(sys.adds) != 0 || res[0].Tags[0].Error == "" {
 		t.Fatalf("err %v, adds %v, res %+v", err, sys.adds, res)

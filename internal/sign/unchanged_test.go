@@ -3,18 +3,20 @@ package sign
 import (
 	"context"
 	"testing"
+
+	"github.com/sign-step/sign-step/internal/core"
 )
 
 // TestSignUnchanged: a tag already signed at its digest in every role by our
 // key is not published again unless Force; the others of the same run are.
 func TestSignUnchanged(t *testing.T) {
 	t.Parallel()
-	d1 := Descriptor{Digest: digestOf(1), Size: 101}
-	d2 := Descriptor{Digest: digestOf(2), Size: 102}
-	tags := map[string]Descriptor{"r.io/a:1": d1, "r.io/a:2": d2, "r.io/b:1": d1}
+	d1 := core.Descriptor{Digest: digestOf(1), Size: 101}
+	d2 := core.Descriptor{Digest: digestOf(2), Size: 102}
+	tags := map[string]core.Descriptor{"r.io/a:1": d1, "r.io/a:2": d2, "r.io/b:1": d1}
 	cases := []struct {
 		name          string
-		ours          map[string]map[string]Descriptor
+		ours          map[string]map[string]core.Descriptor
 		force, dryRun bool
 		wantResults   []string
 		wantPublishes map[string]int // GUN → tags published
@@ -22,22 +24,22 @@ func TestSignUnchanged(t *testing.T) {
 	}{
 		{name: "nothing signed yet", wantResults: []string{"signed", "signed", "signed"},
 			wantPublishes: map[string]int{"r.io/a": 2, "r.io/b": 1}, wantChanged: true},
-		{name: "all signed at their digests", ours: map[string]map[string]Descriptor{"r.io/a": {"1": d1, "2": d2}, "r.io/b": {"1": d1}},
+		{name: "all signed at their digests", ours: map[string]map[string]core.Descriptor{"r.io/a": {"1": d1, "2": d2}, "r.io/b": {"1": d1}},
 			wantResults: []string{"unchanged", "unchanged", "unchanged"}, wantPublishes: map[string]int{}},
-		{name: "force re-signs", ours: map[string]map[string]Descriptor{"r.io/a": {"1": d1, "2": d2}, "r.io/b": {"1": d1}}, force: true,
+		{name: "force re-signs", ours: map[string]map[string]core.Descriptor{"r.io/a": {"1": d1, "2": d2}, "r.io/b": {"1": d1}}, force: true,
 			wantResults: []string{"signed", "signed", "signed"}, wantPublishes: map[string]int{"r.io/a": 2, "r.io/b": 1}, wantChanged: true},
-		{name: "one tag moved", ours: map[string]map[string]Descriptor{"r.io/a": {"1": d1, "2": d1}, "r.io/b": {"1": d1}},
+		{name: "one tag moved", ours: map[string]map[string]core.Descriptor{"r.io/a": {"1": d1, "2": d1}, "r.io/b": {"1": d1}},
 			wantResults: []string{"unchanged", "signed", "unchanged"}, wantPublishes: map[string]int{"r.io/a": 1}, wantChanged: true},
-		{name: "same digest, other size", ours: map[string]map[string]Descriptor{"r.io/a": {"1": {Digest: d1.Digest, Size: 7}, "2": d2}, "r.io/b": {"1": d1}},
+		{name: "same digest, other size", ours: map[string]map[string]core.Descriptor{"r.io/a": {"1": {Digest: d1.Digest, Size: 7}, "2": d2}, "r.io/b": {"1": d1}},
 			wantResults: []string{"signed", "unchanged", "unchanged"}, wantPublishes: map[string]int{"r.io/a": 1}, wantChanged: true},
-		{name: "dry run", ours: map[string]map[string]Descriptor{"r.io/a": {"1": d1}}, dryRun: true,
+		{name: "dry run", ours: map[string]map[string]core.Descriptor{"r.io/a": {"1": d1}}, dryRun: true,
 			wantResults: []string{"unchanged", "would-sign", "would-sign"}, wantPublishes: map[string]int{}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			trust := &fakeTrust{ours: tc.ours}
-			s := &Signer{Registry: &fakeRegistry{tags: tags}, Trust: trust}
+			s := &UseCases{Registry: &fakeRegistry{tags: tags}, Trust: trust}
 			rep, err := s.Sign(context.Background(), SignRequest{Refs: []string{"r.io/a:1", "r.io/a:2", "r.io/b:1"}, Force: tc.force, DryRun: tc.dryRun})
 			if err != nil {
 				t.Fatal(err)

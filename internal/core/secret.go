@@ -1,4 +1,4 @@
-package sign
+package core
 
 import "fmt"
 

@@ -1,10 +1,14 @@
-package sign
+package core
 
 import (
 	"context"
+	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
+	"strings"
 )
 
 // Class groups failures by what the user has to fix; each class has its own
@@ -76,12 +80,14 @@ func ClassOf(err error) Class {
 }
 
 // IsCertificateError reports a server certificate that did not verify
-// (unknown authority, wrong name, invalid), which no retry can fix.
+// (unknown authority, wrong name, invalid), which no retry can fix. It is
+// the one TLS classifier: retries, exit codes and messages all ask it.
 func IsCertificateError(err error) bool {
 	var unknownAuthority x509.UnknownAuthorityError
 	var hostname x509.HostnameError
 	var invalid x509.CertificateInvalidError
-	return errors.As(err, &unknownAuthority) || errors.As(err, &hostname) || errors.As(err, &invalid)
+	var verification *tls.CertificateVerificationError
+	return errors.As(err, &unknownAuthority) || errors.As(err, &hostname) || errors.As(err, &invalid) || errors.As(err, &verification)
 }
 
 // tlsVerifyError lets adapters mark TLS failures the standard library reports
@@ -108,7 +114,7 @@ func (e *NoSignableRoleError) Error() string {
 		return msg + "; the repository has no signers: add one with `sign-step signer add` or `docker trust signer add`"
 	}
 	msg += "; its signers are"
-	for _, name := range sortedKeys(e.Signers) {
+	for _, name := range slices.Sorted(maps.Keys(e.Signers)) {
 		msg += fmt.Sprintf(" %s (%s)", name, joinOr(e.Signers[name], "no keys"))
 	}
 	return msg
@@ -137,3 +143,11 @@ type NoTrustError struct {
 }
 
 func (e *NoTrustError) Error() string { return e.Message }
+
+// joinOr joins s with commas, or is empty when s is.
+func joinOr(s []string, empty string) string {
+	if len(s) == 0 {
+		return empty
+	}
+	return strings.Join(s, ", ")
+}

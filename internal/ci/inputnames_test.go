@@ -1,4 +1,4 @@
-package main
+package ci
 
 import "testing"
 
@@ -17,8 +17,8 @@ func TestInputNames(t *testing.T) {
 		{"--vault-addr or set VAULT_ADDR", "input vault-addr or set VAULT_ADDR"},
 	}
 	for _, c := range cases {
-		if got := inputNames(c.in); got != c.want {
-			t.Errorf("inputNames(%q) = %q, want %q", c.in, got, c.want)
+		if got := InputNames(c.in); got != c.want {
+			t.Errorf("InputNames(%q) = %q, want %q", c.in, got, c.want)
 		}
 	}
 }

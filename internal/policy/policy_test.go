@@ -1,4 +1,4 @@
-package main
+package policy
 
 import (
 	"os"
@@ -19,7 +19,7 @@ func TestPolicyMatch(t *testing.T) {
 	if err := os.WriteFile(pf, []byte(doc), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	p, err := loadPolicy(pf)
+	p, err := Load(pf)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,11 +30,11 @@ func TestPolicyMatch(t *testing.T) {
 		{"reg.example/teamx/app", "all"},
 		{"other.example/x", "all"},
 	} {
-		if got := p.match(c.repo); got == nil || got.Name != c.want {
+		if got := p.Match(c.repo); got == nil || got.Name != c.want {
 			t.Errorf("%s: got %v, want %s", c.repo, got, c.want)
 		}
 	}
-	if p.match("reg.example/team/app").Level != levelAudit || p.match("other.example/x").Level != levelEnforce {
+	if p.Match("reg.example/team/app").Level != Audit || p.Match("other.example/x").Level != Enforce {
 		t.Error("levels: audit as written, enforce by default")
 	}
 }
@@ -55,7 +55,7 @@ func TestPolicyRejected(t *testing.T) {
 		if err := os.WriteFile(pf, []byte(c.doc), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := loadPolicy(pf); err == nil {
+		if _, err := Load(pf); err == nil {
 			t.Errorf("%s: accepted", c.name)
 		}
 	}

@@ -1,4 +1,4 @@
-package sign
+package core
 
 import (
 	"fmt"
@@ -122,3 +122,6 @@ type RefError struct {
 }
 
 func (e *RefError) Error() string { return fmt.Sprintf("invalid reference %q: %s", e.Ref, e.Reason) }
+
+// ValidDigest reports whether d is a sha256 digest as references carry it.
+func ValidDigest(d string) bool { return digestPattern.MatchString(d) }
