@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/sign-step/sign-step/internal/ci"
 	"github.com/sign-step/sign-step/internal/notary"
 	"github.com/sign-step/sign-step/internal/sign"
 	"github.com/sign-step/sign-step/internal/systems"
@@ -22,6 +24,7 @@ type migrateFlags struct {
 	shard       string
 	concurrency int
 	outputDir   string
+	output      string
 	dryRun      bool
 }
 
@@ -38,7 +41,7 @@ for is never signed, nor one the registry does not serve. A second run
 changes nothing. report.json lists per tag: digest, DCT signers, and each
 system as present, added or (with --dry-run) missing.`,
 		Args: cobra.ArbitraryArgs,
-		RunE: a.runE(func(ctx context.Context, args []string) error { return a.runMigrate(ctx, f, args) }),
+		RunE: a.ciRunE(func(ctx context.Context, args []string) (*ci.Result, error) { return a.runMigrate(ctx, f, args) }),
 	}
 	f.keyFlags.add(cmd, "private key that signs the new signatures (the DCT delegation key)")
 	fl := cmd.Flags()
@@ -49,6 +52,7 @@ system as present, added or (with --dry-run) missing.`,
 	fl.IntVar(&f.concurrency, "concurrency", 8, "repositories migrated at once")
 	fl.StringVar(&f.outputDir, "output-dir", "", "where to write report.json (default as for sign)")
 	fl.BoolVar(&f.dryRun, "dry-run", false, "report what is missing; sign nothing")
+	addOutputFlag(cmd, &f.output)
 	return cmd
 }
 
@@ -75,57 +79,72 @@ func migrateStatus(t sign.MigrateTag) string {
 	return strings.Join(parts, " ")
 }
 
-func (a *app) runMigrate(ctx context.Context, f migrateFlags, args []string) error {
+func (a *app) runMigrate(ctx context.Context, f migrateFlags, args []string) (*ci.Result, error) {
+	if err := a.useOutput(f.output); err != nil {
+		return nil, err
+	}
 	names, err := systems.ParseNames("to", f.to, sysCosign, sysNotation)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if len(names) == 0 {
-		return usageErrorf("no system to migrate to: pass --to cosign or --to notation")
+		return nil, usageErrorf("no system to migrate to: pass --to cosign or --to notation")
 	}
 	repos := args
 	if f.reposFile != "" {
 		more, err := readLines(f.reposFile)
 		if err != nil {
-			return usageErrorf("reading --repos-file: %v", err)
+			return nil, usageErrorf("reading --repos-file: %v", err)
 		}
 		repos = append(repos, more...)
 	}
 	if len(repos) == 0 {
-		return usageErrorf("no repository given: pass REPOSITORY... or --repos-file")
+		return nil, usageErrorf("no repository given: pass REPOSITORY... or --repos-file")
 	}
 	shard, of, err := parseShard(f.shard)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	reg, trust, err := a.clients(ctx, &notary.Keyring{}, repos...)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	sys, err := a.signingSystems(ctx, names, f.systemFlags, f.keys, f.passphrase, reg)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if err := a.artifacts(f.outputDir).Prepare(); err != nil {
-		return err // before anything is signed
+		return nil, err // before anything is signed
 	}
 	s := a.useCases(reg, trust)
 	s.Concurrency = f.concurrency
 	results, err := s.Migrate(ctx, sign.MigrateRequest{Repos: repos, Shard: shard, Of: of, DryRun: f.dryRun}, sys)
-	for _, r := range results {
-		if r.Error != "" && len(r.Tags) == 0 {
-			fmt.Fprintf(a.stdout, "%s failed: %s\n", r.GUN, r.Error)
-			continue
+	if results == nil && err != nil {
+		return nil, err // nothing was tried
+	}
+	doc := map[string]any{"command": "migrate", "dryRun": f.dryRun, "systems": names, "repositories": results}
+	if f.output == outputJSON {
+		if perr := a.printJSON(doc); perr != nil && err == nil {
+			err = perr
 		}
-		for _, t := range r.Tags {
-			fmt.Fprintf(a.stdout, "%s:%s %s\n", r.GUN, t.Tag, migrateStatus(t))
+	} else {
+		for _, r := range results {
+			if r.Error != "" && len(r.Tags) == 0 {
+				fmt.Fprintf(a.stdout, "%s failed: %s\n", r.GUN, r.Error)
+				continue
+			}
+			for _, t := range r.Tags {
+				fmt.Fprintf(a.stdout, "%s:%s %s\n", r.GUN, t.Tag, migrateStatus(t))
+			}
 		}
 	}
 	if slices.Contains(names, sysCosign) && !f.dryRun {
 		a.log.Info(systems.NoTlogNote)
 	}
-	if werr := a.artifacts(f.outputDir).WriteJSON(sign.ReportFile, map[string]any{"command": "migrate", "dryRun": f.dryRun, "systems": names, "repositories": results}); werr != nil && err == nil {
-		err = werr
+	arts := a.artifacts(f.outputDir)
+	if werr := arts.WriteJSON(sign.ReportFile, doc); werr != nil {
+		return nil, errors.Join(err, werr)
 	}
-	return err
+	res := ci.MigrateResult(results, names, f.dryRun, arts.Path(), a.ciFiles("migrate", arts.Path(), sign.ReportFile, false))
+	return &res, err
 }

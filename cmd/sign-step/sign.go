@@ -113,12 +113,13 @@ func (a *app) runSign(ctx context.Context, f signFlags, refs []string) (*ci.Resu
 			fmt.Fprintf(a.stdout, "%s %s@%s %s\n", r.Result, r.Ref, r.Descriptor.Digest, strings.Join(r.Roles, ","))
 		}
 	}
-	alsoErr := also.run(ctx, rep) // DCT is published: the artifacts say so even if this fails
+	alsoStatus, alsoErr := also.run(ctx, rep) // DCT is published: the artifacts say so even if this fails
 	if err := sign.WriteArtifacts(arts, rep, rep.Inspect); err != nil {
 		return nil, err
 	}
 	a.log.Info("artifacts written", "dir", arts.Path())
 	res := ci.SignResult(rep, arts.Path(), a.ciFiles("sign", arts.Path(), sign.ReportFile, true), a.now())
+	res = ci.WithSystems(res, also.systemNames(), alsoStatus)
 	return &res, alsoErr
 }
 

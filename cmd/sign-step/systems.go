@@ -108,11 +108,20 @@ func (a *app) prepareAlsoSign(ctx context.Context, list []string, f systemFlags,
 	return &alsoSignStep{a: a, names: names, systems: sys}, nil
 }
 
-// run signs every digest of rep with each system and prints one line per
-// digest and system: SYSTEM added|present|missing REPO@DIGEST.
-func (st *alsoSignStep) run(ctx context.Context, rep *sign.Report) error {
-	if st == nil || rep == nil {
+// systemNames are the systems --also-sign asked for; none when not asked.
+func (st *alsoSignStep) systemNames() []string {
+	if st == nil {
 		return nil
+	}
+	return st.names
+}
+
+// run signs every digest of rep with each system and prints one line per
+// digest and system: SYSTEM added|present|missing REPO@DIGEST. It returns
+// each REPO@DIGEST's status per system, for the CI result.
+func (st *alsoSignStep) run(ctx context.Context, rep *sign.Report) (map[string]map[string]string, error) {
+	if st == nil || rep == nil {
+		return nil, nil
 	}
 	var imgs []core.Ref
 	for _, r := range rep.Refs {
@@ -138,5 +147,5 @@ func (st *alsoSignStep) run(ctx context.Context, rep *sign.Report) error {
 	if slices.Contains(st.names, sysCosign) {
 		st.a.log.Info(systems.NoTlogNote)
 	}
-	return err
+	return res, err
 }

@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -103,9 +104,19 @@ func TestAlsoSignCosign(t *testing.T) {
 	if out, err := cosignVerifyCLI(t, strangerPub, a.repo+"@"+d1); err == nil || !strings.Contains(out, "no matching signatures") {
 		t.Fatalf("cosign verify with another key: %v\n%s", err, out)
 	}
-	r = mustRun(t, vars, "sign", "--also-sign", "cosign", a.repo+":v1")
+	// The re-run as a GitHub step: the cosign-refs output says where the
+	// signature is, the summary has a column for cosign.
+	ghOut := filepath.Join(t.TempDir(), "outputs")
+	ghVars := with(with(with(vars, "GITHUB_ACTIONS", "true"), "GITHUB_OUTPUT", ghOut), "GITHUB_STEP_SUMMARY", filepath.Join(t.TempDir(), "summary"))
+	r = mustRun(t, ghVars, "sign", "--also-sign", "cosign", a.repo+":v1")
 	if !strings.Contains(r.stdout, "cosign present "+a.repo+"@"+d1) {
 		t.Fatalf("re-run stdout: %s", r.stdout)
+	}
+	if got, want := parseOutputs(t, ghOut)["cosign-refs"], a.repo+":"+strings.Replace(d1, ":", "-", 1)+".sig"; got != want {
+		t.Errorf("cosign-refs output %q, want %q", got, want)
+	}
+	if summary, _ := os.ReadFile(ghVars["GITHUB_STEP_SUMMARY"]); !strings.Contains(string(summary), "| image | cosign |") {
+		t.Errorf("summary has no cosign column:\n%s", summary)
 	}
 	if n := sigLayerCount(t, a.repo+"@"+d1); n != 1 {
 		t.Fatalf("after a re-run: %d signature layers, want 1", n)
@@ -333,9 +344,27 @@ func TestMigrateCosign(t *testing.T) {
 		}
 	}
 
-	r = mustRun(t, vars, "migrate", "--to", "cosign", "--output-dir", out, a.repo)
+	// The second run, as a GitHub step: nothing added, and the step says
+	// where the cosign signatures are (outputs, migrate.env, summary).
+	ghOut := filepath.Join(t.TempDir(), "outputs")
+	ghVars := with(with(with(vars, "GITHUB_ACTIONS", "true"), "GITHUB_OUTPUT", ghOut), "GITHUB_STEP_SUMMARY", filepath.Join(t.TempDir(), "summary"))
+	r = mustRun(t, ghVars, "migrate", "--to", "cosign", "--output-dir", out, a.repo)
 	if strings.Contains(r.stdout, "added") || strings.Count(r.stdout, "cosign=present") != 3 {
 		t.Fatalf("second run changed something:\n%s", r.stdout)
+	}
+	outputs := parseOutputs(t, ghOut)
+	wantRefs := []string{a.repo + ":" + strings.Replace(d1, ":", "-", 1) + ".sig", a.repo + ":" + strings.Replace(d2, ":", "-", 1) + ".sig"}
+	slices.Sort(wantRefs)
+	gotRefs := strings.Split(outputs["cosign-refs"], "\n")
+	slices.Sort(gotRefs)
+	if !slices.Equal(gotRefs, wantRefs) || outputs["migrated-refs"] != "" || outputs["changed"] != "false" {
+		t.Errorf("outputs %q: want cosign-refs %q, no migrated-refs, changed=false", outputs, wantRefs)
+	}
+	if env, err := os.ReadFile(filepath.Join(out, "migrate.env")); err != nil || !strings.Contains(string(env), "SIGN_STEP_OUT_COSIGN_REFS=") {
+		t.Errorf("migrate.env: %v %q", err, env)
+	}
+	if summary, _ := os.ReadFile(ghVars["GITHUB_STEP_SUMMARY"]); !strings.Contains(string(summary), "| tag | digest | DCT signers | cosign |") {
+		t.Errorf("no per-system summary:\n%s", summary)
 	}
 	if n := sigLayerCount(t, a.repo+"@"+d2); n != 1 {
 		t.Fatalf("after a second run: %d layers", n)

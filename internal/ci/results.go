@@ -37,7 +37,7 @@ var (
 
 // OutputNames are every command's step outputs: sign's, then the others'
 // new names. action.yml declares exactly these, in this order.
-var OutputNames = union(SignOutputNames, VerifyOutputNames, ResignOutputNames, RevokeOutputNames)
+var OutputNames = union(SignOutputNames, VerifyOutputNames, ResignOutputNames, RevokeOutputNames, SystemsOutputNames, MigrateOutputNames)
 
 func union(lists ...[]string) []string {
 	var out []string
