@@ -566,6 +566,24 @@ func benchRepos200(ctx context.Context, cfg config, w *world, rep *report) error
 	if resign {
 		note = "resign --concurrency 8"
 	}
+	if resign {
+		// The fleet model's per-shard server load: one traced run.
+		start := time.Now()
+		total, by, lines, err := w.traceRequests(ctx, append([]string{"resign", "--concurrency", "8"}, names...)...)
+		if err != nil {
+			return fmt.Errorf("tracing resign: %w", err)
+		}
+		wall := time.Since(start)
+		posts := 0
+		for _, l := range lines {
+			if strings.Contains(l, " POST ") {
+				posts++
+			}
+		}
+		rep.f("Server load of one such run (`--log-level debug` trace, one run, %s with tracing): %d requests (notary %d, registry %d), %d publishes; %.1f requests and %.1f publishes per repository; %.0f notary requests/s and %.0f publishes/s at --concurrency 8.",
+			ms(wall), total, by["notary"], by["registry"], posts, float64(total)/repos, float64(posts)/repos, float64(by["notary"])/s.median.Seconds(), float64(posts)/s.median.Seconds())
+		rep.f("")
+	}
 	rep.goal("sign 200 repositories x 5 tags, one run", "(no goal; reference)", ms(first.wall), true, "sign-step sign of 1000 refs in 200 repositories")
 	rep.goal("200 repositories x 5 tags", "< 3 s", ms(s.median), s.median < 3*time.Second, note)
 	return nil
