@@ -242,8 +242,10 @@ func witness(work, invalid *tuf.Repo, role data.RoleName) error {
 func (r *Repo) workingCopy(touched []data.RoleName) *tuf.Repo {
 	w := *r.tufRepo
 	w.Targets = maps.Clone(r.tufRepo.Targets)
+	copied := map[data.RoleName]bool{}
 	for _, role := range touched {
-		if st := w.Targets[role]; st != nil {
+		if st := w.Targets[role]; st != nil && !copied[role] {
+			copied[role] = true // once: a batch names each role once per tag
 			w.Targets[role] = cloneTargets(st)
 		}
 	}
