@@ -52,6 +52,7 @@ type world struct {
 	seq      atomic.Int64
 	proxy    *countingProxy
 	initLock sync.Mutex
+	pprofBin string // the -tags pprof build, made on first use
 }
 
 // repo returns a fresh repository name on host.

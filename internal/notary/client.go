@@ -310,6 +310,12 @@ func (r *Repo) load() error {
 	if err := r.checkRoot(); err != nil {
 		return err
 	}
+	return r.index()
+}
+
+// index lists the delegations and the released tags of the trust data in
+// memory.
+func (r *Repo) index() (err error) {
 	if r.delegs, err = r.reader.GetDelegationRoles(); err != nil {
 		return r.explain(err)
 	}
@@ -404,37 +410,12 @@ func (r *Repo) Released(tag string) (core.Descriptor, bool, error) {
 	return d, ok, nil
 }
 
-// Publish implements sign.TrustRepo: all changes go into one changelist and
-// one publish. A publish the server rejects because another job published
-// first is rebased on the new metadata and retried.
+// Publish implements sign.TrustRepo: all changes go into one publish,
+// staged and signed on the trust data loaded (stage.go). A publish the
+// server rejects because another job published first is rebased on the
+// new metadata and retried.
 func (r *Repo) Publish(ctx context.Context, changes core.Changes) error {
-	return r.publish(ctx, func(repo client.Repository) error {
-		for _, t := range changes.Add {
-			target, err := notaryTarget(t)
-			if err != nil {
-				return err
-			}
-			if err := repo.AddTarget(target, roleNames(t.Roles)...); err != nil {
-				return fmt.Errorf("staging %s: %w", t.Tag, err)
-			}
-		}
-		if same := r.alreadyRecorded(changes.Add); len(same) > 0 {
-			if _, err := repo.Witness(same...); err != nil {
-				return fmt.Errorf("staging re-signature: %w", err)
-			}
-		}
-		for _, t := range changes.Remove {
-			if err := repo.RemoveTarget(t.Tag, roleNames(t.Roles)...); err != nil {
-				return fmt.Errorf("staging removal of %s: %w", t.Tag, err)
-			}
-		}
-		if len(changes.Witness) > 0 {
-			if _, err := repo.Witness(roleNames(changes.Witness)...); err != nil {
-				return fmt.Errorf("staging re-signature: %w", err)
-			}
-		}
-		return nil
-	})
+	return r.publishTargets(ctx, changes)
 }
 
 func notaryTarget(t core.Target) (*client.Target, error) {

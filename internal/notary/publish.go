@@ -49,13 +49,40 @@ func (r *Repo) publish(ctx context.Context, stage func(client.Repository) error)
 	if err := stage(repo); err != nil {
 		return err
 	}
+	return r.retryPublish(ctx, remote, repo.Publish, r.readBack)
+}
+
+// publishTargets publishes target changes staged and signed on the trust
+// data already loaded (stage.go), re-staged on the new trust data after a
+// lost race.
+func (r *Repo) publishTargets(ctx context.Context, changes core.Changes) error {
+	if err := validChanges(changes); err != nil {
+		return err
+	}
+	remote := &postRecorder{RemoteStore: r.remote, spy: r.posts}
+	var work *tuf.Repo
+	var files map[string][]byte
+	post := func() error {
+		var err error
+		if work, files, err = r.stageTargets(changes); err != nil {
+			return err
+		}
+		return remote.SetMulti(files)
+	}
+	return r.retryPublish(ctx, remote, post, func() { r.adoptPublished(work, files) })
+}
+
+// retryPublish runs post until the server holds the update: a lost race
+// is re-read and posted again, a lost answer is checked (holdsUpdate).
+// done runs once the server took the update.
+func (r *Repo) retryPublish(ctx context.Context, remote *postRecorder, post func() error, done func()) error {
 	backoff := 200 * time.Millisecond
 	for attempt := 0; ; attempt++ {
 		base := r.timestampVersion()
 		remote.last = nil
-		err := repo.Publish()
+		err := post()
 		if err == nil {
-			r.readBack()
+			done()
 			return nil
 		}
 		post := remote.last
