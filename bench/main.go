@@ -49,7 +49,7 @@ func main() {
 	flag.IntVar(&cfg.rounds, "rounds", 5, "rounds of each comparison")
 	flag.IntVar(&cfg.bigRounds, "big-rounds", 2, "rounds of the 1 GiB push")
 	flag.DurationVar(&cfg.hold, "hold", 0, "keep the servers up this long after the run (for tracing by hand)")
-	flag.StringVar(&cfg.only, "only", "", "comma-separated sections to run (tags50,tags1000,repos200,push,big,binary,bigrepo); empty = all")
+	flag.StringVar(&cfg.only, "only", "", "comma-separated sections to run (tags50,tags1000,repos200,push,big,binary,bigrepo,systems); empty = all")
 	flag.Parse()
 	cfg.command = "go run ./bench " + strings.Join(os.Args[1:], " ")
 	if err := bench(cfg); err != nil {
@@ -153,6 +153,7 @@ func bench(cfg config) (err error) {
 		{"big", benchBigPush},
 		{"binary", benchBinary},
 		{"bigrepo", benchBig},
+		{"systems", benchSystems},
 	}
 	var body report
 	for _, s := range sections {
