@@ -17,6 +17,7 @@ import (
 	"net/url"
 	"path"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -337,38 +338,22 @@ func (r *Repo) index() (err error) {
 
 // SignableRoles implements sign.TrustRepo with docker's GetSignableRoles rule.
 func (r *Repo) SignableRoles(tag string) ([]string, []string, error) {
-	ours := map[string]bool{}
-	for _, id := range r.keys.IDs() {
-		ours[id] = true
-	}
+	held := r.rolesHeld(tag)
 	if len(r.delegs) == 0 {
 		// docker signs into targets when there are no delegations; that needs the targets key.
-		role, err := r.tufRepo.GetBaseRole(data.CanonicalTargetsRole)
-		if err != nil {
+		if _, err := r.tufRepo.GetBaseRole(data.CanonicalTargetsRole); err != nil {
 			return nil, nil, r.explain(err)
 		}
-		for _, id := range role.ListKeyIDs() {
-			if r.holds(id, ours) {
-				return []string{data.CanonicalTargetsRole.String()}, []string{id}, nil
-			}
+		if held.targetsKey == "" {
+			return nil, nil, r.noRole()
 		}
-		return nil, nil, r.noRole()
+		return []string{data.CanonicalTargetsRole.String()}, []string{held.targetsKey}, nil
 	}
 	var roles, keyIDs []string
-	seen := map[string]bool{}
-	for _, d := range r.delegs {
-		if path.Dir(d.Name.String()) != data.CanonicalTargetsRole.String() || !d.CheckPaths(tag) {
-			continue
-		}
-		for _, id := range d.KeyIDs {
-			if ours[id] {
-				roles = append(roles, d.Name.String())
-				if !seen[id] {
-					seen[id] = true
-					keyIDs = append(keyIDs, id)
-				}
-				break
-			}
+	for _, d := range held.delegations {
+		roles = append(roles, d.role)
+		if !slices.Contains(keyIDs, d.keyID) {
+			keyIDs = append(keyIDs, d.keyID)
 		}
 	}
 	if len(roles) == 0 {
@@ -378,6 +363,48 @@ func (r *Repo) SignableRoles(tag string) ([]string, []string, error) {
 		return nil, nil, err
 	}
 	return roles, keyIDs, nil
+}
+
+// heldRole is a direct child delegation of targets that lists one of our keys.
+type heldRole struct{ role, keyID string }
+
+// heldRoles is what our keys can sign in this repository: targets (the key ID
+// root lists for it, "" when none is ours) and each direct child
+// delegation of targets listing one of our keys with the first such key.
+type heldRoles struct {
+	targetsKey  string
+	delegations []heldRole
+}
+
+// rolesHeld is docker's rule (GetSignableRoles) for which roles our keys
+// sign, computed once for sign (a tag: the delegation's paths must admit
+// it) and resign (tag "": every delegation we hold).
+func (r *Repo) rolesHeld(tag string) heldRoles {
+	ours := map[string]bool{}
+	for _, id := range r.keys.IDs() {
+		ours[id] = true
+	}
+	var held heldRoles
+	if role, err := r.tufRepo.GetBaseRole(data.CanonicalTargetsRole); err == nil {
+		for _, id := range role.ListKeyIDs() {
+			if r.holds(id, ours) {
+				held.targetsKey = id
+				break
+			}
+		}
+	}
+	for _, d := range r.delegs {
+		if path.Dir(d.Name.String()) != data.CanonicalTargetsRole.String() || tag != "" && !d.CheckPaths(tag) {
+			continue
+		}
+		for _, id := range d.KeyIDs {
+			if ours[id] {
+				held.delegations = append(held.delegations, heldRole{d.Name.String(), id})
+				break
+			}
+		}
+	}
+	return held
 }
 
 // holds reports whether one of our keys is the role key id, which for base
@@ -500,35 +527,19 @@ func (r *Repo) Tags() []string {
 }
 
 // Witnessable implements sign.TrustRepo.
-func (r *Repo) Witnessable() (roles, neverSigned []string) {
-	ours := map[string]bool{}
-	for _, id := range r.keys.IDs() {
-		ours[id] = true
+func (r *Repo) Witnessable() (witness, neverSigned []string) {
+	held := r.rolesHeld("")
+	if held.targetsKey != "" {
+		witness = append(witness, data.CanonicalTargetsRole.String())
 	}
-	if role, err := r.tufRepo.GetBaseRole(data.CanonicalTargetsRole); err == nil {
-		for _, id := range role.ListKeyIDs() {
-			if r.holds(id, ours) {
-				roles = append(roles, data.CanonicalTargetsRole.String())
-				break
-			}
+	for _, d := range held.delegations {
+		if r.neverSigned(data.RoleName(d.role)) {
+			neverSigned = append(neverSigned, d.role)
+		} else {
+			witness = append(witness, d.role)
 		}
 	}
-	for _, d := range r.delegs {
-		if path.Dir(d.Name.String()) != data.CanonicalTargetsRole.String() {
-			continue
-		}
-		for _, id := range d.KeyIDs {
-			if ours[id] {
-				if r.neverSigned(d.Name) {
-					neverSigned = append(neverSigned, d.Name.String())
-				} else {
-					roles = append(roles, d.Name.String())
-				}
-				break
-			}
-		}
-	}
-	return roles, neverSigned
+	return witness, neverSigned
 }
 
 // Inspect implements sign.TrustRepo.
