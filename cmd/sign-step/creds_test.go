@@ -206,6 +206,15 @@ func TestLoginReachesTheDestinationNotary(t *testing.T) {
 			if strings.Contains(r.stdout+r.stderr, pass) || strings.Contains(r.stdout+r.stderr, src.Password) {
 				t.Error("a password was printed")
 			}
+			// A repository named only in --repos-file is a destination too:
+			// the login reaches its notary.
+			reposFile := filepath.Join(t.TempDir(), "repos")
+			if err := os.WriteFile(reposFile, []byte(repo+"\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if rr := signStep(t, vars, "resign", "--repos-file", reposFile); rr.code != 0 || !strings.Contains(rr.stdout, "resigned") {
+				t.Errorf("resign --repos-file behind token auth: exit %d\n%s%s", rr.code, rr.stdout, rr.stderr)
+			}
 			out, _, err := s.inspect(t, repo+":v1")
 			if err != nil {
 				t.Fatal(err)

@@ -90,18 +90,7 @@ func (a *app) runMigrate(ctx context.Context, f migrateFlags, args []string) (*c
 	if len(names) == 0 {
 		return nil, usageErrorf("no system to migrate to: pass --to cosign or --to notation")
 	}
-	repos := args
-	if f.reposFile != "" {
-		more, err := readLines(f.reposFile)
-		if err != nil {
-			return nil, usageErrorf("reading --repos-file: %v", err)
-		}
-		repos = append(repos, more...)
-	}
-	if len(repos) == 0 {
-		return nil, usageErrorf("no repository given: pass REPOSITORY... or --repos-file")
-	}
-	shard, of, err := parseShard(f.shard)
+	repos, shard, of, err := fleet(args, f.reposFile, f.shard)
 	if err != nil {
 		return nil, err
 	}

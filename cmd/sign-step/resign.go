@@ -86,6 +86,24 @@ func parseShard(s string) (int, int, error) {
 	return si, sn, nil
 }
 
+// fleet is the repositories of a fleet command (resign, migrate): the
+// arguments and --repos-file, and this worker's --shard of them.
+func fleet(args []string, reposFile, shardFlag string) (repos []string, shard, of int, err error) {
+	repos = args
+	if reposFile != "" {
+		more, err := readLines(reposFile)
+		if err != nil {
+			return nil, 0, 0, usageErrorf("reading --repos-file: %v", err)
+		}
+		repos = append(repos, more...)
+	}
+	if len(repos) == 0 {
+		return nil, 0, 0, usageErrorf("no repository given: pass REPOSITORY... or --repos-file")
+	}
+	shard, of, err = parseShard(shardFlag)
+	return repos, shard, of, err
+}
+
 func readLines(path string) ([]string, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -104,22 +122,11 @@ func (a *app) runResign(ctx context.Context, f resignFlags, args []string) (*ci.
 	if err := a.useOutput(f.output); err != nil {
 		return nil, err
 	}
-	repos := args
-	if f.reposFile != "" {
-		more, err := readLines(f.reposFile)
-		if err != nil {
-			return nil, usageErrorf("reading --repos-file: %v", err)
-		}
-		repos = append(repos, more...)
-	}
-	if len(repos) == 0 {
-		return nil, usageErrorf("no repository given: pass REPOSITORY... or --repos-file")
-	}
-	shard, of, err := parseShard(f.shard)
+	repos, shard, of, err := fleet(args, f.reposFile, f.shard)
 	if err != nil {
 		return nil, err
 	}
-	reg, trust, err := a.keyedClients(ctx, f.keyFlags, args...)
+	reg, trust, err := a.keyedClients(ctx, f.keyFlags, repos...) // --repos-file's too: the login goes to every repository's registry
 	if err != nil {
 		return nil, err
 	}
