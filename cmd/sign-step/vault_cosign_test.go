@@ -18,18 +18,9 @@ func TestVaultTransitCosign(t *testing.T) {
 	if err := v.CreateTransitKey(keyName, "ecdsa-p256"); err != nil {
 		t.Fatal(err)
 	}
-	root, err := v.Client()
+	pubPEM, err := v.TransitPublicKeyPEM(keyName)
 	if err != nil {
 		t.Fatal(err)
-	}
-	k, err := root.Logical().Read("transit/keys/" + keyName)
-	if err != nil {
-		t.Fatal(err)
-	}
-	v1, _ := k.Data["keys"].(map[string]any)["1"].(map[string]any)
-	pubPEM, _ := v1["public_key"].(string)
-	if pubPEM == "" {
-		t.Fatalf("no public key in %v", k.Data)
 	}
 	pubFile := filepath.Join(t.TempDir(), "vt.pub")
 	if err := os.WriteFile(pubFile, []byte(pubPEM), 0o644); err != nil {

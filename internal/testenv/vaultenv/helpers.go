@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"github.com/hashicorp/vault/api"
 	"math/big"
 	"strings"
 	"time"
@@ -165,4 +166,40 @@ func randomName(prefix string) string {
 	b := make([]byte, 6)
 	rand.Read(b)
 	return prefix + "-" + strings.ToLower(hex.EncodeToString(b))
+}
+
+// ReadToken makes a token with the CI read policy (and its deny carve-out),
+// valid for ten minutes: what a job logged in with method token holds.
+func (v *Vault) ReadToken() (string, error) {
+	c, err := v.Client()
+	if err != nil {
+		return "", err
+	}
+	s, err := c.Auth().Token().Create(&api.TokenCreateRequest{Policies: []string{PolicyRead, PolicyDeny}, TTL: "10m"})
+	if err != nil {
+		return "", err
+	}
+	return s.Auth.ClientToken, nil
+}
+
+// TransitPublicKeyPEM is the PEM public key of version 1 of Transit key name.
+func (v *Vault) TransitPublicKeyPEM(name string) (string, error) {
+	c, err := v.Client()
+	if err != nil {
+		return "", err
+	}
+	k, err := c.Logical().Read("transit/keys/" + name)
+	if err != nil {
+		return "", err
+	}
+	if k == nil {
+		return "", fmt.Errorf("no Transit key %s", name)
+	}
+	keys, _ := k.Data["keys"].(map[string]any)
+	v1, _ := keys["1"].(map[string]any)
+	pub, _ := v1["public_key"].(string)
+	if pub == "" {
+		return "", fmt.Errorf("no public key in %v", k.Data)
+	}
+	return pub, nil
 }
