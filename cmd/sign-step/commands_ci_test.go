@@ -156,6 +156,13 @@ func TestOutputJSON(t *testing.T) {
 				t.Errorf("verify document %v", doc)
 			}
 		}},
+		// verify by policy prints the same one document (its refs say which systems passed).
+		{"verify", github(nil), []string{"verify", "--policy", dctPolicy(t), repo + ":v1"}, func(t *testing.T, doc map[string]any) {
+			refs, _ := doc["refs"].([]any)
+			if doc["command"] != "verify" || len(refs) != 1 || refs[0].(map[string]any)["pinned"] != repo+"@"+d1 {
+				t.Errorf("verify --policy document %v", doc)
+			}
+		}},
 		{"resign", github(keyVars), []string{"resign", "--dry-run", repo}, func(t *testing.T, doc map[string]any) {
 			repos, _ := doc["repositories"].([]any)
 			if doc["command"] != "resign" || doc["dryRun"] != true || doc["changed"] != false || len(repos) != 1 {
@@ -211,4 +218,15 @@ func TestGitLabVerifyDotenv(t *testing.T) {
 	if strings.Contains(r.stdout+r.stderr, "::") {
 		t.Errorf("GitHub workflow commands printed on GitLab:\n%s%s", r.stdout, r.stderr)
 	}
+}
+
+// dctPolicy is a --policy file requiring DCT only, for every repository.
+func dctPolicy(t *testing.T) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "policy.json")
+	doc := `{"version": "1.0", "policies": [{"name": "all", "registryScopes": ["*"], "level": "enforce", "dct": {}}]}`
+	if err := os.WriteFile(p, []byte(doc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }

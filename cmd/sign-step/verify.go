@@ -45,7 +45,7 @@ func (a *app) runVerify(ctx context.Context, f verifyFlags, args []string) (*ci.
 		return nil, err
 	}
 	if f.systems.active() {
-		return a.verifySystems(ctx, args, f.systems, sign.VerifyRequest{Signers: f.signers, AllowUnsignedDigests: f.allowUnsignedDigests}, f.outputDir)
+		return a.verifySystems(ctx, args, f.systems, sign.VerifyRequest{Signers: f.signers, AllowUnsignedDigests: f.allowUnsignedDigests}, f.outputDir, f.output)
 	}
 	reg, trust, err := a.readClients(ctx, args...)
 	if err != nil {

@@ -54,7 +54,7 @@ func (f *verifySystemFlags) active() bool {
 // verifySystems is `verify --require ...` or `verify --policy FILE`: the
 // flags become rules, the use case checks every ref, and verify.json and
 // the CI result say which systems passed.
-func (a *app) verifySystems(ctx context.Context, refs []string, vf verifySystemFlags, req sign.VerifyRequest, outputDir string) (*ci.Result, error) {
+func (a *app) verifySystems(ctx context.Context, refs []string, vf verifySystemFlags, req sign.VerifyRequest, outputDir, output string) (*ci.Result, error) {
 	var ruleFor func(core.Ref) (*sign.SystemRule, string, error)
 	var err error
 	if vf.policy != "" {
@@ -76,9 +76,15 @@ func (a *app) verifySystems(ctx context.Context, refs []string, vf verifySystemF
 	if results == nil {
 		return nil, err // nothing was checked
 	}
-	for _, r := range results {
-		if r.Passed {
-			fmt.Fprintln(a.stdout, r.Pinned)
+	if output == outputJSON {
+		if perr := a.printJSON(map[string]any{"command": "verify", "refs": results}); perr != nil && err == nil {
+			err = perr
+		}
+	} else {
+		for _, r := range results {
+			if r.Passed {
+				fmt.Fprintln(a.stdout, r.Pinned)
+			}
 		}
 	}
 	if werr := arts.WriteJSON(sign.VerifyFile, results); werr != nil && err == nil {

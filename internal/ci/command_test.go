@@ -149,6 +149,13 @@ func TestDotenvTruncatesEveryRefList(t *testing.T) {
 			}
 			return rs
 		}(), false), "", Files{Report: "r.json"}, time.Now(), 0),
+		MigrateResult(func() []sign.MigrateResult {
+			var tags []sign.MigrateTag
+			for i := range many {
+				tags = append(tags, sign.MigrateTag{Tag: fmt.Sprintf("t%03d", i), Digest: fmt.Sprintf("sha256:%064x", i), Systems: map[string]string{sign.SystemCosign: sign.StatusAdded}})
+			}
+			return []sign.MigrateResult{{GUN: "registry.example.com/team/app", Tags: tags}}
+		}(), []string{sign.SystemCosign}, false, "", Files{Report: "r.json"}),
 	} {
 		b := Dotenv(res.Outputs)
 		if len(b) > dotenvLimit+64 || !bytes.Contains(b, []byte("SIGN_STEP_OUT_TRUNCATED=true\n")) || !bytes.Contains(b, []byte("SIGN_STEP_OUT_REPORT=r.json\n")) {

@@ -16,7 +16,14 @@ var SystemsOutputNames = []string{"cosign-refs"}
 // MigrateOutputNames are migrate's step outputs.
 var MigrateOutputNames = []string{"migrated-refs", "cosign-refs", "changed", "dry-run", "report", "dotenv"}
 
-// cosignRef is where cosign 2.x keeps the signatures of REPO@sha256:HEX.
+// hasSignature says a status means the signature exists (a dry run's
+// "missing" does not: its .sig tag is not there).
+func hasSignature(status string) bool {
+	return status == sign.StatusAdded || status == sign.StatusPresent
+}
+
+// cosignRef (mirroring cosign.SignatureTag, as a string: ci imports no
+// registry client) is where cosign 2.x keeps the signatures of REPO@sha256:HEX.
 func cosignRef(pinned string) string {
 	repo, digest, ok := strings.Cut(pinned, "@")
 	if !ok {
@@ -49,13 +56,13 @@ func WithSystems(res Result, names []string, status map[string]map[string]string
 		for _, n := range names {
 			s := status[p][n]
 			fmt.Fprintf(&b, " %s |", cell(s))
-			if n == "cosign" && (s == sign.StatusAdded || s == sign.StatusPresent) {
+			if n == sign.SystemCosign && hasSignature(s) {
 				refs = append(refs, cosignRef(p))
 			}
 		}
 		b.WriteString("\n")
 	}
-	if slices.Contains(names, "cosign") {
+	if slices.Contains(names, sign.SystemCosign) {
 		b.WriteString("\ncosign signatures carry no transparency-log entry: verify with `cosign verify --key PUB --insecure-ignore-tlog=true REF@DIGEST`.\n")
 	}
 	res.Summary += b.String()
@@ -107,7 +114,7 @@ func MigrateResult(results []sign.MigrateResult, names []string, dryRun bool, di
 				if s == sign.StatusAdded || s == sign.StatusMissing {
 					added = true
 				}
-				if n == "cosign" && s != "" {
+				if n == sign.SystemCosign && hasSignature(s) {
 					cosignRefs = appendUnique(cosignRefs, cosignRef(r.GUN+"@"+t.Digest))
 				}
 			}

@@ -43,12 +43,13 @@ func TestMigrateResult(t *testing.T) {
 			{Tag: "v1", Digest: "sha256:aaa", Signers: []string{"ci"}, Systems: map[string]string{"cosign": sign.StatusAdded}},
 			{Tag: "v2", Digest: "sha256:bbb", Systems: map[string]string{"cosign": sign.StatusPresent}},
 			{Tag: "odd", Skipped: "only in targets/bob"},
+			{Tag: "new", Digest: "sha256:ccc", Systems: map[string]string{"cosign": sign.StatusMissing}},
 		}},
 		{GUN: "r.io/team/broken", Error: "trust data mismatch"},
 	}
 	for _, dry := range []bool{false, true} {
 		res := MigrateResult(results, []string{"cosign"}, dry, "out", Files{Report: "out/report.json", Dotenv: "out/migrate.env"})
-		if got, _ := outputOf(res, "migrated-refs"); got != "r.io/team/app:v1@sha256:aaa" {
+		if got, _ := outputOf(res, "migrated-refs"); got != "r.io/team/app:v1@sha256:aaa\nr.io/team/app:new@sha256:ccc" {
 			t.Errorf("dry=%v migrated-refs = %q", dry, got)
 		}
 		if got, _ := outputOf(res, "cosign-refs"); got != "r.io/team/app:sha256-aaa.sig\nr.io/team/app:sha256-bbb.sig" {

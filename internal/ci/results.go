@@ -98,7 +98,8 @@ const DotenvFile = "sign.env"
 func DotenvFileOf(command string) string { return command + ".env" }
 
 // refLists are the outputs a too-big dotenv file leaves empty.
-var refLists = map[string]bool{"signed-tags": true, "signed-refs": true, "verified-refs": true, "resigned": true, "revoked-refs": true}
+var refLists = map[string]bool{"signed-tags": true, "signed-refs": true, "verified-refs": true, "resigned": true, "revoked-refs": true,
+	"migrated-refs": true, "cosign-refs": true}
 
 // DotenvPrefix starts every dotenv name. It is not SIGN_STEP_ alone: those
 // names are sign-step's own inputs (SIGN_STEP_DRY_RUN is --dry-run), and a
