@@ -388,8 +388,14 @@ func TestErrorURLQueryHidden(t *testing.T) {
 					ref += ":v1"
 				}
 				r := signStep(t, vars, append(args, ref)...)
-				summary, _ := os.ReadFile(vars["GITHUB_STEP_SUMMARY"])
-				report, _ := os.ReadFile(filepath.Join(out, "report.json"))
+				summary, err := os.ReadFile(vars["GITHUB_STEP_SUMMARY"])
+				if gh && err != nil {
+					t.Fatalf("no job summary to check: %v", err) // an absent file would pass the leak check
+				}
+				report, err := os.ReadFile(filepath.Join(out, "report.json"))
+				if args[0] != "sign" && err != nil { // sign fails before it has a report
+					t.Fatalf("no report.json to check: %v", err)
+				}
 				if s := leaked(r.stdout+r.stderr+string(summary)+string(report), "presigned-secret-123"); s != "" {
 					t.Errorf("output shows %q:\nstdout: %s\nstderr: %s\nsummary: %s\nreport.json: %s", s, r.stdout, r.stderr, summary, report)
 				}

@@ -536,8 +536,9 @@ func TestTokenRealmPlainHTTP(t *testing.T) {
 		"SIGN_STEP_NOTARY_SERVER": reg.NotaryURL, "SIGN_STEP_ALLOW_TOKEN_REALM": "127.0.0.1"}
 	for _, args := range [][]string{{"verify", reg.Repo("plain") + ":v1"}, {"inspect", reg.Repo("plain")}} {
 		r := signStep(t, vars, args...)
-		if r.code == 0 || len(strings.Split(strings.TrimSpace(r.stderr), "\n")) != 1 {
-			t.Errorf("%v: exit %d, want a one-line failure: %q", args, r.code, r.stderr)
+		// Refused for the right reason, not for any failure before the challenge.
+		if r.code == 0 || len(strings.Split(strings.TrimSpace(r.stderr), "\n")) != 1 || !strings.Contains(r.stderr, "only https realms are used") {
+			t.Errorf("%v: exit %d, want a one-line refusal of the plain-http realm: %q", args, r.code, r.stderr)
 		}
 		if strings.Contains(r.stdout+r.stderr, reg.Password) {
 			t.Error("the password was printed")
