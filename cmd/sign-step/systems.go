@@ -66,7 +66,7 @@ func (a *app) signingSystems(ctx context.Context, names []string, f systemFlags,
 			if err != nil {
 				return nil, err
 			}
-			pem, _, err := a.resolver().ResolveFlag(ctx, flagLabel("notation-cert"), f.notationCert, secrets.KeyOrPath)
+			pem, _, err := a.resolver().ResolvePEM(ctx, flagLabel("notation-cert"), f.notationCert, secrets.PublicPEM)
 			if err != nil {
 				return nil, err
 			}

@@ -188,7 +188,7 @@ func (a *app) systemRule(ctx context.Context, refs []string, s ruleSpec, pins []
 	rule := &sign.SystemRule{Systems: s.systems, DCT: s.dct, AnySigner: s.anySigner, Verifiers: map[string]sign.ImageVerifier{}}
 	var pubs []crypto.PublicKey
 	for _, ref := range s.cosignKeys {
-		pem, origin, err := a.resolver().ResolveFlag(ctx, s.cosignLabel, ref, secrets.KeyOrPath)
+		pem, origin, err := a.resolver().ResolvePEM(ctx, s.cosignLabel, ref, secrets.PublicPEM)
 		if err != nil {
 			return nil, err
 		}

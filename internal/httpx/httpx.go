@@ -224,19 +224,24 @@ func RedactURL(u *url.URL) string {
 // quote, bracket or fragment.
 var urlQuery = regexp.MustCompile(`(https?://[^\s"'<>()?#]*\?)([^\s"'<>()#]+)`)
 
-// RedactURLsIn replaces the query values of every URL in s with ***, as RedactURL
-// does for one URL: presigned blob URLs (S3, GCS, R2) and token requests
-// carry credentials there, and libraries' errors print URLs whole.
 // RedactURLQueries is RedactURLsIn for a write: b itself when it holds no
-// URL query (the common case costs two byte scans), never modified.
+// URL (the common case costs one byte scan), never modified.
 func RedactURLQueries(b []byte) []byte {
-	if !bytes.Contains(b, []byte("://")) || !bytes.ContainsRune(b, '?') {
+	if !bytes.Contains(b, []byte("://")) {
 		return b
 	}
 	return []byte(RedactURLsIn(string(b)))
 }
 
+// urlUserinfo matches the user:password@ of an http(s) URL in a message.
+var urlUserinfo = regexp.MustCompile(`(https?://)[^\s"'<>()/?#@]*@`)
+
+// RedactURLsIn hides, in every URL of s, the userinfo and the query values
+// (***), as RedactURL does for one URL: presigned blob URLs (S3, GCS, R2)
+// and token requests carry credentials in the query, proxy and library
+// URLs in the userinfo, and libraries' errors print URLs whole.
 func RedactURLsIn(s string) string {
+	s = urlUserinfo.ReplaceAllString(s, "${1}***@")
 	return urlQuery.ReplaceAllStringFunc(s, func(m string) string {
 		base, query, _ := strings.Cut(m, "?")
 		params := strings.Split(query, "&")

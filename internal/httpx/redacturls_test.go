@@ -11,6 +11,8 @@ func TestRedactURLsIn(t *testing.T) {
 		{"http://h/p?flag#frag and https://h/q?a=1 end", "http://h/p?flag#frag and https://h/q?a=*** end"},
 		{"no url here? a=b", "no url here? a=b"},
 		{"https://notary.example.com:4443 without query", "https://notary.example.com:4443 without query"},
+		{`proxyconnect tcp: dial "http://ci:S3cret@proxy.corp:3128": refused`, `proxyconnect tcp: dial "http://***@proxy.corp:3128": refused`},
+		{"https://tok@h/p?a=1 and mail ci@example.com", "https://***@h/p?a=*** and mail ci@example.com"},
 	}
 	for _, c := range cases {
 		if got := RedactURLsIn(c.in); got != c.want {

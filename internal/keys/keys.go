@@ -156,7 +156,7 @@ func (l *Loader) CryptoSigner(ctx context.Context, flag, ref, passRef string) (c
 	if err != nil {
 		return nil, err
 	}
-	pem, origin, err := l.Resolver.ResolveFlag(ctx, l.label(flag), ref, secrets.KeyOrPath)
+	pem, origin, err := l.Resolver.ResolvePEM(ctx, l.label(flag), ref, secrets.PrivatePEM)
 	if err != nil {
 		return nil, err
 	}

@@ -41,7 +41,9 @@ func authConfig(cf *configfile.ConfigFile, key, path string) (types.AuthConfig, 
 		if helpercreds.IsErrCredentialsNotFound(err) {
 			return types.AuthConfig{ServerAddress: key}, nil // anonymous, as docker treats it
 		}
-		return types.AuthConfig{}, core.Classedf(core.ClassUsage, "docker config: credential helper %s for %s: %w", filepath.Base(prog), key, err)
+		// The helper client's error quotes the helper's output, which may
+		// hold a secret nothing has masked yet: name the failure, not it.
+		return types.AuthConfig{}, core.Classedf(core.ClassUsage, "docker config: credential helper %s for %s failed (its output is not shown)", filepath.Base(prog), key)
 	}
 	out := types.AuthConfig{ServerAddress: key, Username: c.Username, Password: c.Secret}
 	if c.Username == tokenUsername {
