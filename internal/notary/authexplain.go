@@ -2,6 +2,7 @@ package notary
 
 import (
 	"errors"
+	"strconv"
 	"strings"
 
 	"github.com/docker/distribution/registry/api/errcode"
@@ -49,6 +50,15 @@ func isUnauthorized(err error) bool {
 // isStatus401 reports whether notary's store got a 401 (its code is unexported).
 func isStatus401(e store.ErrServerUnavailable) bool {
 	return e.Error() == "you are not authorized to perform this operation: server returned 401."
+}
+
+// isStatus5xx reports whether notary's store got a server error (its code
+// is unexported; the message ends in it: "…at this time: 503.").
+func isStatus5xx(e store.ErrServerUnavailable) bool {
+	msg := strings.TrimSuffix(e.Error(), ".")
+	i := strings.LastIndex(msg, " ")
+	code, err := strconv.Atoi(msg[i+1:])
+	return err == nil && code >= 500
 }
 
 func registryHost(gun string) string {

@@ -45,8 +45,11 @@ func (r *Repo) CheckPublish() error {
 	}
 	raw, err := r.remote.GetKey(data.CanonicalSnapshotRole)
 	if err != nil {
+		if e := r.loginRefused(err); e != nil {
+			return e // a token without push: the login, not the signer
+		}
 		var unavailable store.ErrServerUnavailable
-		if errors.As(err, &unavailable) {
+		if errors.As(err, &unavailable) && isStatus5xx(unavailable) {
 			// notary-server reads its snapshot and timestamp keys from its
 			// signing service; a 5xx here is that service failing, and the
 			// publish that follows could not be signed either.

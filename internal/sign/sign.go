@@ -174,7 +174,10 @@ func (s *UseCases) Sign(ctx context.Context, req SignRequest) (*Report, error) {
 		}
 		// A dry run stays read-only: asking notary-server for its snapshot key
 		// takes push scope, and the server creates one it does not hold.
-		if !req.DryRun {
+		// With --source the image is pushed before anything is known to be
+		// unchanged, so the check comes first; otherwise it waits until a
+		// publish is known to be needed (a re-run asks nothing).
+		if !req.DryRun && req.Source != "" {
 			if err := p.repo.CheckPublish(); err != nil {
 				return nil, err
 			}
@@ -209,6 +212,15 @@ func (s *UseCases) Sign(ctx context.Context, req SignRequest) (*Report, error) {
 				r.Result = ResultWouldSign
 			}
 			changes[pi].Add = append(changes[pi].Add, core.Target{Tag: r.Tag, Descriptor: r.Descriptor, Roles: r.Roles})
+		}
+	}
+	if !req.DryRun && req.Source == "" {
+		for pi, p := range plans { // every repository before the first publish
+			if len(changes[pi].Add) > 0 {
+				if err := p.repo.CheckPublish(); err != nil {
+					return nil, err
+				}
+			}
 		}
 	}
 	published := make([]bool, len(plans))

@@ -2,6 +2,8 @@ package sign
 
 import (
 	"context"
+	"errors"
+	"strings"
 	"testing"
 
 	"github.com/sign-step/sign-step/internal/core"
@@ -66,5 +68,28 @@ func TestSignUnchanged(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A re-run with nothing to publish asks nothing that needs push scope: the
+// snapshot-key check (which makes notary-server create a key it lacks)
+// runs only for repositories that will publish.
+func TestUnchangedRunSkipsPublishChecks(t *testing.T) {
+	t.Parallel()
+	d1 := core.Descriptor{Digest: digestOf(1), Size: 101}
+	trust := &fakeTrust{
+		ours:          map[string]map[string]core.Descriptor{"r.io/a": {"1": d1}},
+		unpublishable: map[string]error{"r.io/a": errors.New("must not be asked"), "r.io/b": core.Classedf(core.ClassKey, "no snapshot key")},
+	}
+	s := &UseCases{Registry: &fakeRegistry{tags: map[string]core.Descriptor{"r.io/a:1": d1, "r.io/b:1": d1}}, Trust: trust}
+	if _, err := s.Sign(context.Background(), SignRequest{Refs: []string{"r.io/a:1"}}); err != nil {
+		t.Fatalf("unchanged run: %v", err)
+	}
+	// A repository that must publish is still checked, before any publish.
+	if _, err := s.Sign(context.Background(), SignRequest{Refs: []string{"r.io/a:1", "r.io/b:1"}}); err == nil || !strings.Contains(err.Error(), "no snapshot key") {
+		t.Fatalf("run publishing r.io/b: %v, want the snapshot-key refusal", err)
+	}
+	if len(trust.published) != 0 {
+		t.Errorf("published %v before every check passed", trust.published)
 	}
 }
