@@ -237,7 +237,6 @@ type Repo struct {
 	gun    data.GUN
 	server string
 
-	cs       *Keyring
 	remote   *freshness
 	cache    store.MetadataStore
 	pinning  trustpinning.TrustPinConfig

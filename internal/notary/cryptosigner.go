@@ -20,6 +20,3 @@ func (k *Key) Signer() (crypto.Signer, error) {
 	}
 	return s, nil
 }
-
-// Keys lists the keys of the ring, in the order they were given.
-func (kr *Keyring) Keys() []*Key { return append([]*Key(nil), kr.keys...) }

@@ -211,7 +211,9 @@ func (r *Repo) ourSnapshotKey(work *tuf.Repo) (data.BaseRole, bool) {
 }
 
 // nearExpiry is the notary client's rule for re-signing the root on publish.
-func nearExpiry(c data.SignedCommon) bool { return c.Expires.Before(time.Now().AddDate(0, 6, 0)) }
+func nearExpiry(c data.SignedCommon) bool {
+	return c.Expires.Before(time.Now().AddDate(0, rootResignMonths, 0))
+}
 
 // witness marks role for re-signing as the notary client's witnessTargets
 // does: a loaded role is marked; a delegation that failed validation
@@ -341,15 +343,17 @@ func (r *Repo) serverTimestampSnapshot(work *tuf.Repo, files map[string][]byte) 
 		return nil, raws, err
 	}
 	info := b.GetConsistentInfo(data.CanonicalSnapshotRole)
-	snap, err := r.remote.GetSized(info.ConsistentName(), info.Length())
-	if err != nil {
-		return nil, raws, err
+	// A snapshot we signed and sent need not cross the wire again: b.Load
+	// checks it against the new timestamp's checksum, so a server holding
+	// another snapshot still fails here (and reads everything back).
+	snap, ok := files[data.CanonicalSnapshotRole.String()]
+	if !ok {
+		if snap, err = r.remote.GetSized(info.ConsistentName(), info.Length()); err != nil {
+			return nil, raws, err
+		}
 	}
 	if err := b.Load(data.CanonicalSnapshotRole, snap, oldSnap, false); err != nil {
 		return nil, raws, err
-	}
-	if sent, ok := files[data.CanonicalSnapshotRole.String()]; ok && !bytes.Equal(sent, snap) {
-		return nil, raws, fmt.Errorf("the server serves another snapshot than ours")
 	}
 	got, _, err := b.Finish()
 	if err != nil {
