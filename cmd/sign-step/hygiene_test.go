@@ -101,7 +101,7 @@ func TestFailedPushSignsNothing(t *testing.T) {
 }
 
 // writeLayout writes a small random image as an OCI layout in dir.
-func writeLayout(t *testing.T, dir string) {
+func writeLayout(t *testing.T, dir string) string {
 	t.Helper()
 	img, err := random.Image(512, 2)
 	if err != nil {
@@ -110,4 +110,17 @@ func writeLayout(t *testing.T, dir string) {
 	if _, err := layout.Write(dir, mutate.AppendManifests(empty.Index, mutate.IndexAddendum{Add: img})); err != nil {
 		t.Fatal(err)
 	}
+	d, err := img.Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d.String()
+}
+
+// newLayout is a fresh OCI layout holding one random image.
+func newLayout(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	writeLayout(t, dir)
+	return dir
 }

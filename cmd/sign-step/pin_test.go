@@ -18,10 +18,6 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/crane"
-	"github.com/google/go-containerregistry/pkg/v1/empty"
-	"github.com/google/go-containerregistry/pkg/v1/layout"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
-	"github.com/google/go-containerregistry/pkg/v1/random"
 )
 
 // TestVerifyDigestsNeedTrust: a digest reference passes verify only when
@@ -86,7 +82,7 @@ func TestSignPinned(t *testing.T) {
 	}
 	other, _ := pushRandom(t, repo+":other")
 	dir := t.TempDir()
-	src := writePinLayout(t, dir)
+	src := writeLayout(t, dir)
 
 	refused := []struct {
 		name    string
@@ -326,24 +322,6 @@ func timestampVersion(t *testing.T, gun string) int {
 		t.Fatalf("timestamp of %s: %v (status %d)", gun, err, resp.StatusCode)
 	}
 	return ts.Signed.Version
-}
-
-// writePinLayout writes a random image as an OCI layout in dir and returns
-// the digest sign --source pushes for it.
-func writePinLayout(t *testing.T, dir string) string {
-	t.Helper()
-	img, err := random.Image(256, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := layout.Write(dir, mutate.AppendManifests(empty.Index, mutate.IndexAddendum{Add: img})); err != nil {
-		t.Fatal(err)
-	}
-	d, err := img.Digest()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return d.String()
 }
 
 // TestGitHubActionExpectDigest: the action's expect-digest input pins the

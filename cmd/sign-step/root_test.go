@@ -10,10 +10,6 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/crane"
-	"github.com/google/go-containerregistry/pkg/v1/empty"
-	"github.com/google/go-containerregistry/pkg/v1/layout"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
-	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/theupdateframework/notary/client"
 	"github.com/theupdateframework/notary/cryptoservice"
 	store "github.com/theupdateframework/notary/storage"
@@ -132,20 +128,6 @@ func dockerRootID(t *testing.T, d *testenv.CLI, repo string) (string, []string) 
 	return id, tags
 }
 
-// ociLayout writes a random image as an OCI layout, for sign --source.
-func ociLayout(t *testing.T) string {
-	t.Helper()
-	img, err := random.Image(256, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	if _, err := layout.Write(dir, mutate.AppendManifests(empty.Index, mutate.IndexAddendum{Add: img})); err != nil {
-		t.Fatal(err)
-	}
-	return dir
-}
-
 var renewedIDs = regexp.MustCompile(`root key ID \(docker trust inspect "Root", --pin-root\): ([0-9a-f]{64}) -> ([0-9a-f]{64})`)
 
 // TestRootRenew: a repository whose root.json expires within notary's
@@ -179,7 +161,7 @@ func TestRootRenew(t *testing.T) {
 			mustRun(t, nil, "verify", "--trust-cache", cache, a.repo+":v1")
 			_, oldRoot := serverRoot(t, a.repo)
 			expireRootAt(t, a.repo, a.rootKey, time.Now().AddDate(0, 5, 0))
-			src := ociLayout(t)
+			src := newLayout(t)
 			refusals := []struct {
 				args []string
 				code int

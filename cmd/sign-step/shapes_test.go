@@ -16,10 +16,6 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/crane"
-	"github.com/google/go-containerregistry/pkg/v1/empty"
-	"github.com/google/go-containerregistry/pkg/v1/layout"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
-	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/theupdateframework/notary/tuf/data"
 	"github.com/theupdateframework/notary/tuf/utils"
 
@@ -209,7 +205,7 @@ func TestClientHeldSnapshotKeyCheckedFirst(t *testing.T) {
 		t.Fatalf("sign with the snapshot key: exit %d: %s", r.code, r.stderr)
 	}
 	before := roleVersions(t, s.repo)
-	src := randomLayout(t)
+	src := newLayout(t)
 	snapshotID := regexp.MustCompile(`[0-9a-f]{64}`).FindString(filepath.Base(s.snapshotKey))
 	pubPEM := filepath.Join(t.TempDir(), "bob.pub")
 	mustRun(t, map[string]string{"DOCKER_CONTENT_TRUST_REPOSITORY_PASSPHRASE": repoPass}, "key", "generate", "bob", "--out", filepath.Join(t.TempDir(), "bob.key"), "--pub-out", pubPEM)
@@ -245,20 +241,6 @@ func TestClientHeldSnapshotKeyCheckedFirst(t *testing.T) {
 	judge(t, s.repo, "existing", existing, "ci")
 }
 
-// randomLayout is an OCI layout holding one random image, for --source.
-func randomLayout(t *testing.T) string {
-	t.Helper()
-	img, err := random.Image(256, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	if _, err := layout.Write(dir, mutate.AppendManifests(empty.Index, mutate.IndexAddendum{Add: img})); err != nil {
-		t.Fatal(err)
-	}
-	return dir
-}
-
 // TestExpiredDelegationRefusedFirst: signing or revoking into an expired
 // targets/releases is refused in one line naming the role and resign,
 // before anything is pushed or any publish is sent; after resign it works.
@@ -271,7 +253,7 @@ func TestExpiredDelegationRefusedFirst(t *testing.T) {
 	expireSoon(t, a.repo, "targets/releases", a.signerKey, 2*time.Second)
 	time.Sleep(3 * time.Second)
 
-	src := randomLayout(t)
+	src := newLayout(t)
 	proxy := notaryProxy(t)
 	vars := with(signVars, "SIGN_STEP_NOTARY_SERVER", proxy.URL())
 	want := "targets/releases of " + a.repo + " expired "
