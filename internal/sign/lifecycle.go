@@ -21,6 +21,8 @@ type VerifyRequest struct {
 	// when the registry has the manifest, with no trust data read. It cannot
 	// be combined with Signers.
 	AllowUnsignedDigests bool
+	// AnySigner: one of Signers suffices (a policy's anyOf), not all.
+	AnySigner bool
 }
 
 // Verified is one ref that passed, pinned to its digest.
@@ -90,7 +92,7 @@ func (s *UseCases) verifyOne(ctx context.Context, ref core.Ref, req VerifyReques
 		return v, err
 	}
 	if ref.Tag == "" {
-		return s.verifyDigest(ref, req.Signers, repo)
+		return s.verifyDigest(ref, req, repo)
 	}
 	d, err := repo.Lookup(ref.Tag)
 	if err != nil {
@@ -109,12 +111,11 @@ func (s *UseCases) verifyOne(ctx context.Context, ref core.Ref, req VerifyReques
 		if err != nil {
 			return v, err
 		}
-		for _, name := range req.Signers {
+		if v.SignedBy, err = checkSigners(ref, d.Digest, req, func(name string) bool {
 			got, ok := by[name]
-			if !ok || got.Digest != d.Digest {
-				return v, core.Classedf(core.ClassVerify, "%s: signer %s did not sign %s", ref, name, d.Digest)
-			}
-			v.SignedBy = append(v.SignedBy, name)
+			return ok && got.Digest == d.Digest
+		}); err != nil {
+			return v, err
 		}
 	}
 	v.Pinned = ref.Name() + "@" + d.Digest // only a ref that passed is printed
@@ -123,7 +124,8 @@ func (s *UseCases) verifyOne(ctx context.Context, ref core.Ref, req VerifyReques
 
 // verifyDigest passes REPO@sha256:X when a trusted pull of some tag gets X
 // (that tag would pass verify), and each signer signed X under such a tag.
-func (s *UseCases) verifyDigest(ref core.Ref, signers []string, repo TrustRepo) (Verified, error) {
+func (s *UseCases) verifyDigest(ref core.Ref, req VerifyRequest, repo TrustRepo) (Verified, error) {
+	signers := req.Signers
 	v := Verified{Ref: ref.String()}
 	signed := map[string]bool{}
 	for _, tag := range repo.Tags() {
@@ -156,14 +158,29 @@ func (s *UseCases) verifyDigest(ref core.Ref, signers []string, repo TrustRepo) 
 	if len(v.Tags) == 0 {
 		return v, core.Classedf(core.ClassVerify, "No valid trust data for %s: no tag of %s signed in targets/releases or targets points to it", ref.Digest, ref.Name())
 	}
-	for _, name := range signers {
-		if !signed[name] {
-			return v, core.Classedf(core.ClassVerify, "%s: signer %s did not sign %s", ref, name, ref.Digest)
-		}
-		v.SignedBy = append(v.SignedBy, name)
+	var err error
+	if v.SignedBy, err = checkSigners(ref, ref.Digest, req, func(name string) bool { return signed[name] }); err != nil {
+		return v, err
 	}
 	v.Pinned = ref.String()
 	return v, nil
+}
+
+// checkSigners holds req.Signers to digest: each must have signed it, or
+// with AnySigner one of them. It returns those that did.
+func checkSigners(ref core.Ref, digest string, req VerifyRequest, signedIt func(name string) bool) ([]string, error) {
+	var by []string
+	for _, name := range req.Signers {
+		if signedIt(name) {
+			by = append(by, name)
+		} else if !req.AnySigner {
+			return nil, core.Classedf(core.ClassVerify, "%s: signer %s did not sign %s", ref, name, digest)
+		}
+	}
+	if len(req.Signers) > 0 && len(by) == 0 {
+		return nil, core.Classedf(core.ClassVerify, "%s: none of the signers %s signed %s", ref, strings.Join(req.Signers, ","), digest)
+	}
+	return by, nil
 }
 
 // withExpiry adds to err which roles have expired, the usual reason a tag

@@ -191,3 +191,39 @@ func TestSignPins(t *testing.T) {
 		})
 	}
 }
+
+// AnySigner (a policy's anyOf) passes when one of the signers signed, in
+// one look at the trust data, and names the ones that did.
+func TestVerifyAnySigner(t *testing.T) {
+	t.Parallel()
+	x := digestOf(1)
+	at := core.Descriptor{Digest: x, Size: 10}
+	trust := &fakeTrust{
+		released: map[string]map[string]core.Descriptor{"r.io/a": {"v1": at}},
+		signedBy: map[string]map[string]map[string]core.Descriptor{"r.io/a": {"v1": {"ci": at}}},
+	}
+	s := &UseCases{Trust: trust}
+	for _, c := range []struct {
+		refs    []string
+		signers []string
+		any     bool
+		wantErr string
+		wantBy  []string
+	}{
+		{[]string{"r.io/a:v1"}, []string{"qa", "ci"}, true, "", []string{"ci"}},
+		{[]string{"r.io/a@" + x}, []string{"qa", "ci"}, true, "", []string{"ci"}},
+		{[]string{"r.io/a:v1"}, []string{"qa", "ops"}, true, "none of the signers qa,ops signed " + x, nil},
+		{[]string{"r.io/a:v1"}, []string{"qa", "ci"}, false, "signer qa did not sign " + x, nil},
+	} {
+		v, err := s.Verify(context.Background(), VerifyRequest{Refs: c.refs, Signers: c.signers, AnySigner: c.any})
+		if c.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), c.wantErr) || core.ClassOf(err) != core.ClassVerify {
+				t.Errorf("%v %v any=%v: err %v, want %q (verify class)", c.refs, c.signers, c.any, err, c.wantErr)
+			}
+			continue
+		}
+		if err != nil || !slices.Equal(v[0].SignedBy, c.wantBy) {
+			t.Errorf("%v %v any=%v: %v, signed by %v; want %v", c.refs, c.signers, c.any, err, v, c.wantBy)
+		}
+	}
+}
