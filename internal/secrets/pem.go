@@ -56,7 +56,7 @@ func (r *Resolver) ResolvePEM(ctx context.Context, flag, ref string, m Material)
 		if !ok {
 			return nil, ref, core.Classedf(core.ClassKey, "resolving %s: the variable is not base64 of a PEM (base64 -w0 FILE makes one)", ref)
 		}
-		return r.found(m, pemBytes), ref, nil
+		return r.found(m, pemBytes, v), ref, nil
 	case strings.HasPrefix(ref, "env://") && m == PublicPEM:
 		name := strings.TrimPrefix(ref, "env://")
 		v := r.Getenv(name)
@@ -81,7 +81,7 @@ func (r *Resolver) ResolvePEM(ctx context.Context, flag, ref string, m Material)
 		return r.bareValue(flag, ref, m)
 	}
 	if p, ok := toPEM(raw); ok {
-		return r.found(m, p), origin, nil
+		return r.found(m, p, string(raw)), origin, nil
 	}
 	if name, isEnv := strings.CutPrefix(ref, "env://"); isEnv && isFilePath(string(raw)) {
 		return nil, origin, core.Classedf(core.ClassKey, "resolving %s: the variable holds the path of a file, not a PEM (a GitLab File-type variable?): pass file://$%s", ref, name)
@@ -96,11 +96,11 @@ func (r *Resolver) bareValue(flag, v string, m Material) (core.Secret, string, e
 	if strings.Contains(v, "-----BEGIN") {
 		r.maskIf(m, v)
 		p, _ := toPEM([]byte(v))
-		return r.found(m, p), "inline PEM", nil
+		return r.found(m, p, v), "inline PEM", nil
 	}
 	if p, ok := decodeBase64PEM(v); ok {
 		r.maskIf(m, v)
-		return r.found(m, p), "inline base64 PEM", nil
+		return r.found(m, p, v), "inline base64 PEM", nil
 	}
 	b, err := readPath(r, v)
 	if err != nil {
@@ -115,15 +115,20 @@ func (r *Resolver) bareValue(flag, v string, m Material) (core.Secret, string, e
 	origin := "file://" + v
 	r.maskIf(m, string(b))
 	if p, ok := toPEM(b); ok {
-		return r.found(m, p), origin, nil
+		return r.found(m, p, string(b)), origin, nil
 	}
 	return nil, origin, core.Classedf(core.ClassKey, "resolving %s: no PEM found: %s", origin, pemForms)
 }
 
 // found masks the PEM finally used (its lines may differ from the value's:
-// decoded base64, split literal \n) and returns it.
-func (r *Resolver) found(m Material, p []byte) core.Secret {
+// decoded base64, split literal \n) and returns it. When that PEM holds a
+// private key, the value it came from is masked too, whatever its encoding
+// (base64 of a combined cert and key given where a public PEM is asked).
+func (r *Resolver) found(m Material, p []byte, from string) core.Secret {
 	r.maskIf(m, string(p))
+	if m == PrivatePEM || strings.Contains(string(p), "PRIVATE KEY") {
+		r.mask(from)
+	}
 	return core.Secret(p)
 }
 

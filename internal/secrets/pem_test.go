@@ -10,6 +10,7 @@ import (
 	"encoding/pem"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -202,5 +203,22 @@ func TestResolvePEMPublicNotMasked(t *testing.T) {
 				t.Errorf("masked %q, want masked=%v", m.got, c.wantMasked)
 			}
 		})
+	}
+}
+
+// A private key inside what a public PEM flag reads (a combined cert and
+// key file given as base64 to --vault-client-cert) is masked in the form
+// it was given, not only once decoded.
+func TestResolvePEMPublicHoldingPrivateKey(t *testing.T) {
+	t.Parallel()
+	combined := "-----BEGIN CERTIFICATE-----\r\nMIIBcert\r\n-----END CERTIFICATE-----\r\n-----BEGIN PRIVATE KEY-----\r\nMIIBkeymaterial\r\n-----END PRIVATE KEY-----\r\n"
+	b64 := base64.StdEncoding.EncodeToString([]byte(combined))
+	var m maskList
+	r := &Resolver{Getenv: func(k string) string { return map[string]string{"CERT_B64": b64}[k] }, Masker: &m}
+	if _, _, err := r.ResolvePEM(context.Background(), "--vault-client-cert", "base64://CERT_B64", PublicPEM); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(m, b64) {
+		t.Errorf("the base64 value holding a private key was not masked (masked %d values)", len(m))
 	}
 }
