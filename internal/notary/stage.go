@@ -49,6 +49,10 @@ func (r *Repo) stageTargets(changes core.Changes) (*tuf.Repo, map[string][]byte,
 	touched = append(touched, roleNames(changes.Witness)...)
 	work := r.workingCopy(touched)
 
+	// One AddTargets per role: each call walks the delegation tree to find
+	// the role, which cost more than the adding in a 1000-tag run.
+	adds := map[data.RoleName]data.Files{}
+	var order []data.RoleName
 	for _, t := range changes.Add {
 		target, err := notaryTarget(t)
 		if err != nil {
@@ -56,9 +60,21 @@ func (r *Repo) stageTargets(changes core.Changes) (*tuf.Repo, map[string][]byte,
 		}
 		meta := data.FileMeta{Length: target.Length, Hashes: target.Hashes}
 		for _, role := range roleNames(t.Roles) {
-			if _, err := work.AddTargets(role, data.Files{t.Tag: meta}); err != nil {
-				return nil, nil, fmt.Errorf("staging %s: %w", t.Tag, err)
+			if adds[role] == nil {
+				adds[role] = data.Files{}
+				order = append(order, role)
 			}
+			adds[role][t.Tag] = meta
+		}
+	}
+	for _, role := range order {
+		if _, err := work.AddTargets(role, adds[role]); err != nil {
+			for _, tag := range slices.Sorted(maps.Keys(adds[role])) { // name the tag that failed
+				if _, err := work.AddTargets(role, data.Files{tag: adds[role][tag]}); err != nil {
+					return nil, nil, fmt.Errorf("staging %s: %w", tag, err)
+				}
+			}
+			return nil, nil, fmt.Errorf("staging targets of %s: %w", role, err)
 		}
 	}
 	// Adding an equal entry leaves a role clean: re-sign it explicitly, as

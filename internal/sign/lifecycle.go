@@ -474,6 +474,15 @@ func (s *UseCases) resignOne(ctx context.Context, gun string, req ResignRequest)
 // groupRefs parses refs (tags or, with allowRepo, whole repositories),
 // groups them by repository and opens each.
 func (s *UseCases) groupRefs(ctx context.Context, raw []string, allowRepo bool) ([]core.Ref, []*repoPlan, error) {
+	refs, plans, err := group(raw, allowRepo)
+	if err != nil {
+		return nil, nil, err
+	}
+	return refs, plans, s.open(ctx, plans)
+}
+
+// group parses refs and groups them by repository, with no I/O.
+func group(raw []string, allowRepo bool) ([]core.Ref, []*repoPlan, error) {
 	if len(raw) == 0 {
 		return nil, nil, core.Classedf(core.ClassUsage, "no image reference given: pass REGISTRY/REPOSITORY:TAG")
 	}
@@ -500,7 +509,12 @@ func (s *UseCases) groupRefs(ctx context.Context, raw []string, allowRepo bool) 
 		}
 		p.refs = append(p.refs, i)
 	}
-	err := forEach(ctx, len(plans), s.concurrency(), func(i int) error {
+	return refs, plans, nil
+}
+
+// open opens each planned repository's trust data, side by side.
+func (s *UseCases) open(ctx context.Context, plans []*repoPlan) error {
+	return forEach(ctx, len(plans), s.concurrency(), func(i int) error {
 		repo, err := s.Trust.Open(ctx, plans[i].gun)
 		if err != nil {
 			return fmt.Errorf("opening trust data for %s: %w", plans[i].gun, err)
@@ -508,7 +522,6 @@ func (s *UseCases) groupRefs(ctx context.Context, raw []string, allowRepo bool) 
 		plans[i].repo = repo
 		return nil
 	})
-	return refs, plans, err
 }
 
 // repoCache opens each repository once per run.

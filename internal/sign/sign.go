@@ -156,13 +156,28 @@ func (s *UseCases) Sign(ctx context.Context, req SignRequest) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	refs, plans, err := s.plan(ctx, req.Refs)
+	refs, plans, err := plan(req.Refs)
 	if err != nil {
 		return nil, err
 	}
 	rep.Refs = make([]RefResult, len(refs))
 	for i, r := range refs {
 		rep.Refs[i] = RefResult{Ref: r.String(), GUN: r.Name(), Tag: r.Tag}
+	}
+	// Resolving tags only reads the registry, so it runs while the trust
+	// data is opened (a push with --source waits until the keys are
+	// checked). Errors of the trust data come first, as when they ran in turn.
+	resolved := func() error { return nil }
+	if req.Source == "" {
+		rctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		done := make(chan error, 1)
+		go func() { done <- s.resolve(rctx, refs, pins, plans, rep) }()
+		resolved = sync.OnceValue(func() error { return <-done })
+		defer func() { cancel(); _ = resolved() }() // never leave it writing to rep
+	}
+	if err := s.open(ctx, plans); err != nil {
+		return nil, err
 	}
 	for _, p := range plans {
 		for _, i := range p.refs {
@@ -185,7 +200,12 @@ func (s *UseCases) Sign(ctx context.Context, req SignRequest) (*Report, error) {
 	}
 	s.log().Info("keys accepted", "repositories", len(plans), "tags", len(refs))
 
-	if err := s.targets(ctx, req, refs, pins, plans, rep); err != nil {
+	if req.Source != "" {
+		err = s.push(ctx, req, refs, pins, plans, rep)
+	} else {
+		err = resolved()
+	}
+	if err != nil {
 		return nil, err
 	}
 	changes := make([]core.Changes, len(plans))
@@ -262,32 +282,25 @@ func (s *UseCases) Sign(ctx context.Context, req SignRequest) (*Report, error) {
 		if err != nil {
 			return rep, fmt.Errorf("inspecting %s: %w", p.gun, err)
 		}
+		rows := map[string][]inspect.SignedTag{} // a 1000-tag run looks each up
+		for _, t := range info.SignedTags {
+			rows[t.Tag] = append(rows[t.Tag], t)
+		}
 		for _, i := range p.refs {
 			name, _, _ := strings.Cut(req.Refs[i], "@") // as typed, without the pin
-			rep.Inspect[i] = forTag(info, name, refs[i].Tag)
+			rep.Inspect[i] = info
+			rep.Inspect[i].Name = name
+			rep.Inspect[i].SignedTags = rows[refs[i].Tag]
 		}
 	}
 	rep.Seconds = round(s.now().Sub(now))
 	return rep, nil
 }
 
-// forTag is what docker trust inspect shows for name (as typed) when it
-// names tag: the repository's view with only that tag's rows.
-func forTag(info inspect.Repository, name, tag string) inspect.Repository {
-	out := info
-	out.Name = name
-	out.SignedTags = nil
-	for _, t := range info.SignedTags {
-		if t.Tag == tag {
-			out.SignedTags = append(out.SignedTags, t)
-		}
-	}
-	return out
-}
 
-// plan parses refs, groups them by repository and opens each repository.
+// plan parses refs and groups them by repository (opened later).
 // A REPOSITORY:TAG@sha256: ref is planned as its tag; pinsOf keeps the digest.
-func (s *UseCases) plan(ctx context.Context, raw []string) ([]core.Ref, []*repoPlan, error) {
+func plan(raw []string) ([]core.Ref, []*repoPlan, error) {
 	seen := map[string]bool{}
 	tags := make([]string, len(raw))
 	for i, str := range raw {
@@ -305,7 +318,7 @@ func (s *UseCases) plan(ctx context.Context, raw []string) ([]core.Ref, []*repoP
 		seen[r.String()] = true
 		tags[i] = r.String()
 	}
-	return s.groupRefs(ctx, tags, false)
+	return group(tags, false)
 }
 
 // pinsOf returns the digest each ref must be signed at ("" when none): its
@@ -342,45 +355,47 @@ func checkPins(refs []core.Ref, pins []string, got func(i int) core.Descriptor, 
 	return nil
 }
 
-// targets fills in every ref's descriptor, by pushing source or by asking
-// the registry what each tag points to. A pinned ref is checked before
-// anything is pushed (source) and before anything is published (both).
-func (s *UseCases) targets(ctx context.Context, req SignRequest, refs []core.Ref, pins []string, plans []*repoPlan, rep *Report) error {
-	if req.Source != "" {
-		start := time.Now()
-		pinned := slices.ContainsFunc(pins, func(p string) bool { return p != "" })
-		if pinned {
-			d, err := s.Registry.Describe(ctx, req.Source)
-			if err != nil {
-				return fmt.Errorf("reading %s: %w", req.Source, err)
-			}
-			if err := checkPins(refs, pins, func(int) core.Descriptor { return d }, "the --source image", "nothing pushed or signed"); err != nil {
-				return err
-			}
-		}
-		push := s.Registry.Push
-		if req.DryRun {
-			push = func(ctx context.Context, source string, _ []core.Ref) (core.Descriptor, error) {
-				return s.Registry.Describe(ctx, source)
-			}
-		}
-		d, err := push(ctx, req.Source, refs)
+// push pushes req.Source to every ref and fills in their descriptor. A
+// pinned ref is checked before anything is pushed and again after.
+func (s *UseCases) push(ctx context.Context, req SignRequest, refs []core.Ref, pins []string, plans []*repoPlan, rep *Report) error {
+	start := time.Now()
+	pinned := slices.ContainsFunc(pins, func(p string) bool { return p != "" })
+	if pinned {
+		d, err := s.Registry.Describe(ctx, req.Source)
 		if err != nil {
-			return fmt.Errorf("pushing %s: %w", req.Source, err)
+			return fmt.Errorf("reading %s: %w", req.Source, err)
 		}
-		// The source may have changed since it was read (a registry source).
-		if err := checkPins(refs, pins, func(int) core.Descriptor { return d }, "the pushed image", "nothing signed"); err != nil {
+		if err := checkPins(refs, pins, func(int) core.Descriptor { return d }, "the --source image", "nothing pushed or signed"); err != nil {
 			return err
 		}
-		for i := range rep.Refs {
-			rep.Refs[i].Descriptor = d
-		}
-		for _, p := range plans {
-			p.timer.resolve = time.Since(start)
-		}
-		s.log().Info("pushed", "source", req.Source, "digest", d.Digest, "size", d.Size, "refs", len(refs))
-		return nil
 	}
+	push := s.Registry.Push
+	if req.DryRun {
+		push = func(ctx context.Context, source string, _ []core.Ref) (core.Descriptor, error) {
+			return s.Registry.Describe(ctx, source)
+		}
+	}
+	d, err := push(ctx, req.Source, refs)
+	if err != nil {
+		return fmt.Errorf("pushing %s: %w", req.Source, err)
+	}
+	// The source may have changed since it was read (a registry source).
+	if err := checkPins(refs, pins, func(int) core.Descriptor { return d }, "the pushed image", "nothing signed"); err != nil {
+		return err
+	}
+	for i := range rep.Refs {
+		rep.Refs[i].Descriptor = d
+	}
+	for _, p := range plans {
+		p.timer.resolve = time.Since(start)
+	}
+	s.log().Info("pushed", "source", req.Source, "digest", d.Digest, "size", d.Size, "refs", len(refs))
+	return nil
+}
+
+// resolve reads each ref's target from the registry (a GET of its
+// manifest, hashed) and checks the pins.
+func (s *UseCases) resolve(ctx context.Context, refs []core.Ref, pins []string, plans []*repoPlan, rep *Report) error {
 	start := time.Now()
 	err := forEach(ctx, len(refs), s.concurrency(), func(i int) error {
 		d, err := s.Registry.Resolve(ctx, refs[i])
