@@ -160,6 +160,11 @@ func TestSign(t *testing.T) {
 			wantClass: core.ClassKey, wantErr: "notary key rotate r.io/b snapshot -r"},
 		{name: "uninitialized repository", refs: []string{"r.io/a:1", "r.io/b:1"}, missing: "r.io/b",
 			wantClass: core.ClassNotary, wantErr: "does not exist"},
+		// Tags resolve while the trust data opens: its errors still win.
+		{name: "uninitialized repository before a missing tag", refs: []string{"r.io/a:1", "r.io/b:nope"}, missing: "r.io/b",
+			wantClass: core.ClassNotary, wantErr: "does not exist"},
+		{name: "key without role before a missing tag", refs: []string{"r.io/a:nope", "r.io/b:1"}, noRole: "r.io/b",
+			wantClass: core.ClassSigner, wantErr: "signers are alice (a1)"},
 		{name: "digest reference", refs: []string{"r.io/a@" + digestOf(1)}, wantClass: core.ClassUsage, wantErr: "digest reference cannot be signed"},
 		{name: "no tag", refs: []string{"r.io/a"}, wantClass: core.ClassUsage, wantErr: "no tag specified for r.io/a"},
 		{name: "duplicate", refs: []string{"r.io/a:1", "r.io/a:1"}, wantClass: core.ClassUsage, wantErr: "given twice"},
