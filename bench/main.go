@@ -570,7 +570,7 @@ func benchRepos200(ctx context.Context, cfg config, w *world, rep *report) error
 	if resign {
 		// The fleet model's per-shard server load: one traced run.
 		start := time.Now()
-		total, by, lines, err := w.traceRequests(ctx, append([]string{"resign", "--concurrency", "8"}, names...)...)
+		total, by, lines, _, err := w.traceRequests(ctx, append([]string{"resign", "--concurrency", "8"}, names...)...)
 		if err != nil {
 			return fmt.Errorf("tracing resign: %w", err)
 		}

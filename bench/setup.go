@@ -53,6 +53,7 @@ type world struct {
 	proxy    *countingProxy
 	initLock sync.Mutex
 	pprofBin string // the -tags pprof build, made on first use
+	curlDown map[string][]sample // gun → the download half of each curl floor run
 }
 
 // repo returns a fresh repository name on host.
