@@ -674,6 +674,9 @@ func (r *Repo) explain(err error) error {
 	if e := r.signerFailure(err); e != nil {
 		return e
 	}
+	if e := r.snapshotRefused(err); e != nil {
+		return e
+	}
 	return core.Classedf(core.ClassNotary, "trust data for %s from %s: %w", r.gun, r.server, err)
 }
 
