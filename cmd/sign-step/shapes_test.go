@@ -241,6 +241,52 @@ func TestClientHeldSnapshotKeyCheckedFirst(t *testing.T) {
 	judge(t, s.repo, "existing", existing, "ci")
 }
 
+// TestClientHeldSnapshotKeyRefusedAtPublish: a sign with nothing to push
+// and one repository, and a resign, ask no snapshot-key check first
+// (GET snapshot.key): notary-server refuses the publish they send without a
+// snapshot (ErrBadHierarchy), which is told in the check's one line, same
+// exit code, with nothing published.
+func TestClientHeldSnapshotKeyRefusedAtPublish(t *testing.T) {
+	t.Parallel()
+	s := notaryCLIShape(t, "snapatpublish")
+	pushRandom(t, s.repo+":existing")
+	pushRandom(t, s.repo+":new")
+	// Something to re-sign, signed with the snapshot key.
+	mustRun(t, s.vars, "sign", "--key", s.vars["SIGN_STEP_KEY"], "--key", s.snapshotKey, s.repo+":existing")
+	before := roleVersions(t, s.repo)
+	snapshotID := regexp.MustCompile(`[0-9a-f]{64}`).FindString(filepath.Base(s.snapshotKey))
+	for _, tc := range []struct {
+		name     string
+		args     []string
+		wantCode int
+		stdout   bool // the line is the repository's in a fleet report (resign)
+	}{
+		{"sign", []string{"sign", s.repo + ":new"}, 3, false},
+		{"resign", []string{"resign", s.repo}, 6, true},
+	} {
+		proxy := notaryProxy(t)
+		r := signStep(t, with(s.vars, "SIGN_STEP_NOTARY_SERVER", proxy.URL()), tc.args...)
+		msg := strings.TrimSpace(r.stderr)
+		if tc.stdout {
+			msg = strings.TrimSpace(r.stdout)
+		}
+		if r.code != tc.wantCode || strings.Count(msg, "\n") != 0 || !strings.Contains(msg, "snapshot key "+snapshotID) ||
+			!strings.Contains(msg, "nothing was published") || !strings.Contains(msg, "notary key rotate "+s.repo+" snapshot -r") {
+			t.Errorf("%s: exit %d, want %d and one line naming snapshot key %s, that nothing was published and notary key rotate:\n%s%s", tc.name, r.code, tc.wantCode, snapshotID, r.stdout, r.stderr)
+		}
+		seen := proxy.Seen()
+		if n := seen["GET /v2/"+s.repo+"/_trust/tuf/snapshot.key"]; n != 0 {
+			t.Errorf("%s: asked for the snapshot key %d times, want the publish's refusal alone", tc.name, n)
+		}
+		if n := proxy.Count("POST", testenv.PublishPath(s.repo)); n != 1 {
+			t.Errorf("%s: %d publishes, want the one refused: %v", tc.name, n, seen)
+		}
+	}
+	if after := roleVersions(t, s.repo); !maps.Equal(before, after) {
+		t.Errorf("trust data changed from %v to %v", before, after)
+	}
+}
+
 // TestExpiredDelegationRefusedFirst: signing or revoking into an expired
 // targets/releases is refused in one line naming the role and resign,
 // before anything is pushed or any publish is sent; after resign it works.

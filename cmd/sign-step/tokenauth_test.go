@@ -505,6 +505,80 @@ func TestTokenRealms(t *testing.T) {
 	}
 }
 
+// TestTokenRealmFromA401: the notary server's challenge is learned from its
+// 401 to the first trust-data request, not from a ping of /v2/ (none is
+// sent), and the realm policy still holds for it: a notary server whose 401
+// sends clients to a token service on another private IP gets a one-line
+// refusal naming --allow-token-realm, and that service is never asked, with
+// or without credentials. Allowed, the same service gets the login (so the
+// assertion sees a request when there is one).
+func TestTokenRealmFromA401(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	ts := env.Token.Tokens
+	foreign, err := ts.Listen(env, "127.0.0.2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	attacker, err := env.TokenRegistryWithRealm(ctx, foreign)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name  string
+		allow string
+	}{
+		{"foreign realm refused", ""},
+		{"foreign realm allowed", "127.0.0.2"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			repo, s := tokenRepo(t, attacker, "realm401")
+			proxy, err := env.NewFaultProxy(attacker.NotaryURL)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer proxy.Close()
+			vars := map[string]string{"SIGN_STEP_REGISTRY_USERNAME": attacker.Username, "SIGN_STEP_REGISTRY_PASSWORD": attacker.Password,
+				"SIGN_STEP_NOTARY_SERVER": proxy.URL(), "SIGN_STEP_KEY": s.keyFile, "SIGN_STEP_PASSPHRASE": repoPass}
+			if tc.allow != "" {
+				vars["SIGN_STEP_ALLOW_TOKEN_REALM"] = tc.allow
+			}
+			before := len(ts.Requests())
+			r := signStep(t, vars, "verify", repo+":v1")
+			seen := proxy.Seen()
+			if n := seen["GET /v2/"]; n != 0 {
+				t.Errorf("%d pings of notary, want the challenge from the first 401: %v", n, seen)
+			}
+			if n := seen["GET /v2/"+repo+"/_trust/tuf/root.json"]; n == 0 {
+				t.Errorf("root.json was not asked: %v", seen)
+			}
+			var notary []testenv.TokenRequest
+			for _, q := range requestsSince(attacker, before, repo) {
+				if q.Service != testenv.TokenRegistryService {
+					notary = append(notary, q)
+				}
+			}
+			if tc.allow != "" {
+				if len(notary) == 0 || notary[0].User != attacker.Username {
+					t.Errorf("allowed realm: token requests %+v, want the login", notary)
+				}
+				return
+			}
+			if r.code != 6 || len(strings.Split(strings.TrimSpace(r.stderr), "\n")) != 1 || !strings.Contains(r.stderr, "--allow-token-realm 127.0.0.2") {
+				t.Errorf("exit %d, want 6 and one line naming --allow-token-realm 127.0.0.2: %q", r.code, r.stderr)
+			}
+			if len(notary) != 0 {
+				t.Errorf("the refused realm was asked for a token: %+v", notary)
+			}
+			if strings.Contains(r.stdout+r.stderr, attacker.Password) {
+				t.Error("the password was printed")
+			}
+		})
+	}
+}
+
 // TestTokenRealmPlainHTTP is a notary server (and registry) that sends
 // clients to a plain-http token realm, where the login would travel in
 // clear text: sign-step refuses in one line and never connects to it.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"path/filepath"
+	"strings"
 
 	"github.com/sign-step/sign-step/internal/core"
 	"github.com/sign-step/sign-step/internal/httpx"
@@ -36,7 +37,14 @@ func (a *app) dockerConfigDir() string {
 func (a *app) registryTransport(ctx context.Context) (http.RoundTripper, error) {
 	p := a.retryPolicy()
 	p.SafeToRepeat = httpx.UploadStart
-	return a.transportPolicy(ctx, a.common.registryCA, nil, p)
+	// A manifest is read whole inside the round trip, as notary metadata
+	// is, so a connection cut mid-body is retried; blobs stream.
+	manifests := func(rt http.RoundTripper) http.RoundTripper {
+		return httpx.BufferBodiesOf(rt, 16<<20, func(req *http.Request) bool {
+			return req.Method == http.MethodGet && strings.Contains(req.URL.Path, "/manifests/")
+		})
+	}
+	return a.transportPolicy(ctx, a.common.registryCA, manifests, p)
 }
 
 // transportWith is transport with inner wrapping the traced transport,

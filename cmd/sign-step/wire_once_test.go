@@ -13,7 +13,9 @@ import (
 // timestamp twice (the run's load, and the server's new one after the
 // publish, with the snapshot it names) and post once: no second root and
 // timestamp round before the POST, no delegation downloaded again after it.
-// After a lost race only what the other job changed is read again.
+// After a lost race only what the other job changed is read again. Nothing
+// else crosses: no ping of /v2/ (the challenge, if any, comes from the
+// first 401) and no snapshot-key check before a lone publish.
 func TestEachRoleCrossesTheWireOnce(t *testing.T) {
 	t.Parallel()
 	a := setupWithSignStep(t, "wireonce")
@@ -25,7 +27,7 @@ func TestEachRoleCrossesTheWireOnce(t *testing.T) {
 	pushRandom(t, a.repo+":v4")
 
 	tuf := "/v2/" + a.repo + "/_trust/tuf/"
-	once := map[string]int{"POST": 1, "root": 1, "timestamp": 2, "snapshot": 2, "targets": 1, "targets/releases": 1, "targets/ci": 1, "snapshot.key": 1}
+	once := map[string]int{"POST": 1, "root": 1, "timestamp": 2, "snapshot": 2, "targets": 1, "targets/releases": 1, "targets/ci": 1, "snapshot.key": 0, "ping": 0}
 	for _, tc := range []struct {
 		name string
 		args []string
@@ -37,7 +39,7 @@ func TestEachRoleCrossesTheWireOnce(t *testing.T) {
 		// The rebase re-reads the timestamp, the snapshot and the two roles
 		// the other job changed; root and targets come from this run's copy.
 		{"sign losing a race", []string{"sign", a.repo + ":v3"}, true,
-			map[string]int{"POST": 2, "root": 1, "timestamp": 3, "snapshot": 3, "targets": 1, "targets/releases": 2, "targets/ci": 2, "snapshot.key": 1}},
+			map[string]int{"POST": 2, "root": 1, "timestamp": 3, "snapshot": 3, "targets": 1, "targets/releases": 2, "targets/ci": 2, "snapshot.key": 0, "ping": 0}},
 	} {
 		proxy := notaryProxy(t)
 		if tc.race {
@@ -51,6 +53,8 @@ func TestEachRoleCrossesTheWireOnce(t *testing.T) {
 			method, p, _ := strings.Cut(req, " ")
 			p, isTUF := strings.CutPrefix(p, tuf)
 			switch {
+			case method == http.MethodGet && p == "/v2/":
+				got["ping"] += n
 			case method == http.MethodPost && isTUF && p == "":
 				got["POST"] += n
 			case method == http.MethodGet && isTUF:
@@ -66,13 +70,39 @@ func TestEachRoleCrossesTheWireOnce(t *testing.T) {
 				t.Errorf("%s: %d requests for %s, want %d (all: %v)", tc.name, got[role], role, n, proxy.Seen())
 			}
 		}
-		// And the ping (/v2/).
-		want := 1
+		// And nothing else.
+		want := 0
 		for _, n := range tc.want {
 			want += n
 		}
 		if n := proxy.Requests(); n != want {
 			t.Errorf("%s: %d notary requests, want %d: %v", tc.name, n, want, proxy.Seen())
 		}
+	}
+}
+
+// TestResolveCrossesTheWireOnce: resolving the tag of a 1-tag sign is one
+// manifest GET at a registry without auth: no ping of /v2/ first
+// (go-containerregistry's), the challenge being learned from a 401 when
+// there is one (TestTokenLogins, TestTokenRealms).
+func TestResolveCrossesTheWireOnce(t *testing.T) {
+	t.Parallel()
+	proxy, err := env.NewFaultProxy("https://" + env.RegistryHost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer proxy.Close()
+	// Through the proxy the GUN names the proxy's host (as in TestFaults).
+	path := strings.TrimPrefix(env.Repo("wireresolve"), env.RegistryHost+"/")
+	repo := proxy.Addr + "/" + path
+	s := dockerSigner(t, "ci", repo)
+	pushRandom(t, env.RegistryHost+"/"+path+":v1")
+	mustRun(t, map[string]string{"SIGN_STEP_KEY": s.keyFile, "SIGN_STEP_PASSPHRASE": repoPass}, "sign", repo+":v1")
+	seen := proxy.Seen()
+	if n := seen["GET /v2/"]; n != 0 {
+		t.Errorf("%d pings of the registry, want 0: %v", n, seen)
+	}
+	if n := seen["GET /v2/"+path+"/manifests/v1"]; n != 1 || proxy.Requests() != 1 {
+		t.Errorf("%d manifest GETs and %d requests in all, want 1 and 1: %v", n, proxy.Requests(), seen)
 	}
 }

@@ -186,9 +186,15 @@ func describe(resp *http.Response, err error) string {
 // Retry can retry. For small documents only (notary metadata): larger
 // bodies pass through unbuffered.
 func BufferBodies(next http.RoundTripper, limit int64) http.RoundTripper {
+	return BufferBodiesOf(next, limit, func(*http.Request) bool { return true })
+}
+
+// BufferBodiesOf is BufferBodies for the requests match selects (registry
+// manifests, small, among blobs that must stream).
+func BufferBodiesOf(next http.RoundTripper, limit int64, match func(*http.Request) bool) http.RoundTripper {
 	return roundTripperFunc(func(req *http.Request) (*http.Response, error) {
 		resp, err := next.RoundTrip(req)
-		if err != nil || resp.ContentLength > limit {
+		if err != nil || !match(req) || resp.ContentLength > limit {
 			return resp, err
 		}
 		body, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))

@@ -248,6 +248,7 @@ type Repo struct {
 	released map[string]core.Descriptor
 	keys     *Keyring
 	posts    *postSpy
+	auth     *challengeTransport
 	log      *slog.Logger
 	stale    error // why the trust data could not be read back after a publish
 	warn     func(string)
@@ -277,7 +278,7 @@ func (c *Client) open(ctx context.Context, gun string) (*Repo, error) {
 	host, _, _ := strings.Cut(gun, "/")
 	ctxRT := &contextTransport{ctx: ctx, base: c.opts.transport}
 	spy := &postSpy{next: ctxRT}
-	rt, err := c.authTransport(ctx, spy, server, gun, host)
+	rt, err := c.authTransport(spy, server, gun, host)
 	if err != nil {
 		return nil, err
 	}
@@ -290,7 +291,7 @@ func (c *Client) open(ctx context.Context, gun string) (*Repo, error) {
 		return nil, err
 	}
 	return &Repo{gun: data.GUN(gun), server: server, remote: &freshness{RemoteStore: remote}, cache: cache,
-		pinning: c.pinning(gun), retries: c.opts.retries, keys: c.opts.keys, posts: spy, log: c.opts.log,
+		pinning: c.pinning(gun), retries: c.opts.retries, keys: c.opts.keys, posts: spy, auth: rt, log: c.opts.log,
 		warn: c.opts.warn}, nil
 }
 
@@ -616,11 +617,21 @@ func (r *Repo) explain(err error) error {
 	switch {
 	case errors.As(err, &net):
 		// NetworkError has no Unwrap: look inside it.
+		if refused := refusedChallenge(net.Wrapped); refused != nil {
+			return refused
+		}
 		if core.IsCertificateError(net.Wrapped) {
 			return core.TLSError(fmt.Errorf("notary server %s: TLS certificate not trusted (%v); pass its CA with --notary-ca", r.server, unwrapURLError(net.Wrapped)))
 		}
-		if errors.Is(net.Wrapped, context.DeadlineExceeded) || errors.Is(net.Wrapped, context.Canceled) {
+		if errors.Is(net.Wrapped, context.DeadlineExceeded) {
+			// The retries name what kept failing before the deadline.
+			return fmt.Errorf("contacting notary server %s: %w", r.server, unwrapURLError(net.Wrapped))
+		}
+		if errors.Is(net.Wrapped, context.Canceled) {
 			return fmt.Errorf("contacting notary server %s: %w", r.server, context.DeadlineExceeded)
+		}
+		if !r.reachedServer() {
+			return core.Classedf(core.ClassNotary, "cannot reach notary server %s: %v", r.server, unwrapURLError(net.Wrapped))
 		}
 		return core.Classedf(core.ClassNotary, "error contacting notary server %s: %v", r.server, net.Wrapped)
 	}
@@ -663,6 +674,9 @@ func (r *Repo) explain(err error) error {
 	if e := r.signerFailure(err); e != nil {
 		return e
 	}
+	if e := r.snapshotRefused(err); e != nil {
+		return e
+	}
 	return core.Classedf(core.ClassNotary, "trust data for %s from %s: %w", r.gun, r.server, err)
 }
 
@@ -680,34 +694,16 @@ func (t *contextTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 	return t.base.RoundTrip(req)
 }
 
-// authTransport pings the server once and answers its auth challenge with the
-// registry's credentials, as docker's GetNotaryRepository does, asking for
-// the scope the command needs (scopes.go).
-func (c *Client) authTransport(ctx context.Context, base http.RoundTripper, server, gun, registryHost string) (http.RoundTripper, error) {
+// authTransport answers the server's auth challenge with the registry's
+// credentials, as docker's GetNotaryRepository does, asking for the scope
+// the command needs (scopes.go). Unlike docker it sends no ping of /v2/ to
+// learn the challenge: the first request's 401 teaches it (challenge.go).
+func (c *Client) authTransport(base http.RoundTripper, server, gun, registryHost string) (*challengeTransport, error) {
 	headers := transport.NewHeaderRequestModifier(http.Header{"User-Agent": {c.opts.userAgent}})
 	plain := transport.NewTransport(base, headers)
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, server+"/v2/", nil)
+	ping, err := url.Parse(server + "/v2/")
 	if err != nil {
 		return nil, core.Classedf(core.ClassUsage, "notary server URL %q: %v", server, err)
-	}
-	manager := challenge.NewSimpleManager()
-	resp, err := (&http.Client{Transport: plain, Timeout: 30 * time.Second}).Do(req)
-	if err != nil {
-		if core.IsCertificateError(err) {
-			return nil, core.TLSError(fmt.Errorf("notary server %s: TLS certificate not trusted (%v); pass its CA with --notary-ca", server, err))
-		}
-		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
-			return nil, fmt.Errorf("contacting notary server %s: %w", server, err)
-		}
-		return nil, core.Classedf(core.ClassNotary, "cannot reach notary server %s: %v", server, unwrapURLError(err))
-	}
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-	resp.Body.Close()
-	if err := manager.AddResponse(resp); err != nil {
-		return nil, err
-	}
-	if err := c.checkRealms(manager, req.URL); err != nil {
-		return nil, err
 	}
 	// Resolved once per repository, as docker's simpleCredentialStore holds
 	// one login: a credential helper runs once, and its failure is named.
@@ -716,20 +712,22 @@ func (c *Client) authTransport(ctx context.Context, base http.RoundTripper, serv
 		return nil, err
 	}
 	store := credentialStore{login: login}
+	manager := challenge.NewSimpleManager()
 	authorized := func(actions []string) http.RoundTripper {
 		tokens := auth.NewTokenHandlerWithOptions(auth.TokenHandlerOptions{
-			Transport:   &realmRedirects{next: plain, policy: c.opts.realms, server: req.URL.Host},
+			Transport:   &realmRedirects{next: plain, policy: c.opts.realms, server: ping.Host},
 			Credentials: store,
 			Scopes:      []auth.Scope{auth.RepositoryScope{Repository: gun, Actions: actions}},
 			ClientID:    "docker",
 		})
 		return transport.NewTransport(base, headers, auth.NewAuthorizer(manager, tokens, auth.NewBasicHandler(store)))
 	}
-	return c.opts.access.transport(authorized), nil
+	return &challengeTransport{next: c.opts.access.transport(authorized), manager: manager, ping: ping,
+		check: func() error { return c.checkRealms(manager, ping) }}, nil
 }
 
-// checkRealms applies the realm policy to the token challenges of the
-// ping: docker/distribution's auth client has no check of its own.
+// checkRealms applies the realm policy to the token challenges learned:
+// docker/distribution's auth client has no check of its own.
 func (c *Client) checkRealms(manager challenge.Manager, ping *url.URL) error {
 	challenges, err := manager.GetChallenges(*ping)
 	if err != nil {
@@ -786,6 +784,11 @@ func (c *Client) Inspect(ctx context.Context, ref string) inspect.Repository {
 	}
 	tufRepo, _, err := client.LoadTUFRepo(client.TUFLoadOptions{GUN: repo.gun, TrustPinning: repo.pinning, Cache: repo.cache, RemoteStore: repo.remote})
 	if err != nil {
+		// What a ping used to catch at open (no server, an untrusted
+		// certificate, a refused realm) is named; the rest is docker's words.
+		if !repo.reachedServer() || refusedChallenge(err) != nil {
+			return inspect.Repository{Name: ref, Err: repo.explain(err)}
+		}
 		return inspect.Repository{Name: ref, Err: fmt.Errorf("no signatures or cannot access %s", ref)}
 	}
 	info, err := TrustInfo(client.NewReadOnly(tufRepo), ref, r.Tag)

@@ -9,6 +9,7 @@ import (
 
 	store "github.com/theupdateframework/notary/storage"
 	"github.com/theupdateframework/notary/tuf/data"
+	"github.com/theupdateframework/notary/tuf/validation"
 
 	"github.com/sign-step/sign-step/internal/core"
 )
@@ -64,9 +65,31 @@ func (r *Repo) CheckPublish() error {
 	if slices.Contains(ids, pub.ID()) {
 		return nil
 	}
+	return r.snapshotKeyHeldByNobody(ids, "")
+}
+
+// snapshotKeyHeldByNobody is the refusal of a publish nobody can complete,
+// found by CheckPublish or told by the server after the POST (refused, then
+// "nothing was published" is said).
+func (r *Repo) snapshotKeyHeldByNobody(ids []string, after string) error {
 	sorted := slices.Sorted(slices.Values(ids))
-	return core.Classedf(core.ClassKey, "%s signs its snapshot on the client (the notary CLI's `init` default), and neither the notary server nor our keys hold its snapshot key %s: pass that key with --key (the notary CLI keeps it in its trust dir, private/<ID>.key), or hand it to the server with `notary key rotate %s snapshot -r`; if the server held it until now, its notary-signer has lost it (another NOTARY_SIGNER_<ALIAS> passphrase or signer database): fix the signer, not the client",
-		r.gun, strings.Join(sorted, ", "), r.gun)
+	return core.Classedf(core.ClassKey, "%s signs its snapshot on the client (the notary CLI's `init` default), and neither the notary server nor our keys hold its snapshot key %s%s: pass that key with --key (the notary CLI keeps it in its trust dir, private/<ID>.key), or hand it to the server with `notary key rotate %s snapshot -r`; if the server held it until now, its notary-signer has lost it (another NOTARY_SIGNER_<ALIAS> passphrase or signer database): fix the signer, not the client",
+		r.gun, strings.Join(sorted, ", "), after, r.gun)
+}
+
+// snapshotRefused explains notary-server's refusal of an update without a
+// snapshot whose snapshot key it does not hold (validateUpdate answers
+// ErrBadHierarchy for the snapshot), as CheckPublish would have; else nil.
+func (r *Repo) snapshotRefused(err error) error {
+	var missing validation.ErrBadHierarchy
+	if !errors.As(err, &missing) || missing.Missing != data.CanonicalSnapshotRole.String() || r.tufRepo == nil {
+		return nil
+	}
+	role, rerr := r.tufRepo.GetBaseRole(data.CanonicalSnapshotRole)
+	if rerr != nil {
+		return nil
+	}
+	return r.snapshotKeyHeldByNobody(role.ListKeyIDs(), " (the server refused the publish: nothing was published)")
 }
 
 // neverSigned reports a delegation that is listed but was never signed

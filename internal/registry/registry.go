@@ -37,8 +37,12 @@ type Registry struct {
 	opts options
 
 	pullerOnce sync.Once
-	puller     *remote.Puller // shares one ping and token per repository across Resolve calls
+	puller     *remote.Puller // shares one challenge, and one token per repository, across Resolve calls
 	pullerErr  error
+
+	insecureOnce   sync.Once
+	insecurePuller *remote.Puller // for --insecure-registry hosts: ggcr's ping picks https or http
+	insecureErr    error
 }
 
 var _ sign.Registry = (*Registry)(nil)
@@ -83,11 +87,25 @@ func (r *Registry) remoteOptions(ctx context.Context) []remote.Option {
 }
 
 // pullerFor returns the Registry's puller, made on first use. Every Resolve
-// of one repository then shares one ping (/v2/) and one token exchange
-// instead of making its own: 50 tags cost 1 ping and 50 GETs, not 50 + 50.
-func (r *Registry) pullerFor() (*remote.Puller, error) {
+// of one repository then shares one challenge and one token exchange
+// instead of making its own: 50 tags cost 50 GETs (and with token auth a
+// 401 and a token), not 50 pings more. The challenge comes from the first
+// 401 (challenge.go), not from a ping of /v2/, except for an
+// --insecure-registry host, where ggcr's ping chooses the scheme.
+func (r *Registry) pullerFor(insecure bool) (*remote.Puller, error) {
+	if insecure {
+		r.insecureOnce.Do(func() {
+			r.insecurePuller, r.insecureErr = remote.NewPuller(r.ggcrOptions()...)
+		})
+		return r.insecurePuller, r.insecureErr
+	}
 	r.pullerOnce.Do(func() {
-		r.puller, r.pullerErr = remote.NewPuller(r.ggcrOptions()...)
+		rt, err := newChallengeAuth(r.opts.transport, r.opts.keychain, r.opts.userAgent)
+		if err != nil {
+			r.pullerErr = err
+			return
+		}
+		r.puller, r.pullerErr = remote.NewPuller(remote.WithTransport(rt), remote.WithJobs(r.opts.jobs))
 	})
 	return r.puller, r.pullerErr
 }
@@ -102,7 +120,7 @@ func (r *Registry) Resolve(ctx context.Context, ref core.Ref) (core.Descriptor, 
 	if err != nil {
 		return core.Descriptor{}, core.Classed(core.ClassUsage, err)
 	}
-	p, err := r.pullerFor()
+	p, err := r.pullerFor(r.isInsecure(ref.Registry))
 	if err != nil {
 		return core.Descriptor{}, explain(ref, err)
 	}

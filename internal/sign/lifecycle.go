@@ -445,12 +445,9 @@ func (s *UseCases) resignOne(ctx context.Context, gun string, req ResignRequest)
 		}
 		res.Witnessed = append(res.Witnessed, role)
 	}
+	// No CheckPublish first: nothing happens before this publish, whose
+	// refusal (nobody holds the snapshot key) Publish tells as it would.
 	if len(res.Witnessed) > 0 && !req.DryRun { // a dry run stays read-only (see Sign)
-		if err := repo.CheckPublish(); err != nil {
-			return fail(err)
-		}
-	}
-	if len(res.Witnessed) > 0 && !req.DryRun {
 		if err := repo.Publish(ctx, core.Changes{Witness: res.Witnessed}); err != nil {
 			return fail(err)
 		}

@@ -82,6 +82,9 @@ func (r *shapeRepo) Publish(_ context.Context, c core.Changes) error {
 	if r.pubErr != nil {
 		return r.pubErr
 	}
+	if r.checkErr != nil {
+		return r.checkErr // as the server refuses what CheckPublish would
+	}
 	r.t.mu.Lock()
 	defer r.t.mu.Unlock()
 	if r.t.published == nil {

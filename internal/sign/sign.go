@@ -63,6 +63,9 @@ type TrustRepo interface {
 	Witnessable() (roles, neverSigned []string)
 	// CheckPublish reports, before anything changes, whether a publish can
 	// be completed: someone (we or the server) must hold the snapshot key.
+	// It is asked only when something else would happen first (a push,
+	// other repositories' publishes): Publish fails the same way, with
+	// nothing published, when nobody can complete it.
 	CheckPublish() error
 	// Publish applies changes in one publish.
 	Publish(ctx context.Context, changes core.Changes) error
@@ -234,8 +237,12 @@ func (s *UseCases) Sign(ctx context.Context, req SignRequest) (*Report, error) {
 			changes[pi].Add = append(changes[pi].Add, core.Target{Tag: r.Tag, Descriptor: r.Descriptor, Roles: r.Roles})
 		}
 	}
-	if !req.DryRun && req.Source == "" {
-		for pi, p := range plans { // every repository before the first publish
+	if !req.DryRun && req.Source == "" && publishing(changes) > 1 {
+		// Every repository before the first publish, so that one nobody can
+		// complete stops the others. A lone publish needs no check first:
+		// the server refuses it with nothing stored, and its refusal is
+		// told as the check would tell it (one request less).
+		for pi, p := range plans {
 			if len(changes[pi].Add) > 0 {
 				if err := p.repo.CheckPublish(); err != nil {
 					return nil, err
@@ -466,3 +473,14 @@ func forEach(ctx context.Context, n, limit int, fn func(i int) error) error {
 }
 
 func round(d time.Duration) float64 { return float64(d.Round(time.Millisecond)) / float64(time.Second) }
+
+// publishing is how many repositories have changes to publish.
+func publishing(changes []core.Changes) int {
+	n := 0
+	for _, c := range changes {
+		if len(c.Add) > 0 || len(c.Remove) > 0 || len(c.Witness) > 0 {
+			n++
+		}
+	}
+	return n
+}

@@ -68,6 +68,7 @@ type fakeTrust struct {
 	otherRole map[string]map[string]bool
 	// unpublishable: GUN → why a publish cannot be completed (CheckPublish)
 	unpublishable map[string]error
+	checked       map[string]int // CheckPublish calls per GUN
 	// ours: GUN → tag → what every role we sign holds, signed by our key.
 	ours map[string]map[string]core.Descriptor
 }
@@ -113,11 +114,22 @@ func (r *fakeRepo) SignedBy(tag string) (map[string]core.Descriptor, error) {
 }
 func (r *fakeRepo) Tags() []string                    { return sortedKeys(r.t.released[r.gun]) }
 func (r *fakeRepo) Witnessable() ([]string, []string) { return nil, nil }
-func (r *fakeRepo) CheckPublish() error               { return r.t.unpublishable[r.gun] }
+func (r *fakeRepo) CheckPublish() error {
+	r.t.mu.Lock()
+	defer r.t.mu.Unlock()
+	if r.t.checked == nil {
+		r.t.checked = map[string]int{}
+	}
+	r.t.checked[r.gun]++
+	return r.t.unpublishable[r.gun]
+}
 func (r *fakeRepo) Publish(_ context.Context, c core.Changes) error {
 	ts := c.Add
 	r.t.mu.Lock()
 	defer r.t.mu.Unlock()
+	if err := r.t.unpublishable[r.gun]; err != nil {
+		return err // the server refuses what CheckPublish would
+	}
 	if r.t.published == nil {
 		r.t.published = map[string][][]core.Target{}
 	}

@@ -3,6 +3,7 @@ package sign
 import (
 	"context"
 	"errors"
+	"maps"
 	"strings"
 	"testing"
 
@@ -91,5 +92,51 @@ func TestUnchangedRunSkipsPublishChecks(t *testing.T) {
 	}
 	if len(trust.published) != 0 {
 		t.Errorf("published %v before every check passed", trust.published)
+	}
+}
+
+// TestSnapshotCheckOnlyWhenSomethingToProtect: the snapshot-key check is
+// asked only when something else would happen before a publish it stops (a
+// push, other repositories' publishes); a lone publish is refused by the
+// server instead, with nothing published either way.
+func TestSnapshotCheckOnlyWhenSomethingToProtect(t *testing.T) {
+	t.Parallel()
+	d1 := core.Descriptor{Digest: digestOf(1), Size: 101}
+	tags := map[string]core.Descriptor{"r.io/a:1": d1, "r.io/b:1": d1, "r.io/a:new": d1}
+	for _, tc := range []struct {
+		name        string
+		refs        []string
+		source      string
+		refuse      string // GUN nobody can publish
+		wantChecked map[string]int
+	}{
+		{name: "one repository", refs: []string{"r.io/a:1"}, wantChecked: map[string]int{}},
+		{name: "one repository nobody can publish", refs: []string{"r.io/a:1"}, refuse: "r.io/a", wantChecked: map[string]int{}},
+		{name: "two repositories", refs: []string{"r.io/a:1", "r.io/b:1"}, wantChecked: map[string]int{"r.io/a": 1, "r.io/b": 1}},
+		{name: "two repositories, one nobody can publish", refs: []string{"r.io/a:1", "r.io/b:1"}, refuse: "r.io/b", wantChecked: map[string]int{"r.io/a": 1, "r.io/b": 1}},
+		{name: "a push first", refs: []string{"r.io/a:new"}, source: "layout", wantChecked: map[string]int{"r.io/a": 1}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			trust := &fakeTrust{unpublishable: map[string]error{}}
+			if tc.refuse != "" {
+				trust.unpublishable[tc.refuse] = core.Classedf(core.ClassKey, "no snapshot key")
+			}
+			s := &UseCases{Registry: &fakeRegistry{tags: tags}, Trust: trust}
+			_, err := s.Sign(context.Background(), SignRequest{Refs: tc.refs, Source: tc.source})
+			if tc.refuse != "" {
+				if err == nil || !strings.Contains(err.Error(), "no snapshot key") || core.ClassOf(err) != core.ClassKey {
+					t.Fatalf("err %v, want the snapshot-key refusal (class key)", err)
+				}
+				if len(tc.refs) > 1 && len(trust.published) != 0 {
+					t.Errorf("published %v before every check passed", trust.published)
+				}
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			if !maps.Equal(trust.checked, tc.wantChecked) {
+				t.Errorf("CheckPublish asked %v, want %v", trust.checked, tc.wantChecked)
+			}
+		})
 	}
 }
