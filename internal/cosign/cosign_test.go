@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
@@ -99,7 +100,9 @@ func pushRandom(t *testing.T, repo string) name.Digest {
 	return tag.Context().Digest(h.String())
 }
 
-func client() *cosign.Client { return cosign.New(remote.WithTransport(env.Transport())) }
+func client() *cosign.Client {
+	return cosign.New(env.Transport(), authn.NewMultiKeychain(), "sign-step-test")
+}
 
 func sigLayers(t *testing.T, img name.Digest) int {
 	t.Helper()
