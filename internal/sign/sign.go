@@ -93,6 +93,10 @@ type SignRequest struct {
 	// Force publishes even when every tag is already signed at its digest
 	// in every role by our key (a re-run otherwise publishes nothing).
 	Force bool
+	// Systems also sign every digest signed (sign --also-sign). A Stager
+	// stages beside the DCT publish and commits only once every publish
+	// succeeded; after a failed one nothing is committed.
+	Systems []System
 }
 
 // RefResult is the report entry for one signed reference.
@@ -137,6 +141,28 @@ type Report struct {
 	Seconds      float64      `json:"seconds"`
 	// Inspect is docker trust inspect's view of each ref after the run.
 	Inspect []inspect.Repository `json:"-"`
+	// Systems is, per REPO@DIGEST and system of SignRequest.Systems, its
+	// status (added, present or missing), once FinishSystems returned.
+	Systems map[string]map[string]string `json:"-"`
+
+	systems *systemsRun // committing since every publish succeeded
+}
+
+// FinishSystems waits for the other systems of SignRequest.Systems, which
+// Sign left committing (the DCT publish had succeeded) so that the caller
+// can write its artifacts meanwhile, and fills in Systems. Their failure
+// is a *SystemsError. A caller of Sign with Systems must call it before
+// it exits; without Systems it returns nil.
+func (rep *Report) FinishSystems() error {
+	if rep == nil || rep.systems == nil {
+		return nil
+	}
+	var err error
+	rep.Systems, err = rep.systems.wait()
+	if err != nil {
+		return &SystemsError{Err: err}
+	}
+	return nil
 }
 
 type repoPlan struct {
@@ -155,6 +181,23 @@ func (s *UseCases) Sign(ctx context.Context, req SignRequest) (*Report, error) {
 	pins, err := pinsOf(req)
 	if err != nil {
 		return nil, err
+	}
+	var systems *systemsRun
+	if len(req.Systems) > 0 {
+		// The other systems' signatures are made while trust data loads,
+		// digests resolve and notary is asked; they are committed only
+		// after every publish succeeded (FinishSystems).
+		systems = newSystemsRun(ctx, req.Systems, req.DryRun, s.concurrency())
+		defer func() {
+			if rep.systems == nil {
+				systems.abort() // a failed run: nothing is committed
+			}
+		}()
+		for _, raw := range req.Refs {
+			if r, err := core.ParseRef(raw); err == nil { // plan reports the others
+				systems.prepare(r)
+			}
+		}
 	}
 	refs, plans, err := s.plan(ctx, req.Refs)
 	if err != nil {
@@ -185,7 +228,13 @@ func (s *UseCases) Sign(ctx context.Context, req SignRequest) (*Report, error) {
 	}
 	s.log().Info("keys accepted", "repositories", len(plans), "tags", len(refs))
 
-	if err := s.targets(ctx, req, refs, pins, plans, rep); err != nil {
+	resolved := func(i int) {
+		// A digest that fails its pin fails the run: never staged.
+		if d := rep.Refs[i].Descriptor.Digest; systems != nil && (pins[i] == "" || pins[i] == d) {
+			systems.add(core.Ref{Registry: refs[i].Registry, Repository: refs[i].Repository, Digest: d})
+		}
+	}
+	if err := s.targets(ctx, req, refs, pins, plans, rep, resolved); err != nil {
 		return nil, err
 	}
 	changes := make([]core.Changes, len(plans))
@@ -267,6 +316,11 @@ func (s *UseCases) Sign(ctx context.Context, req SignRequest) (*Report, error) {
 			rep.Inspect[i] = forTag(info, name, refs[i].Tag)
 		}
 	}
+	if systems != nil {
+		// Every publish succeeded: the other systems' signatures may appear.
+		systems.finish(ctx)
+		rep.systems = systems
+	}
 	rep.Seconds = round(s.now().Sub(now))
 	return rep, nil
 }
@@ -345,7 +399,10 @@ func checkPins(refs []core.Ref, pins []string, got func(i int) core.Descriptor, 
 // targets fills in every ref's descriptor, by pushing source or by asking
 // the registry what each tag points to. A pinned ref is checked before
 // anything is pushed (source) and before anything is published (both).
-func (s *UseCases) targets(ctx context.Context, req SignRequest, refs []core.Ref, pins []string, plans []*repoPlan, rep *Report) error {
+//
+// resolved(i) runs as soon as ref i's descriptor is known (and checked
+// against its pin when pushed).
+func (s *UseCases) targets(ctx context.Context, req SignRequest, refs []core.Ref, pins []string, plans []*repoPlan, rep *Report, resolved func(i int)) error {
 	if req.Source != "" {
 		start := time.Now()
 		pinned := slices.ContainsFunc(pins, func(p string) bool { return p != "" })
@@ -374,6 +431,7 @@ func (s *UseCases) targets(ctx context.Context, req SignRequest, refs []core.Ref
 		}
 		for i := range rep.Refs {
 			rep.Refs[i].Descriptor = d
+			resolved(i)
 		}
 		for _, p := range plans {
 			p.timer.resolve = time.Since(start)
@@ -388,6 +446,7 @@ func (s *UseCases) targets(ctx context.Context, req SignRequest, refs []core.Ref
 			return fmt.Errorf("resolving %s: %w", refs[i], err)
 		}
 		rep.Refs[i].Descriptor = d
+		resolved(i)
 		return nil
 	})
 	for _, p := range plans {
