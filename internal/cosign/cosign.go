@@ -79,7 +79,7 @@ type Client struct {
 	userAgent string
 
 	mu       sync.Mutex
-	repos    map[string]*repoTransport // by repository and scope, for the Client's life
+	repos    map[string]*repoTransport // by registry, repository and scope, for the Client's life
 	sessions map[string]*sessionPool   // upload sessions Prepare opened, by repository
 }
 
@@ -92,6 +92,7 @@ type repoTransport struct {
 // those opened or being opened, each of which sends one location (nil
 // when opening failed) on ready.
 type sessionPool struct {
+	repo     name.Repository
 	mu       sync.Mutex
 	promised int
 	ready    chan *url.URL
@@ -137,7 +138,7 @@ func (c *Client) pool(repo name.Repository) *sessionPool {
 	defer c.mu.Unlock()
 	p, ok := c.sessions[repo.Name()]
 	if !ok {
-		p = &sessionPool{ready: make(chan *url.URL, 64)}
+		p = &sessionPool{repo: repo, ready: make(chan *url.URL, 64)}
 		c.sessions[repo.Name()] = p
 	}
 	return p
@@ -165,25 +166,24 @@ func (c *Client) session(ctx context.Context, rt http.RoundTripper, repo name.Re
 // once they are open, so that none is left for the registry to purge.
 func (c *Client) Release(ctx context.Context) {
 	c.mu.Lock()
-	pools := make(map[string]*sessionPool, len(c.sessions))
-	for k, p := range c.sessions {
-		pools[k] = p
+	pools := make([]*sessionPool, 0, len(c.sessions))
+	for _, p := range c.sessions {
+		pools = append(pools, p)
 	}
 	c.mu.Unlock()
 	var wg sync.WaitGroup
-	for repoName, p := range pools {
+	for _, p := range pools {
 		p.mu.Lock()
 		n := p.promised
 		p.promised = 0
 		p.mu.Unlock()
-		repo, err := name.NewRepository(repoName)
 		for range n {
 			loc := <-p.ready
-			if loc == nil || err != nil {
+			if loc == nil {
 				continue
 			}
 			wg.Go(func() {
-				rt, err := c.transport(ctx, repo, true)
+				rt, err := c.transport(ctx, p.repo, true)
 				if err != nil {
 					return
 				}
@@ -208,11 +208,12 @@ func (c *Client) transport(ctx context.Context, repo name.Repository, push bool)
 	if push {
 		scope = repo.Scope(transport.PushScope)
 	}
+	key := repo.Name() + " " + scope // a scope names no registry
 	c.mu.Lock()
-	e, ok := c.repos[scope]
+	e, ok := c.repos[key]
 	if !ok {
 		e = &repoTransport{}
-		c.repos[scope] = e
+		c.repos[key] = e
 	}
 	c.mu.Unlock()
 	e.mu.Lock()

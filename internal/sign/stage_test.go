@@ -77,7 +77,7 @@ func (f *fakeStager) Add(_ context.Context, img core.Ref) error {
 	return nil
 }
 func (f *fakeStager) Prepare(_ context.Context, repo core.Ref) { f.log.add("prepare " + repo.Name()) }
-func (f *fakeStager) Release(context.Context)                 { f.log.add("release") }
+func (f *fakeStager) Release(context.Context)                  { f.log.add("release") }
 func (f *fakeStager) Stage(_ context.Context, img core.Ref) (func(context.Context) error, error) {
 	f.log.add("stage " + img.String())
 	if f.stageErr != nil {
