@@ -96,7 +96,7 @@ func (a *app) runSign(ctx context.Context, f signFlags, refs []string) (*ci.Resu
 		return nil, err // before anything is pushed or published
 	}
 	s := a.useCases(reg, trust)
-	rep, err := s.Sign(ctx, sign.SignRequest{Refs: refs, Source: f.source, ExpectDigest: f.expectDigest, DryRun: f.dryRun, Force: f.force})
+	rep, err := s.Sign(ctx, sign.SignRequest{Refs: refs, Source: f.source, ExpectDigest: f.expectDigest, DryRun: f.dryRun, Force: f.force, Systems: also.signers()})
 	if err != nil {
 		if rep != nil {
 			// Some repositories may be published: the report says which.
@@ -104,22 +104,27 @@ func (a *app) runSign(ctx context.Context, f signFlags, refs []string) (*ci.Resu
 		}
 		return nil, err
 	}
+	// DCT is published; the other systems' signatures are being committed
+	// meanwhile. The artifacts say so even if those fail.
+	var outErr error
 	if f.output == outputJSON {
-		if err := a.printJSON(rep); err != nil {
-			return nil, err
-		}
+		outErr = a.printJSON(rep)
 	} else {
 		for _, r := range rep.Refs {
 			fmt.Fprintf(a.stdout, "%s %s@%s %s\n", r.Result, r.Ref, r.Descriptor.Digest, strings.Join(r.Roles, ","))
 		}
 	}
-	alsoStatus, alsoErr := also.run(ctx, rep) // DCT is published: the artifacts say so even if this fails
-	if err := sign.WriteArtifacts(arts, rep, rep.Inspect); err != nil {
-		return nil, err
+	if outErr == nil {
+		outErr = sign.WriteArtifacts(arts, rep, rep.Inspect)
+	}
+	alsoErr := rep.FinishSystems() // never exit while they commit
+	also.print(rep.Systems)
+	if outErr != nil {
+		return nil, outErr
 	}
 	a.log.Info("artifacts written", "dir", arts.Path())
 	res := ci.SignResult(rep, arts.Path(), a.ciFiles("sign", arts.Path(), sign.ReportFile, true), a.now())
-	res = ci.WithSystems(res, also.systemNames(), alsoStatus)
+	res = ci.WithSystems(res, also.systemNames(), rep.Systems)
 	return &res, alsoErr
 }
 

@@ -51,7 +51,7 @@ func (a *app) signingSystems(ctx context.Context, names []string, f systemFlags,
 			if err != nil {
 				return nil, err
 			}
-			c := systems.NewCosign(ctx, reg)
+			c := systems.NewCosign(reg)
 			c.Signer = s
 			out = append(out, c)
 		case sysNotation:
@@ -87,8 +87,8 @@ func (a *app) signingSystems(ctx context.Context, names []string, f systemFlags,
 }
 
 // alsoSignStep is `sign --also-sign`: prepared (keys, certificates)
-// before anything is pushed or published, run after the DCT publish on
-// every digest the run signed.
+// before anything is pushed or published; the sign use case signs every
+// digest of the run with its systems, committing only after the DCT publish.
 type alsoSignStep struct {
 	a       *app
 	names   []string
@@ -116,22 +116,20 @@ func (st *alsoSignStep) systemNames() []string {
 	return st.names
 }
 
-// run signs every digest of rep with each system and prints one line per
-// digest and system: SYSTEM added|present|missing REPO@DIGEST. It returns
-// each REPO@DIGEST's status per system, for the CI result.
-func (st *alsoSignStep) run(ctx context.Context, rep *sign.Report) (map[string]map[string]string, error) {
-	if st == nil || rep == nil {
-		return nil, nil
+// signers are the systems for sign.SignRequest; none when not asked.
+func (st *alsoSignStep) signers() []sign.System {
+	if st == nil {
+		return nil
 	}
-	var imgs []core.Ref
-	for _, r := range rep.Refs {
-		ref, err := core.ParseRef(r.GUN)
-		if err != nil || r.Descriptor.Digest == "" {
-			continue
-		}
-		imgs = append(imgs, core.Ref{Registry: ref.Registry, Repository: ref.Repository, Digest: r.Descriptor.Digest})
+	return st.systems
+}
+
+// print writes one line per digest and system of res (REPO@DIGEST →
+// system → status): SYSTEM added|present|missing REPO@DIGEST.
+func (st *alsoSignStep) print(res map[string]map[string]string) {
+	if st == nil {
+		return
 	}
-	res, err := sign.AlsoSign(ctx, st.systems, imgs, rep.DryRun)
 	keys := make([]string, 0, len(res))
 	for k := range res {
 		keys = append(keys, k)
@@ -147,5 +145,4 @@ func (st *alsoSignStep) run(ctx context.Context, rep *sign.Report) (map[string]m
 	if slices.Contains(st.names, sysCosign) {
 		st.a.log.Info(systems.NoTlogNote)
 	}
-	return res, err
 }

@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"math/big"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -120,6 +121,45 @@ func TestAlsoSignCosign(t *testing.T) {
 	}
 	if n := sigLayerCount(t, a.repo+"@"+d1); n != 1 {
 		t.Fatalf("after a re-run: %d signature layers, want 1", n)
+	}
+}
+
+// TestAlsoSignPublishRefusedCommitsNoSignature: the cosign signature is
+// staged while notary is asked, but when notary refuses the DCT publish
+// no sha256-<hex>.sig tag appears. A later run with notary answering signs
+// both, and the real cosign CLI accepts the signature.
+func TestAlsoSignPublishRefusedCommitsNoSignature(t *testing.T) {
+	t.Parallel()
+	a := setupWithSignStep(t, "also-refused")
+	digest, _ := pushRandom(t, a.repo+":v1")
+	proxy := notaryProxy(t)
+	proxy.On(testenv.Rule{Method: http.MethodPost, Path: testenv.PublishPath(a.repo), Status: http.StatusForbidden, Drop: true, Times: 10})
+	vars := with(a.vars, "SIGN_STEP_KEY", a.signerKey)
+	r := signStep(t, with(vars, "SIGN_STEP_NOTARY_SERVER", proxy.URL()), "sign", "--also-sign", "cosign", a.repo+":v1")
+	if r.code == 0 || proxy.Count(http.MethodPost, testenv.PublishPath(a.repo)) == 0 {
+		t.Fatalf("exit %d with the publish refused (%d POSTs): %s%s", r.code, proxy.Count(http.MethodPost, testenv.PublishPath(a.repo)), r.stdout, r.stderr)
+	}
+	if strings.Contains(r.stdout, "cosign ") {
+		t.Fatalf("stdout reports a cosign signature of a run whose publish failed:\n%s", r.stdout)
+	}
+	sigTag := strings.Replace(digest, ":", "-", 1) + ".sig"
+	repo, err := name.NewRepository(a.repo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tags, err := remote.List(repo, remote.WithTransport(env.Transport()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if slices.Contains(tags, sigTag) {
+		t.Fatalf("the registry has %s:%s after the DCT publish was refused (tags %v)", a.repo, sigTag, tags)
+	}
+	r = mustRun(t, vars, "sign", "--also-sign", "cosign", a.repo+":v1")
+	if !strings.Contains(r.stdout, "cosign added "+a.repo+"@"+digest) {
+		t.Fatalf("second run: %s", r.stdout)
+	}
+	if out, err := cosignVerifyCLI(t, a.signerPub, a.repo+"@"+digest); err != nil {
+		t.Fatalf("cosign verify after the second run: %v\n%s", err, out)
 	}
 }
 

@@ -292,6 +292,9 @@ func TestTokenScopesPerCommand(t *testing.T) {
 	}{
 		{[]string{"sign", "--dry-run", repo + ":v1"}, []string{pull(repo)}, []string{pull(path)}}, // publishes nothing
 		{[]string{"sign", repo + ":v1"}, write, []string{pull(path)}},
+		// cosign reads with pull, and writes its .sig image with push,pull
+		{[]string{"sign", "--also-sign", "cosign", "--dry-run", repo + ":v1"}, []string{pull(repo)}, []string{pull(path)}},
+		{[]string{"sign", "--also-sign", "cosign", "--force", repo + ":v1"}, write, []string{pull(path), "repository:" + path + ":push,pull"}},
 		{[]string{"verify", repo + ":v1"}, []string{pull(repo)}, nil}, // a tag resolves through trust data alone
 		{[]string{"inspect", repo}, []string{pull(repo)}, nil},
 		{[]string{"sign", "--source", layoutDir, repo + ":v2"}, write, []string{"repository:" + path + ":push,pull"}},

@@ -219,7 +219,7 @@ func (a *app) systemRule(ctx context.Context, refs []string, s ruleSpec, pins []
 	}
 	rule.Cases = a.useCases(reg, trust)
 	if slices.Contains(s.systems, sysCosign) {
-		c := systems.NewCosign(ctx, reg)
+		c := systems.NewCosign(reg)
 		c.Keys = pubs
 		rule.Verifiers[sysCosign] = c
 	}

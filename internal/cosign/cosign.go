@@ -10,6 +10,7 @@
 package cosign
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/ecdsa"
@@ -23,8 +24,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
+	"sync"
 
+	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
@@ -65,13 +69,169 @@ func Payload(img name.Digest) ([]byte, error) {
 	return json.Marshal(payload.Cosign{Image: img}.SimpleContainerImage())
 }
 
-// Client reads and writes .sig images through go-containerregistry.
+// Client reads and writes .sig images. Reads go through go-containerregistry;
+// writes are the registry API's two-request blob upload (POST, then PUT
+// with the body) and a manifest PUT, which ggcr's writer would make six
+// to eight requests of (ping, HEADs, PATCH).
 type Client struct {
-	opts []remote.Option
+	base      http.RoundTripper
+	keychain  authn.Keychain
+	userAgent string
+
+	mu       sync.Mutex
+	repos    map[string]*repoTransport // by registry, repository and scope, for the Client's life
+	sessions map[string]*sessionPool   // upload sessions Prepare opened, by repository
 }
 
-// New returns a Client; opts carry the transport, keychain and context.
-func New(opts ...remote.Option) *Client { return &Client{opts: opts} }
+type repoTransport struct {
+	mu sync.Mutex
+	rt http.RoundTripper
+}
+
+// sessionPool holds upload sessions opened ahead of need: promised counts
+// those opened or being opened, each of which sends one location (nil
+// when opening failed) on ready.
+type sessionPool struct {
+	repo     name.Repository
+	mu       sync.Mutex
+	promised int
+	ready    chan *url.URL
+}
+
+// sessionsPerImage is what one signature uploads: its config and its layer.
+const sessionsPerImage = 2
+
+// New returns a Client over rt (TLS, https-only, retries: the caller's),
+// with credentials from kc.
+func New(rt http.RoundTripper, kc authn.Keychain, userAgent string) *Client {
+	return &Client{base: rt, keychain: kc, userAgent: userAgent, repos: map[string]*repoTransport{}, sessions: map[string]*sessionPool{}}
+}
+
+// Prepare starts, in the background, what a Stage in repo begins with and
+// needs no digest for: the authenticated transport (ping, token) and the
+// two blob upload sessions of one signature. Sessions are invisible to
+// pulls; Release closes those no Stage took. Failures are left to Stage,
+// which opens its own sessions then.
+func (c *Client) Prepare(ctx context.Context, repo name.Repository) {
+	p := c.pool(repo)
+	p.mu.Lock()
+	p.promised += sessionsPerImage
+	p.mu.Unlock()
+	go func() {
+		rt, err := c.transport(ctx, repo, true)
+		var wg sync.WaitGroup
+		for range sessionsPerImage {
+			wg.Go(func() {
+				var loc *url.URL
+				if err == nil {
+					loc, _ = openUpload(ctx, rt, repo)
+				}
+				p.ready <- loc
+			})
+		}
+		wg.Wait()
+	}()
+}
+
+func (c *Client) pool(repo name.Repository) *sessionPool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	p, ok := c.sessions[repo.Name()]
+	if !ok {
+		p = &sessionPool{repo: repo, ready: make(chan *url.URL, 64)}
+		c.sessions[repo.Name()] = p
+	}
+	return p
+}
+
+// session is an upload session of repo: one Prepare opened (waiting for it
+// if it is still being opened), else a new one.
+func (c *Client) session(ctx context.Context, rt http.RoundTripper, repo name.Repository) (*url.URL, error) {
+	p := c.pool(repo)
+	p.mu.Lock()
+	promised := p.promised > 0
+	if promised {
+		p.promised--
+	}
+	p.mu.Unlock()
+	if promised {
+		if loc := <-p.ready; loc != nil {
+			return loc, nil
+		}
+	}
+	return openUpload(ctx, rt, repo)
+}
+
+// Release cancels the upload sessions Prepare opened that no Stage took,
+// once they are open, so that none is left for the registry to purge.
+func (c *Client) Release(ctx context.Context) {
+	c.mu.Lock()
+	pools := make([]*sessionPool, 0, len(c.sessions))
+	for _, p := range c.sessions {
+		pools = append(pools, p)
+	}
+	c.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, p := range pools {
+		p.mu.Lock()
+		n := p.promised
+		p.promised = 0
+		p.mu.Unlock()
+		for range n {
+			loc := <-p.ready
+			if loc == nil {
+				continue
+			}
+			wg.Go(func() {
+				rt, err := c.transport(ctx, p.repo, true)
+				if err != nil {
+					return
+				}
+				req, err := http.NewRequestWithContext(ctx, http.MethodDelete, loc.String(), nil)
+				if err != nil {
+					return
+				}
+				if resp, err := rt.RoundTrip(req); err == nil {
+					drain(resp) // best effort: the registry purges stale sessions anyway
+				}
+			})
+		}
+	}
+	wg.Wait()
+}
+
+// transport is an authenticated transport for repo: one ping and token
+// exchange per repository and scope, shared by every later call. It is a
+// transport.Wrapper, so ggcr adds no ping or retries of its own under it.
+func (c *Client) transport(ctx context.Context, repo name.Repository, push bool) (http.RoundTripper, error) {
+	scope := repo.Scope(transport.PullScope)
+	if push {
+		scope = repo.Scope(transport.PushScope)
+	}
+	key := repo.Name() + " " + scope // a scope names no registry
+	c.mu.Lock()
+	e, ok := c.repos[key]
+	if !ok {
+		e = &repoTransport{}
+		c.repos[key] = e
+	}
+	c.mu.Unlock()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.rt != nil {
+		return e.rt, nil
+	}
+	auth, err := authn.Resolve(ctx, c.keychain, repo)
+	if err != nil {
+		return nil, fmt.Errorf("resolving credentials for %s: %w", repo, err)
+	}
+	rt, err := transport.NewWithContext(ctx, repo.Registry, auth, transport.NewUserAgent(c.base, c.userAgent), []string{scope})
+	if err != nil {
+		return nil, fmt.Errorf("authenticating to %s: %w", repo, err)
+	}
+	e.rt = rt // errors are not kept: a later call tries again
+	return rt, nil
+}
 
 // SignResult says what Sign did for one digest.
 type SignResult struct {
@@ -85,48 +245,244 @@ type SignResult struct {
 // writes nothing. s must sign SHA-256 digests (ECDSA: ASN.1 DER, as
 // crypto/ecdsa does; RSA: PKCS #1 v1.5).
 func (c *Client) Sign(ctx context.Context, img name.Digest, s crypto.Signer) (SignResult, error) {
+	st, err := c.Stage(ctx, img, s)
+	if err != nil {
+		return SignResult{Tag: st.Tag}, err
+	}
+	if st.Present() {
+		return SignResult{Tag: st.Tag}, nil
+	}
+	if err := st.Commit(ctx); err != nil {
+		return SignResult{Tag: st.Tag}, err
+	}
+	return SignResult{Tag: st.Tag, Added: true}, nil
+}
+
+// Staged is a signature ready to be published: its blobs are in the
+// registry, where nothing names them until Commit writes the .sig manifest.
+type Staged struct {
+	Tag string // repo:sha256-<hex>.sig
+
+	rt        http.RoundTripper
+	tag       name.Tag
+	manifest  []byte
+	mediaType types.MediaType
+}
+
+// Present reports whether our key had signed the image already: Commit
+// then writes nothing.
+func (st *Staged) Present() bool { return st.manifest == nil }
+
+// Commit writes the .sig manifest that makes the signature visible. The
+// manifest appends to the .sig image Stage read: a signature another
+// writer added to it since then is replaced, as between any read and
+// write of a tag.
+func (st *Staged) Commit(ctx context.Context) error {
+	if st.Present() {
+		return nil
+	}
+	u := registryURL(st.tag.Context(), "manifests/"+st.tag.TagStr())
+	if err := put(ctx, st.rt, u, string(st.mediaType), st.manifest, http.StatusCreated); err != nil {
+		return fmt.Errorf("writing %s: %w", st.tag, err)
+	}
+	return nil
+}
+
+// Stage does all of Sign but the manifest write: it reads the .sig image,
+// returns a Present result when a layer already verifies with s's key for
+// img, and otherwise signs the payload and uploads the new config and
+// layer blobs. Blobs are content-addressed: until Commit names them, no
+// verifier sees anything, and a run that never commits leaves at most
+// two unreferenced blobs the registry's garbage collection removes.
+func (c *Client) Stage(ctx context.Context, img name.Digest, s crypto.Signer) (*Staged, error) {
 	tag, err := SignatureTag(img)
 	if err != nil {
-		return SignResult{}, err
+		return &Staged{}, err
 	}
-	res := SignResult{Tag: tag.String()}
-	base, err := c.sigImage(ctx, tag)
+	st := &Staged{Tag: tag.String(), tag: tag}
+	repo := img.Context()
+	rt, err := c.transport(ctx, repo, true)
 	if err != nil {
-		return res, err
+		return st, err
+	}
+	body, err := Payload(img)
+	if err != nil {
+		return st, fmt.Errorf("encoding the cosign payload: %w", err)
+	}
+	// The layer and, when there is no .sig image yet (the usual case), the
+	// config depend on the digest alone: they go up while the .sig image
+	// is read. When our key had signed already, both blobs were there and
+	// the uploads changed nothing; when another key had, the config is
+	// made again and the guess is left unreferenced.
+	guess, err := configOf(emptySigImage(), body)
+	if err != nil {
+		return st, err
+	}
+	uploads := make(chan error, 3)
+	started := 0
+	upload := func(b []byte) {
+		started++
+		go func() { uploads <- c.uploadBlob(ctx, rt, repo, b) }()
+	}
+	wait := func() error {
+		var errs []error
+		for ; started > 0; started-- {
+			errs = append(errs, <-uploads)
+		}
+		if err := errors.Join(errs...); err != nil {
+			return fmt.Errorf("uploading the signature of %s: %w", img.DigestStr(), err)
+		}
+		return nil
+	}
+	upload(body)
+	upload(guess)
+	fail := func(err error) (*Staged, error) {
+		_ = wait() // no upload outlives Stage
+		return st, err
+	}
+
+	base, err := sigImage(ctx, rt, tag)
+	if err != nil {
+		return fail(err)
 	}
 	if base != nil {
 		found, err := verifyLayers(base, img, []crypto.PublicKey{s.Public()})
 		if err != nil && !errors.Is(err, ErrNoSignature) {
-			return res, err
+			return fail(err)
 		}
 		if found != nil {
-			return res, nil
+			return fail(nil)
 		}
 	} else {
-		// cosign's empty signatures image: OCI manifest and OCI config.
-		base = mutate.ConfigMediaType(mutate.MediaType(empty.Image, types.OCIManifestSchema1), types.OCIConfigJSON)
+		base = emptySigImage()
 	}
-
-	body, err := Payload(img)
+	next, err := appendSignature(base, body, s)
 	if err != nil {
-		return res, fmt.Errorf("encoding the cosign payload: %w", err)
+		return fail(err)
 	}
+	manifest, err := next.RawManifest()
+	if err != nil {
+		return fail(fmt.Errorf("encoding the signature manifest: %w", err))
+	}
+	mt, err := next.MediaType()
+	if err != nil {
+		return fail(fmt.Errorf("encoding the signature manifest: %w", err))
+	}
+	config, err := next.RawConfigFile()
+	if err != nil {
+		return fail(fmt.Errorf("encoding the signature config: %w", err))
+	}
+	// The layers the base image had are in this repository already: only
+	// the new config and layer go up. A blob the registry may have is sent
+	// again rather than asked for (a HEAD costs as much as the upload of a
+	// few hundred bytes).
+	if !bytes.Equal(config, guess) {
+		upload(config)
+	}
+	if err := wait(); err != nil {
+		return st, err
+	}
+	st.rt, st.manifest, st.mediaType = rt, manifest, mt
+	return st, nil
+}
+
+// emptySigImage is cosign's empty signatures image: OCI manifest and OCI config.
+func emptySigImage() v1.Image {
+	return mutate.ConfigMediaType(mutate.MediaType(empty.Image, types.OCIManifestSchema1), types.OCIConfigJSON)
+}
+
+// configOf is the config of base with the payload layer body appended:
+// the signature is an annotation of the manifest, not part of it.
+func configOf(base v1.Image, body []byte) ([]byte, error) {
+	img, err := mutate.Append(base, mutate.Addendum{Layer: static.NewLayer(body, SimpleSigningMediaType)})
+	if err != nil {
+		return nil, fmt.Errorf("appending the signature layer: %w", err)
+	}
+	b, err := img.RawConfigFile()
+	if err != nil {
+		return nil, fmt.Errorf("encoding the signature config: %w", err)
+	}
+	return b, nil
+}
+
+// appendSignature signs body with s and appends it to base as cosign does.
+func appendSignature(base v1.Image, body []byte, s crypto.Signer) (v1.Image, error) {
 	sig, err := signPayload(s, body)
 	if err != nil {
-		return res, err
+		return nil, err
 	}
 	next, err := mutate.Append(base, mutate.Addendum{
 		Layer:       static.NewLayer(body, SimpleSigningMediaType),
 		Annotations: map[string]string{SignatureAnnotation: base64.StdEncoding.EncodeToString(sig)},
 	})
 	if err != nil {
-		return res, fmt.Errorf("appending the signature layer: %w", err)
+		return nil, fmt.Errorf("appending the signature layer: %w", err)
 	}
-	if err := remote.Write(tag, next, append(c.opts, remote.WithContext(ctx))...); err != nil {
-		return res, fmt.Errorf("writing %s: %w", tag, err)
+	return next, nil
+}
+
+// registryURL is repo's /v2/<repo>/<path> URL. The scheme is ggcr's guess;
+// the authenticated transport replaces it with the one its ping found.
+func registryURL(repo name.Repository, path string) *url.URL {
+	return &url.URL{Scheme: repo.Registry.Scheme(), Host: repo.RegistryStr(), Path: "/v2/" + repo.RepositoryStr() + "/" + path}
+}
+
+// uploadBlob is the registry API's monolithic upload: POST opens a session
+// (or Prepare did), PUT ?digest= with the whole body closes it.
+func (c *Client) uploadBlob(ctx context.Context, rt http.RoundTripper, repo name.Repository, b []byte) error {
+	h, _, err := v1.SHA256(bytes.NewReader(b))
+	if err != nil {
+		return err
 	}
-	res.Added = true
-	return res, nil
+	loc, err := c.session(ctx, rt, repo)
+	if err != nil {
+		return fmt.Errorf("starting the upload of %s: %w", h, err)
+	}
+	q := loc.Query()
+	q.Set("digest", h.String())
+	loc.RawQuery = q.Encode()
+	if err := put(ctx, rt, loc, "application/octet-stream", b, http.StatusCreated); err != nil {
+		return fmt.Errorf("uploading %s: %w", h, err)
+	}
+	return nil
+}
+
+// openUpload opens a blob upload session and returns where it goes on.
+func openUpload(ctx context.Context, rt http.RoundTripper, repo name.Repository) (*url.URL, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, registryURL(repo, "blobs/uploads/").String(), nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := rt.RoundTrip(req)
+	if err != nil {
+		return nil, err
+	}
+	defer drain(resp)
+	if err := transport.CheckError(resp, http.StatusAccepted); err != nil {
+		return nil, err
+	}
+	return resp.Location()
+}
+
+// put sends body to u and wants one of codes back.
+func put(ctx context.Context, rt http.RoundTripper, u *url.URL, contentType string, body []byte, codes ...int) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPut, u.String(), bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", contentType)
+	resp, err := rt.RoundTrip(req)
+	if err != nil {
+		return err
+	}
+	defer drain(resp)
+	return transport.CheckError(resp, codes...)
+}
+
+// drain reads what is left of a small answer so the connection is reused.
+func drain(resp *http.Response) {
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	resp.Body.Close()
 }
 
 // signPayload signs SHA-256(body) and checks the result against the public
@@ -148,9 +504,9 @@ func signPayload(s crypto.Signer, body []byte) ([]byte, error) {
 	return sig, nil
 }
 
-// sigImage fetches the .sig image, or nil when the tag does not exist.
-func (c *Client) sigImage(ctx context.Context, tag name.Tag) (v1.Image, error) {
-	img, err := remote.Image(tag, append(c.opts, remote.WithContext(ctx))...)
+// sigImage fetches the .sig image through rt, or nil when the tag does not exist.
+func sigImage(ctx context.Context, rt http.RoundTripper, tag name.Tag) (v1.Image, error) {
+	img, err := remote.Image(tag, remote.WithTransport(rt), remote.WithContext(ctx))
 	var te *transport.Error
 	if errors.As(err, &te) && te.StatusCode == http.StatusNotFound {
 		return nil, nil
@@ -183,7 +539,11 @@ func (c *Client) Verify(ctx context.Context, img name.Digest, pubs []crypto.Publ
 	if err != nil {
 		return nil, err
 	}
-	sigImg, err := c.sigImage(ctx, tag)
+	rt, err := c.transport(ctx, img.Context(), false)
+	if err != nil {
+		return nil, err
+	}
+	sigImg, err := sigImage(ctx, rt, tag)
 	if err != nil {
 		return nil, err
 	}

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
@@ -99,7 +100,9 @@ func pushRandom(t *testing.T, repo string) name.Digest {
 	return tag.Context().Digest(h.String())
 }
 
-func client() *cosign.Client { return cosign.New(remote.WithTransport(env.Transport())) }
+func client() *cosign.Client {
+	return cosign.New(env.Transport(), authn.NewMultiKeychain(), "sign-step-test")
+}
 
 func sigLayers(t *testing.T, img name.Digest) int {
 	t.Helper()
@@ -247,5 +250,44 @@ func TestCopiedSignatureIsRefused(t *testing.T) {
 	}
 	if out, err := cosignVerify(t, pub, b); err != nil {
 		t.Fatalf("cosign verify after signing b: %v\n%s", err, out)
+	}
+}
+
+// A staged signature is invisible, to us and to the real cosign CLI,
+// until Commit writes the .sig manifest; sessions Prepare opened and no
+// Stage took are released. Staging again over a committed signature finds
+// it present.
+func TestStageIsInvisibleUntilCommit(t *testing.T) {
+	t.Parallel()
+	needEnv(t)
+	ctx := context.Background()
+	img := pushRandom(t, env.Repo("cosign/staged"))
+	key, pub := newKey(t)
+	c := client()
+	c.Prepare(ctx, img.Context())
+	c.Prepare(ctx, img.Context()) // two sessions more than Stage takes
+	st, err := c.Stage(ctx, img, key)
+	if err != nil || st.Present() {
+		t.Fatalf("Stage: present=%v %v", st.Present(), err)
+	}
+	if _, err := client().Verify(ctx, img, []crypto.PublicKey{key.Public()}); !errors.Is(err, cosign.ErrNoSignature) {
+		t.Fatalf("Verify of a staged, uncommitted signature: %v, want ErrNoSignature", err)
+	}
+	if out, err := cosignVerify(t, pub, img); err == nil {
+		t.Fatalf("cosign verify accepted an uncommitted signature:\n%s", out)
+	}
+	c.Release(ctx)
+	if err := st.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := cosignVerify(t, pub, img); err != nil {
+		t.Fatalf("cosign verify after Commit: %v\n%s", err, out)
+	}
+	again, err := c.Stage(ctx, img, key)
+	if err != nil || !again.Present() {
+		t.Fatalf("Stage after Commit: present=%v %v, want present", again.Present(), err)
+	}
+	if n := sigLayers(t, img); n != 1 {
+		t.Fatalf("%d layers, want 1", n)
 	}
 }

@@ -1,23 +1,22 @@
 package registry
 
 import (
-	"context"
 	"net/http"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/sign-step/sign-step/internal/core"
 )
 
-// RemoteOptions are the go-containerregistry options of this Registry (TLS,
-// https-only, credentials, user agent), for adapters that store signatures
-// next to images (cosign).
-func (r *Registry) RemoteOptions(ctx context.Context) []remote.Option { return r.remoteOptions(ctx) }
+// Transport, Keychain and UserAgent are what adapters that store
+// signatures next to images (cosign, Notation) reach the registry with.
 
 // Transport is the base transport, https-only unless --insecure-registry.
 func (r *Registry) Transport() http.RoundTripper { return r.opts.transport }
+
+// UserAgent is the User-Agent of every request.
+func (r *Registry) UserAgent() string { return r.opts.userAgent }
 
 // Keychain is where registry credentials come from.
 func (r *Registry) Keychain() authn.Keychain { return r.opts.keychain }

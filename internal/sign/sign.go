@@ -96,6 +96,10 @@ type SignRequest struct {
 	// Force publishes even when every tag is already signed at its digest
 	// in every role by our key (a re-run otherwise publishes nothing).
 	Force bool
+	// Systems also sign every digest signed (sign --also-sign). A Stager
+	// stages beside the DCT publish and commits only once every publish
+	// succeeded; after a failed one nothing is committed.
+	Systems []System
 }
 
 // RefResult is the report entry for one signed reference.
@@ -140,6 +144,28 @@ type Report struct {
 	Seconds      float64      `json:"seconds"`
 	// Inspect is docker trust inspect's view of each ref after the run.
 	Inspect []inspect.Repository `json:"-"`
+	// Systems is, per REPO@DIGEST and system of SignRequest.Systems, its
+	// status (added, present or missing), once FinishSystems returned.
+	Systems map[string]map[string]string `json:"-"`
+
+	systems *systemsRun // committing since every publish succeeded
+}
+
+// FinishSystems waits for the other systems of SignRequest.Systems, which
+// Sign left committing (the DCT publish had succeeded) so that the caller
+// can write its artifacts meanwhile, and fills in Systems. Their failure
+// is a *SystemsError. A caller of Sign with Systems must call it before
+// it exits; without Systems it returns nil.
+func (rep *Report) FinishSystems() error {
+	if rep == nil || rep.systems == nil {
+		return nil
+	}
+	var err error
+	rep.Systems, err = rep.systems.wait()
+	if err != nil {
+		return &SystemsError{Err: err}
+	}
+	return nil
 }
 
 type repoPlan struct {
@@ -159,6 +185,23 @@ func (s *UseCases) Sign(ctx context.Context, req SignRequest) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
+	var systems *systemsRun
+	if len(req.Systems) > 0 {
+		// The other systems' signatures are made while trust data loads,
+		// digests resolve and notary is asked; they are committed only
+		// after every publish succeeded (FinishSystems).
+		systems = newSystemsRun(ctx, req.Systems, req.DryRun, s.concurrency())
+		defer func() {
+			if rep.systems == nil {
+				systems.abort() // a failed run: nothing is committed
+			}
+		}()
+		for _, raw := range req.Refs {
+			if r, err := core.ParseRef(raw); err == nil { // plan reports the others
+				systems.prepare(r)
+			}
+		}
+	}
 	refs, plans, err := plan(req.Refs)
 	if err != nil {
 		return nil, err
@@ -170,12 +213,34 @@ func (s *UseCases) Sign(ctx context.Context, req SignRequest) (*Report, error) {
 	// Resolving tags only reads the registry, so it runs while the trust
 	// data is opened (a push with --source waits until the keys are
 	// checked). Errors of the trust data come first, as when they ran in turn.
+	// Other systems stage a digest once it is read and the keys are
+	// accepted (nothing is uploaded for a run its keys cannot sign); a
+	// digest that fails its pin fails the run and is never staged.
+	var stageMu sync.Mutex
+	keysAccepted, early := false, []int(nil)
+	stageNow := func(i int) {
+		if d := rep.Refs[i].Descriptor.Digest; pins[i] == "" || pins[i] == d {
+			systems.add(core.Ref{Registry: refs[i].Registry, Repository: refs[i].Repository, Digest: d})
+		}
+	}
+	stage := func(i int) {
+		if systems == nil {
+			return
+		}
+		stageMu.Lock()
+		defer stageMu.Unlock()
+		if !keysAccepted {
+			early = append(early, i)
+			return
+		}
+		stageNow(i)
+	}
 	resolved := func() error { return nil }
 	if req.Source == "" {
 		rctx, cancel := context.WithCancel(ctx)
 		defer cancel()
 		done := make(chan error, 1)
-		go func() { done <- s.resolve(rctx, refs, pins, plans, rep) }()
+		go func() { done <- s.resolve(rctx, refs, pins, plans, rep, stage) }()
 		resolved = sync.OnceValue(func() error { return <-done })
 		defer func() { cancel(); _ = resolved() }() // never leave it writing to rep
 	}
@@ -202,9 +267,17 @@ func (s *UseCases) Sign(ctx context.Context, req SignRequest) (*Report, error) {
 		}
 	}
 	s.log().Info("keys accepted", "repositories", len(plans), "tags", len(refs))
+	stageMu.Lock()
+	keysAccepted = true
+	if systems != nil {
+		for _, i := range early {
+			stageNow(i)
+		}
+	}
+	stageMu.Unlock()
 
 	if req.Source != "" {
-		err = s.push(ctx, req, refs, pins, plans, rep)
+		err = s.push(ctx, req, refs, pins, plans, rep, stage)
 	} else {
 		err = resolved()
 	}
@@ -300,10 +373,14 @@ func (s *UseCases) Sign(ctx context.Context, req SignRequest) (*Report, error) {
 			rep.Inspect[i].SignedTags = rows[refs[i].Tag]
 		}
 	}
+	if systems != nil {
+		// Every publish succeeded: the other systems' signatures may appear.
+		systems.finish(ctx)
+		rep.systems = systems
+	}
 	rep.Seconds = round(s.now().Sub(now))
 	return rep, nil
 }
-
 
 // plan parses refs and groups them by repository (opened later).
 // A REPOSITORY:TAG@sha256: ref is planned as its tag; pinsOf keeps the digest.
@@ -363,8 +440,9 @@ func checkPins(refs []core.Ref, pins []string, got func(i int) core.Descriptor, 
 }
 
 // push pushes req.Source to every ref and fills in their descriptor. A
-// pinned ref is checked before anything is pushed and again after.
-func (s *UseCases) push(ctx context.Context, req SignRequest, refs []core.Ref, pins []string, plans []*repoPlan, rep *Report) error {
+// pinned ref is checked before anything is pushed and again after;
+// stage(i) runs for each ref once its descriptor is known and checked.
+func (s *UseCases) push(ctx context.Context, req SignRequest, refs []core.Ref, pins []string, plans []*repoPlan, rep *Report, stage func(i int)) error {
 	start := time.Now()
 	pinned := slices.ContainsFunc(pins, func(p string) bool { return p != "" })
 	if pinned {
@@ -392,6 +470,7 @@ func (s *UseCases) push(ctx context.Context, req SignRequest, refs []core.Ref, p
 	}
 	for i := range rep.Refs {
 		rep.Refs[i].Descriptor = d
+		stage(i)
 	}
 	for _, p := range plans {
 		p.timer.resolve = time.Since(start)
@@ -401,8 +480,8 @@ func (s *UseCases) push(ctx context.Context, req SignRequest, refs []core.Ref, p
 }
 
 // resolve reads each ref's target from the registry (a GET of its
-// manifest, hashed) and checks the pins.
-func (s *UseCases) resolve(ctx context.Context, refs []core.Ref, pins []string, plans []*repoPlan, rep *Report) error {
+// manifest, hashed) and checks the pins; stage(i) runs as each is read.
+func (s *UseCases) resolve(ctx context.Context, refs []core.Ref, pins []string, plans []*repoPlan, rep *Report, stage func(i int)) error {
 	start := time.Now()
 	err := forEach(ctx, len(refs), s.concurrency(), func(i int) error {
 		d, err := s.Registry.Resolve(ctx, refs[i])
@@ -410,6 +489,7 @@ func (s *UseCases) resolve(ctx context.Context, refs []core.Ref, pins []string, 
 			return fmt.Errorf("resolving %s: %w", refs[i], err)
 		}
 		rep.Refs[i].Descriptor = d
+		stage(i)
 		return nil
 	})
 	for _, p := range plans {

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/sign-step/sign-step/internal/core"
 )
@@ -20,6 +22,29 @@ type System interface {
 	// Add signs img; it must add nothing when Present would say true.
 	Add(ctx context.Context, img core.Ref) error
 }
+
+// Stager is a System that signs in two steps, so that sign --also-sign
+// can do the slow part beside the DCT publish and still show nothing
+// before it succeeded.
+type Stager interface {
+	// Prepare starts, before any digest of repo (REGISTRY/REPOSITORY) is
+	// known, what Stage will need there (connections, upload sessions).
+	// It must make nothing visible; failures are left to Stage.
+	Prepare(ctx context.Context, repo core.Ref)
+	// Release gives back what Prepare got and no Stage used.
+	Release(ctx context.Context)
+	// Stage does everything img's signature needs that no verifier can see
+	// yet (reads, signing, content-addressed uploads). commit makes it
+	// visible; a nil commit means our key has signed img already.
+	Stage(ctx context.Context, img core.Ref) (commit func(context.Context) error, err error)
+}
+
+// SystemsError is a failure of the other systems of sign --also-sign after
+// every DCT publish succeeded (Report.FinishSystems).
+type SystemsError struct{ Err error }
+
+func (e *SystemsError) Error() string { return e.Err.Error() }
+func (e *SystemsError) Unwrap() error { return e.Err }
 
 // System statuses in reports.
 const (
@@ -49,6 +74,180 @@ func AlsoSign(ctx context.Context, systems []System, imgs []core.Ref, dryRun boo
 		out[key] = st
 	}
 	return out, nil
+}
+
+// systemsRun is the other systems' part of a sign run: one job per
+// digest (deduplicated) and system, staged as soon as the digest is known
+// and finished (or abandoned) once the DCT publish is done.
+type systemsRun struct {
+	systems  []System
+	dryRun   bool
+	limit    int
+	stageCtx context.Context
+	cancel   context.CancelFunc
+	sem      chan struct{}
+	wg       sync.WaitGroup
+
+	mu   sync.Mutex
+	jobs []*systemJob
+	seen map[string]bool
+
+	done   chan struct{} // closed when finish is over
+	status map[string]map[string]string
+	err    error
+}
+
+type systemJob struct {
+	key    string // REPO@DIGEST
+	order  int    // the system's place in the request
+	img    core.Ref
+	sys    System
+	staged bool
+	commit func(context.Context) error
+	err    error
+}
+
+func newSystemsRun(ctx context.Context, systems []System, dryRun bool, limit int) *systemsRun {
+	run := &systemsRun{systems: systems, dryRun: dryRun, limit: limit, sem: make(chan struct{}, limit), seen: map[string]bool{}, done: make(chan struct{})}
+	run.stageCtx, run.cancel = context.WithCancel(ctx)
+	return run
+}
+
+// prepare readies every Stager for repo, once per repository (not in a
+// dry run: it stages nothing).
+func (r *systemsRun) prepare(repo core.Ref) {
+	if r.dryRun {
+		return
+	}
+	key := "repo " + repo.Name()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.seen[key] {
+		return
+	}
+	r.seen[key] = true
+	for _, sys := range r.systems {
+		if st, ok := sys.(Stager); ok {
+			st.Prepare(r.stageCtx, core.Ref{Registry: repo.Registry, Repository: repo.Repository})
+		}
+	}
+}
+
+// release gives back what prepare got.
+func (r *systemsRun) release(ctx context.Context) {
+	if r.dryRun {
+		return
+	}
+	var wg sync.WaitGroup
+	for _, sys := range r.systems {
+		if st, ok := sys.(Stager); ok {
+			wg.Go(func() { st.Release(ctx) })
+		}
+	}
+	wg.Wait()
+}
+
+// add makes img's jobs, once per digest, and stages it with every
+// Stager; the others, and everything in a dry run, wait for finish.
+// Nothing staged is visible. It is safe for concurrent use.
+func (r *systemsRun) add(img core.Ref) {
+	key := img.Name() + "@" + img.Digest
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.seen[key] {
+		return
+	}
+	r.seen[key] = true
+	for order, sys := range r.systems {
+		j := &systemJob{key: key, order: order, img: img, sys: sys}
+		r.jobs = append(r.jobs, j)
+		st, ok := sys.(Stager)
+		if !ok || r.dryRun {
+			continue
+		}
+		j.staged = true
+		r.wg.Go(func() {
+			r.sem <- struct{}{}
+			defer func() { <-r.sem }()
+			j.commit, j.err = st.Stage(r.stageCtx, j.img)
+			if j.err != nil {
+				j.err = core.Classed(core.ClassRegistry, fmt.Errorf("adding the %s signature of %s: %w", j.sys.Name(), j.img, j.err))
+			}
+		})
+	}
+}
+
+// abort stops what is being staged and waits for it: after a failed
+// publish nothing is committed (staged blobs stay unreferenced).
+func (r *systemsRun) abort() {
+	if r == nil {
+		return
+	}
+	r.cancel()
+	r.wg.Wait()
+	// Even when the run was cancelled, briefly: it is only tidying.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.stageCtx), 5*time.Second)
+	defer cancel()
+	r.release(ctx)
+}
+
+// finish starts committing what was staged and running the other jobs,
+// all of them side by side, in the background: wait has the outcome.
+func (r *systemsRun) finish(ctx context.Context) {
+	go func() {
+		defer close(r.done)
+		r.status, r.err = r.commit(ctx)
+		r.release(ctx)
+	}()
+}
+
+// wait returns, once finish is over, per REPO@DIGEST and system, the
+// status, and the first failure by job order.
+func (r *systemsRun) wait() (map[string]map[string]string, error) {
+	<-r.done
+	r.cancel()
+	return r.status, r.err
+}
+
+func (r *systemsRun) commit(ctx context.Context) (map[string]map[string]string, error) {
+	r.wg.Wait()
+	// Digests were added as they resolved: the order (and so which
+	// failure is reported) must not depend on that.
+	sort.Slice(r.jobs, func(a, b int) bool {
+		ja, jb := r.jobs[a], r.jobs[b]
+		return ja.key < jb.key || ja.key == jb.key && ja.order < jb.order
+	})
+	status := make([]string, len(r.jobs))
+	err := forEach(ctx, len(r.jobs), r.limit, func(i int) error {
+		j := r.jobs[i]
+		switch {
+		case j.err != nil:
+			return j.err
+		case !j.staged:
+			s, err := ensure(ctx, j.sys, j.img, r.dryRun)
+			status[i] = s
+			return err
+		case j.commit == nil:
+			status[i] = StatusPresent
+			return nil
+		}
+		if err := j.commit(ctx); err != nil {
+			return core.Classed(core.ClassRegistry, fmt.Errorf("adding the %s signature of %s: %w", j.sys.Name(), j.img, err))
+		}
+		status[i] = StatusAdded
+		return nil
+	})
+	out := map[string]map[string]string{}
+	for i, j := range r.jobs {
+		if status[i] == "" {
+			continue
+		}
+		if out[j.key] == nil {
+			out[j.key] = map[string]string{}
+		}
+		out[j.key][j.sys.Name()] = status[i]
+	}
+	return out, err
 }
 
 // Ensurer is a System that checks and adds in one step (one read of its

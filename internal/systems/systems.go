@@ -61,8 +61,8 @@ type Cosign struct {
 }
 
 // NewCosign is the cosign adapter over reg's transport and logins.
-func NewCosign(ctx context.Context, reg *registry.Registry) *Cosign {
-	return &Cosign{Registry: reg, Client: cosign.New(reg.RemoteOptions(ctx)...)}
+func NewCosign(reg *registry.Registry) *Cosign {
+	return &Cosign{Registry: reg, Client: cosign.New(reg.Transport(), reg.Keychain(), reg.UserAgent())}
 }
 
 func (c *Cosign) Name() string { return sign.SystemCosign }
@@ -104,6 +104,33 @@ func (c *Cosign) Ensure(ctx context.Context, img core.Ref) (bool, error) {
 	}
 	res, err := c.Client.Sign(ctx, d, c.Signer)
 	return res.Added, err
+}
+
+// Prepare implements sign.Stager: a connection and upload sessions for
+// repo, ahead of its digests.
+func (c *Cosign) Prepare(ctx context.Context, repo core.Ref) {
+	r, err := c.Registry.Reference(core.Ref{Registry: repo.Registry, Repository: repo.Repository, Tag: "latest"})
+	if err != nil {
+		return // Stage reports it
+	}
+	c.Client.Prepare(ctx, r.Context())
+}
+
+// Release implements sign.Stager.
+func (c *Cosign) Release(ctx context.Context) { c.Client.Release(ctx) }
+
+// Stage implements sign.Stager: the signature is read, made and uploaded
+// now, and appears in the registry only when commit runs.
+func (c *Cosign) Stage(ctx context.Context, img core.Ref) (func(context.Context) error, error) {
+	d, err := c.digest(img)
+	if err != nil {
+		return nil, err
+	}
+	st, err := c.Client.Stage(ctx, d, c.Signer)
+	if err != nil || st.Present() {
+		return nil, err
+	}
+	return st.Commit, nil
 }
 
 // Verify checks that one of Keys signed img.
