@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"sync"
 
 	"github.com/sign-step/sign-step/internal/inspect"
 )
@@ -17,28 +18,45 @@ const (
 
 // ArtifactWriter writes one file of the output directory (artifact.Dir:
 // redacted, never through a symlink).
+// Write is called from several goroutines at once.
 type ArtifactWriter interface {
 	Write(name string, body []byte) error
 }
 
 // WriteArtifacts writes docker's trust inspect output (JSON and --pretty) for
 // repos and the report to w; with repos nil (a failed run) the report alone.
+// A file that fails is reported; the others are still written.
 func WriteArtifacts(w ArtifactWriter, rep *Report, repos []inspect.Repository) error {
-	rj, err := json.MarshalIndent(rep, "", "  ")
-	if err != nil {
-		return fmt.Errorf("encoding report: %w", err)
-	}
+	// The three files are independent, and a 1000-tag run's are megabytes
+	// of JSON and text: each is encoded, redacted and written on its own.
+	var wg sync.WaitGroup
+	var errs [3]error
+	wg.Go(func() {
+		rj, err := json.MarshalIndent(rep, "", "  ")
+		if err != nil {
+			errs[0] = fmt.Errorf("encoding report: %w", err)
+			return
+		}
+		errs[0] = w.Write(ReportFile, append(rj, '\n'))
+	})
 	if repos != nil {
-		var js, txt bytes.Buffer
 		// Formatting errors are docker's per-ref messages; the output is still written.
-		_ = inspect.JSON(&js, repos)
-		_ = inspect.Pretty(&txt, repos)
-		if err := w.Write(InspectJSONFile, js.Bytes()); err != nil {
-			return err
-		}
-		if err := w.Write(InspectTextFile, txt.Bytes()); err != nil {
+		wg.Go(func() {
+			var js bytes.Buffer
+			_ = inspect.JSON(&js, repos)
+			errs[1] = w.Write(InspectJSONFile, js.Bytes())
+		})
+		wg.Go(func() {
+			var txt bytes.Buffer
+			_ = inspect.Pretty(&txt, repos)
+			errs[2] = w.Write(InspectTextFile, txt.Bytes())
+		})
+	}
+	wg.Wait()
+	for _, err := range []error{errs[1], errs[2], errs[0]} {
+		if err != nil {
 			return err
 		}
 	}
-	return w.Write(ReportFile, append(rj, '\n'))
+	return nil
 }

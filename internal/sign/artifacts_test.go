@@ -5,6 +5,7 @@ import (
 	"errors"
 	"reflect"
 	"sort"
+	"sync"
 	"testing"
 
 	"github.com/sign-step/sign-step/internal/inspect"
@@ -12,6 +13,7 @@ import (
 
 // files is an ArtifactWriter that keeps what it is given, failing on one name.
 type files struct {
+	mu     sync.Mutex
 	got    map[string][]byte
 	failOn string
 }
@@ -20,6 +22,8 @@ func (f *files) Write(name string, body []byte) error {
 	if name == f.failOn {
 		return errors.New("disk full")
 	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	f.got[name] = append([]byte(nil), body...)
 	return nil
 }
@@ -36,7 +40,7 @@ func TestWriteArtifacts(t *testing.T) {
 	}{
 		{"a run that signed", repos, "", []string{InspectJSONFile, InspectTextFile, ReportFile}, false},
 		{"a failed run: the report alone", nil, "", []string{ReportFile}, false},
-		{"a write fails", repos, InspectTextFile, []string{InspectJSONFile}, true},
+		{"a write fails: the others are written", repos, InspectTextFile, []string{InspectJSONFile, ReportFile}, true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
