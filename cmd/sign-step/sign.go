@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"path/filepath"
 	"strings"
@@ -110,9 +111,11 @@ func (a *app) runSign(ctx context.Context, f signFlags, refs []string) (*ci.Resu
 	if f.output == outputJSON {
 		outErr = a.printJSON(rep)
 	} else {
+		var b strings.Builder // one write through the redactor, not one per ref
 		for _, r := range rep.Refs {
-			fmt.Fprintf(a.stdout, "%s %s@%s %s\n", r.Result, r.Ref, r.Descriptor.Digest, strings.Join(r.Roles, ","))
+			fmt.Fprintf(&b, "%s %s@%s %s\n", r.Result, r.Ref, r.Descriptor.Digest, strings.Join(r.Roles, ","))
 		}
+		_, outErr = io.WriteString(a.stdout, b.String())
 	}
 	if outErr == nil {
 		outErr = sign.WriteArtifacts(arts, rep, rep.Inspect)
