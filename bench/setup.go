@@ -52,7 +52,7 @@ type world struct {
 	seq      atomic.Int64
 	proxy    *countingProxy
 	initLock sync.Mutex
-	pprofBin string // the -tags pprof build, made on first use
+	pprofBin string              // the -tags pprof build, made on first use
 	curlDown map[string][]sample // gun → the download half of each curl floor run
 }
 
