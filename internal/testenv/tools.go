@@ -34,6 +34,29 @@ var notaryPatch = struct{ file, oldImport, newImport, oldLine, newLine string }{
 		role := data.RoleName(strings.TrimSuffix(disposition["filename"], ".json"))`,
 }
 
+// notaryLocalSigner puts a lock around the key map of notary-server's local
+// trust service (tuf/signed.Ed25519, the test server's: no notary-signer):
+// v0.7.0 has none, and two repositories created at once (parallel tests,
+// the bench's parallel `docker trust signer add`) crash the server with
+// "fatal error: concurrent map writes" in addKey. Each pair must match once.
+var notaryLocalSigner = struct {
+	file  string
+	pairs []string
+}{
+	file: "tuf/signed/ed25519.go",
+	pairs: []string{
+		"import (\n\t\"crypto/rand\"\n\t\"errors\"\n", "import (\n\t\"crypto/rand\"\n\t\"errors\"\n\t\"sync\"\n",
+		"type Ed25519 struct {\n\tkeys map[string]edCryptoKey\n}", "type Ed25519 struct {\n\tkeys map[string]edCryptoKey\n\tmu   sync.RWMutex\n}",
+		"return &Ed25519{\n\t\tmake(map[string]edCryptoKey),\n\t}", "return &Ed25519{\n\t\tkeys: make(map[string]edCryptoKey),\n\t}",
+		"func (e *Ed25519) addKey(role data.RoleName, k data.PrivateKey) {\n", "func (e *Ed25519) addKey(role data.RoleName, k data.PrivateKey) {\n\te.mu.Lock()\n\tdefer e.mu.Unlock()\n",
+		"func (e *Ed25519) RemoveKey(keyID string) error {\n", "func (e *Ed25519) RemoveKey(keyID string) error {\n\te.mu.Lock()\n\tdefer e.mu.Unlock()\n",
+		"func (e *Ed25519) ListKeys(role data.RoleName) []string {\n", "func (e *Ed25519) ListKeys(role data.RoleName) []string {\n\te.mu.RLock()\n\tdefer e.mu.RUnlock()\n",
+		"func (e *Ed25519) ListAllKeys() map[string]data.RoleName {\n", "func (e *Ed25519) ListAllKeys() map[string]data.RoleName {\n\te.mu.RLock()\n\tdefer e.mu.RUnlock()\n",
+		"func (e *Ed25519) PublicKeys(keyIDs ...string) (map[string]data.PublicKey, error) {\n", "func (e *Ed25519) PublicKeys(keyIDs ...string) (map[string]data.PublicKey, error) {\n\te.mu.RLock()\n\tdefer e.mu.RUnlock()\n",
+		"func (e *Ed25519) GetPrivateKey(keyID string) (data.PrivateKey, data.RoleName, error) {\n", "func (e *Ed25519) GetPrivateKey(keyID string) (data.PrivateKey, data.RoleName, error) {\n\te.mu.RLock()\n\tdefer e.mu.RUnlock()\n",
+	},
+}
+
 // notaryJose is the jose2go notary-signer encrypts its keys with. v0.7.0 pins
 // a 2017 commit whose PBKDF2 hands crypto/hmac one hash for both inner and
 // outer state; Go ≥1.24 panics on that ("hash generation function does not
@@ -105,7 +128,8 @@ var notaryBinaries = []string{"notary-server", "notary-signer", "notary"}
 
 func buildNotary(ctx context.Context, goVersion string) (string, error) {
 	p := notaryPatch
-	key := []byte(strings.Join(append([]string{p.file, p.oldImport, p.newImport, p.oldLine, p.newLine, notaryJose, "migrations/"}, notaryBinaries...), "\x00"))
+	parts := append([]string{p.file, p.oldImport, p.newImport, p.oldLine, p.newLine, notaryJose, "migrations/", notaryLocalSigner.file}, notaryLocalSigner.pairs...)
+	key := []byte(strings.Join(append(parts, notaryBinaries...), "\x00"))
 	return cached(goVersion, "notary", notaryVersion, key, func(out string) error {
 		work, err := os.MkdirTemp("", "sign-step-notary-")
 		if err != nil {
@@ -133,6 +157,9 @@ func buildNotary(ctx context.Context, goVersion string) (string, error) {
 			return err
 		}
 		if err := patchFile(filepath.Join(src, p.file), p.oldImport, p.newImport, p.oldLine, p.newLine); err != nil {
+			return err
+		}
+		if err := patchFile(filepath.Join(src, notaryLocalSigner.file), notaryLocalSigner.pairs...); err != nil {
 			return err
 		}
 		if _, err := goCmd(ctx, src, []string{"GOFLAGS=-mod=mod"}, "get", notaryJose); err != nil {
