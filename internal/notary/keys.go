@@ -121,13 +121,21 @@ func NewKeyring(materials ...KeyMaterial) (*Keyring, error) {
 		if err != nil {
 			return nil, err
 		}
-		kr.keys = append(kr.keys, k)
+		kr.Add(k)
 	}
 	return kr, nil
 }
 
-// Add puts an already parsed key in the ring.
-func (kr *Keyring) Add(k *Key) { kr.keys = append(kr.keys, k) }
+// Add puts an already parsed key in the ring. Notary computes a key's ID
+// on first use and stores it in the key; it is done here, once, because
+// repositories open side by side and each hands the same keys to its own
+// crypto service (a data race otherwise).
+func (kr *Keyring) Add(k *Key) {
+	if k.priv != nil {
+		_ = k.priv.ID()
+	}
+	kr.keys = append(kr.keys, k)
+}
 
 // IDs lists the canonical IDs of the loaded keys.
 func (kr *Keyring) IDs() []string {

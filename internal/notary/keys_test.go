@@ -120,3 +120,30 @@ func FuzzParseKey(f *testing.F) {
 		}
 	})
 }
+
+// TestKeyringSharedAcrossRepositories: repositories open side by side and
+// each builds its crypto service from the same keys. Under -race this
+// failed while notary computed a key's ID lazily on first use.
+func TestKeyringSharedAcrossRepositories(t *testing.T) {
+	t.Parallel()
+	ec, err := utils.GenerateECDSAKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kr, err := NewKeyring(KeyMaterial{PEM: pkcs8(t, ec, "ci", "pw"), Passphrase: core.Secret("pw"), Origin: "env://KEY"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs := make(chan error, 8)
+	for i := range 8 {
+		go func() {
+			_, err := kr.cryptoService(data.GUN(strings.Repeat("r", i+1)))
+			errs <- err
+		}()
+	}
+	for range 8 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+}

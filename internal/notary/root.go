@@ -158,7 +158,7 @@ func (c *Client) RenewRoot(ctx context.Context, gun string, oldRoot, newRoot *Ke
 	kr := &Keyring{keys: []*Key{{priv: oldRoot.priv, role: data.CanonicalRootRole}}}
 	if newRoot != nil {
 		target = newRoot
-		kr.keys = append(kr.keys, &Key{priv: newRoot.priv, role: data.CanonicalRootRole})
+		kr.Add(&Key{priv: newRoot.priv, role: data.CanonicalRootRole})
 	}
 	// The client's keys are what else the publish needs: a snapshot key the
 	// client holds (the notary CLI's init keeps it).
