@@ -9,7 +9,6 @@ import (
 	"testing"
 
 	"github.com/sign-step/sign-step/internal/sign"
-	"github.com/sign-step/sign-step/internal/testenv"
 )
 
 // TestLeavingDCTGuide walks the README's "Leaving DCT" guide on one
@@ -24,9 +23,7 @@ func TestLeavingDCTGuide(t *testing.T) {
 	repo := env.Repo("leaving/app")
 	s := dockerSigner(t, "ci", repo)
 	vars := map[string]string{"SIGN_STEP_KEY": s.keyFile, "SIGN_STEP_PASSPHRASE": repoPass}
-	n := &testenv.CLI{Path: env.NotaryCLI, ConfigDir: filepath.Join(s.docker.ConfigDir, "trust"),
-		BaseArgs: []string{"-s", env.NotaryURL, "--tlscacert", env.CACertFile, "-d", filepath.Join(s.docker.ConfigDir, "trust")},
-		Env:      []string{"HOME=" + t.TempDir(), "NOTARY_DELEGATION_PASSPHRASE=" + repoPass, "NOTARY_TARGETS_PASSPHRASE=" + repoPass, "NOTARY_SNAPSHOT_PASSPHRASE=" + repoPass}}
+	n := notaryCLIOf(t, s)
 
 	// Before: a 2017-style repository, v1 by the notary CLI, v2 by DCT alone.
 	d1, size1 := pushRandom(t, repo+":v1")

@@ -232,25 +232,7 @@ func TestPinnedRootRefusesAnotherRoot(t *testing.T) {
 	a := setupWithSignStep(t, "pinned")
 	digest, _ := pushRandom(t, a.repo+":v1")
 	mustRun(t, with(a.vars, "SIGN_STEP_KEY", a.signerKey), "sign", a.repo+":v1")
-	out, _, err := (signer{docker: env.Docker(t, testenv.Passphrases{})}).inspect(t, a.repo)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var admin []struct {
-		AdministrativeKeys []struct {
-			Name string
-			Keys []struct{ ID string }
-		}
-	}
-	if err := json.Unmarshal([]byte(out), &admin); err != nil {
-		t.Fatal(err)
-	}
-	var rootID string
-	for _, k := range admin[0].AdministrativeKeys {
-		if k.Name == "Root" {
-			rootID = k.Keys[0].ID
-		}
-	}
+	rootID := rootKeyID(t, a.repo)
 	if r := mustRun(t, nil, "verify", "--pin-root", rootID, a.repo+":v1"); !strings.Contains(r.stdout, digest) {
 		t.Errorf("pinned verify: %q", r.stdout)
 	}

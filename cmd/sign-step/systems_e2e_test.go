@@ -448,9 +448,7 @@ func TestMigrateNotaryCLITagsAndTampered(t *testing.T) {
 
 	// v1 by the notary CLI, with the keys docker made, into targets/releases.
 	d1, size1 := pushRandom(t, good+":v1")
-	n := &testenv.CLI{Path: env.NotaryCLI, ConfigDir: filepath.Join(s.docker.ConfigDir, "trust"),
-		BaseArgs: []string{"-s", env.NotaryURL, "--tlscacert", env.CACertFile, "-d", filepath.Join(s.docker.ConfigDir, "trust")},
-		Env:      []string{"HOME=" + t.TempDir(), "NOTARY_DELEGATION_PASSPHRASE=" + repoPass, "NOTARY_TARGETS_PASSPHRASE=" + repoPass, "NOTARY_SNAPSHOT_PASSPHRASE=" + repoPass}}
+	n := notaryCLIOf(t, s)
 	if _, _, err := n.Run("addhash", good, "v1", strconv.FormatInt(size1, 10), "--sha256", strings.TrimPrefix(d1, "sha256:"), "-r", "targets/releases"); err != nil {
 		t.Fatal(err)
 	}
@@ -495,4 +493,14 @@ func TestMigrateNotaryCLITagsAndTampered(t *testing.T) {
 	if strings.Contains(r.stdout, "added") || strings.Count(r.stdout, "notation=present") != 2 {
 		t.Fatalf("second run changed something:\n%s", r.stdout)
 	}
+}
+
+// notaryCLIOf is the notary CLI over s's docker trust dir, with the
+// passphrases of its delegation, targets and snapshot keys.
+func notaryCLIOf(t *testing.T, s signer) *testenv.CLI {
+	t.Helper()
+	dir := filepath.Join(s.docker.ConfigDir, "trust")
+	return &testenv.CLI{Path: env.NotaryCLI, ConfigDir: dir,
+		BaseArgs: []string{"-s", env.NotaryURL, "--tlscacert", env.CACertFile, "-d", dir},
+		Env:      []string{"HOME=" + t.TempDir(), "NOTARY_DELEGATION_PASSPHRASE=" + repoPass, "NOTARY_TARGETS_PASSPHRASE=" + repoPass, "NOTARY_SNAPSHOT_PASSPHRASE=" + repoPass}}
 }

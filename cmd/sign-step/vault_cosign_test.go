@@ -1,8 +1,6 @@
 package main
 
 import (
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -14,18 +12,7 @@ import (
 func TestVaultTransitCosign(t *testing.T) {
 	t.Parallel()
 	v := startVault(t)
-	keyName := vaultName("cosign")
-	if err := v.CreateTransitKey(keyName, "ecdsa-p256"); err != nil {
-		t.Fatal(err)
-	}
-	pubPEM, err := v.TransitPublicKeyPEM(keyName)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pubFile := filepath.Join(t.TempDir(), "vt.pub")
-	if err := os.WriteFile(pubFile, []byte(pubPEM), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	keyName, pubFile := transitKey(t, v, "cosign")
 	a := setupWithSignStep(t, "transit-cosign")
 	mustRun(t, a.vars, "signer", "add", "vt", "--public-key", pubFile, "--key", a.targetsKey, a.repo)
 	digest, _ := pushRandom(t, a.repo+":v1")

@@ -419,18 +419,7 @@ func TestVaultRegistryCredentials(t *testing.T) {
 func TestVaultTransitSigns(t *testing.T) {
 	t.Parallel()
 	v := startVault(t)
-	keyName := vaultName("dct")
-	if err := v.CreateTransitKey(keyName, "ecdsa-p256"); err != nil {
-		t.Fatal(err)
-	}
-	pubPEM, err := v.TransitPublicKeyPEM(keyName)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pubFile := filepath.Join(t.TempDir(), "vt.pub")
-	if err := os.WriteFile(pubFile, []byte(pubPEM), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	keyName, pubFile := transitKey(t, v, "dct")
 
 	repo := env.Repo("vault-transit")
 	s := dockerSigner(t, "ci", repo) // initializes the repository
@@ -468,4 +457,23 @@ func TestVaultTransitSigns(t *testing.T) {
 	if r.code == 0 || !strings.Contains(r.stderr, "never leaves Vault") {
 		t.Errorf("--root-key vault-transit:// : exit %d, stderr %q", r.code, r.stderr)
 	}
+}
+
+// transitKey creates an ecdsa-p256 Transit key and writes its public half
+// to a file: the key's name and that file.
+func transitKey(t *testing.T, v *vaultenv.Vault, name string) (keyName, pubFile string) {
+	t.Helper()
+	keyName = vaultName(name)
+	if err := v.CreateTransitKey(keyName, "ecdsa-p256"); err != nil {
+		t.Fatal(err)
+	}
+	pubPEM, err := v.TransitPublicKeyPEM(keyName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pubFile = filepath.Join(t.TempDir(), "vt.pub")
+	if err := os.WriteFile(pubFile, []byte(pubPEM), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return keyName, pubFile
 }

@@ -3,6 +3,7 @@ package sign
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sync"
 
@@ -53,10 +54,5 @@ func WriteArtifacts(w ArtifactWriter, rep *Report, repos []inspect.Repository) e
 		})
 	}
 	wg.Wait()
-	for _, err := range []error{errs[1], errs[2], errs[0]} {
-		if err != nil {
-			return err
-		}
-	}
-	return nil
+	return errors.Join(errs[:]...)
 }

@@ -213,34 +213,12 @@ func (s *UseCases) Sign(ctx context.Context, req SignRequest) (*Report, error) {
 	// Resolving tags only reads the registry, so it runs while the trust
 	// data is opened (a push with --source waits until the keys are
 	// checked). Errors of the trust data come first, as when they ran in turn.
-	// Other systems stage a digest once it is read and the keys are
-	// accepted (nothing is uploaded for a run its keys cannot sign); a
-	// digest that fails its pin fails the run and is never staged.
-	var stageMu sync.Mutex
-	keysAccepted, early := false, []int(nil)
-	stageNow := func(i int) {
-		if d := rep.Refs[i].Descriptor.Digest; pins[i] == "" || pins[i] == d {
-			systems.add(core.Ref{Registry: refs[i].Registry, Repository: refs[i].Repository, Digest: d})
-		}
-	}
-	stage := func(i int) {
-		if systems == nil {
-			return
-		}
-		stageMu.Lock()
-		defer stageMu.Unlock()
-		if !keysAccepted {
-			early = append(early, i)
-			return
-		}
-		stageNow(i)
-	}
 	resolved := func() error { return nil }
 	if req.Source == "" {
 		rctx, cancel := context.WithCancel(ctx)
 		defer cancel()
 		done := make(chan error, 1)
-		go func() { done <- s.resolve(rctx, refs, pins, plans, rep, stage) }()
+		go func() { done <- s.resolve(rctx, refs, pins, plans, rep) }()
 		resolved = sync.OnceValue(func() error { return <-done })
 		defer func() { cancel(); _ = resolved() }() // never leave it writing to rep
 	}
@@ -267,22 +245,21 @@ func (s *UseCases) Sign(ctx context.Context, req SignRequest) (*Report, error) {
 		}
 	}
 	s.log().Info("keys accepted", "repositories", len(plans), "tags", len(refs))
-	stageMu.Lock()
-	keysAccepted = true
-	if systems != nil {
-		for _, i := range early {
-			stageNow(i)
-		}
-	}
-	stageMu.Unlock()
 
 	if req.Source != "" {
-		err = s.push(ctx, req, refs, pins, plans, rep, stage)
+		err = s.push(ctx, req, refs, pins, plans, rep)
 	} else {
 		err = resolved()
 	}
 	if err != nil {
 		return nil, err
+	}
+	// Keys accepted, every digest read and matching its pin: the other
+	// systems stage their signatures beside the DCT publish.
+	if systems != nil {
+		for i, r := range refs {
+			systems.add(core.Ref{Registry: r.Registry, Repository: r.Repository, Digest: rep.Refs[i].Descriptor.Digest})
+		}
 	}
 	changes := make([]core.Changes, len(plans))
 	for pi, p := range plans {
@@ -440,9 +417,8 @@ func checkPins(refs []core.Ref, pins []string, got func(i int) core.Descriptor, 
 }
 
 // push pushes req.Source to every ref and fills in their descriptor. A
-// pinned ref is checked before anything is pushed and again after;
-// stage(i) runs for each ref once its descriptor is known and checked.
-func (s *UseCases) push(ctx context.Context, req SignRequest, refs []core.Ref, pins []string, plans []*repoPlan, rep *Report, stage func(i int)) error {
+// pinned ref is checked before anything is pushed and again after.
+func (s *UseCases) push(ctx context.Context, req SignRequest, refs []core.Ref, pins []string, plans []*repoPlan, rep *Report) error {
 	start := time.Now()
 	pinned := slices.ContainsFunc(pins, func(p string) bool { return p != "" })
 	if pinned {
@@ -470,7 +446,6 @@ func (s *UseCases) push(ctx context.Context, req SignRequest, refs []core.Ref, p
 	}
 	for i := range rep.Refs {
 		rep.Refs[i].Descriptor = d
-		stage(i)
 	}
 	for _, p := range plans {
 		p.timer.resolve = time.Since(start)
@@ -480,8 +455,8 @@ func (s *UseCases) push(ctx context.Context, req SignRequest, refs []core.Ref, p
 }
 
 // resolve reads each ref's target from the registry (a GET of its
-// manifest, hashed) and checks the pins; stage(i) runs as each is read.
-func (s *UseCases) resolve(ctx context.Context, refs []core.Ref, pins []string, plans []*repoPlan, rep *Report, stage func(i int)) error {
+// manifest, hashed) and checks the pins.
+func (s *UseCases) resolve(ctx context.Context, refs []core.Ref, pins []string, plans []*repoPlan, rep *Report) error {
 	start := time.Now()
 	err := forEach(ctx, len(refs), s.concurrency(), func(i int) error {
 		d, err := s.Registry.Resolve(ctx, refs[i])
@@ -489,7 +464,6 @@ func (s *UseCases) resolve(ctx context.Context, refs []core.Ref, pins []string, 
 			return fmt.Errorf("resolving %s: %w", refs[i], err)
 		}
 		rep.Refs[i].Descriptor = d
-		stage(i)
 		return nil
 	})
 	for _, p := range plans {
