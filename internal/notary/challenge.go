@@ -23,8 +23,8 @@ import (
 type challengeTransport struct {
 	next    http.RoundTripper // the authorizers (scopes.go), which consult manager
 	manager challenge.Manager
-	ping    *url.URL     // where the challenge is filed: the authorizers look it up there
-	check   func() error // the realm policy on what manager holds
+	ping    *url.URL                      // where the challenge is filed: the authorizers look it up there
+	check   func(challenge.Manager) error // the realm policy on a manager's challenges
 
 	mu      sync.Mutex
 	learned bool  // a 401 was filed in manager
@@ -90,13 +90,18 @@ func (t *challengeTransport) learn(resp *http.Response) error {
 	}
 	t.learned = true
 	filed := &http.Response{StatusCode: resp.StatusCode, Header: resp.Header, Request: &http.Request{Method: http.MethodGet, URL: t.ping}}
-	if err := t.manager.AddResponse(filed); err != nil {
+	// The policy looks at the challenge before the authorizers can: a
+	// request already on its way finds it in manager only once it passed.
+	scratch := challenge.NewSimpleManager()
+	if err := scratch.AddResponse(filed); err != nil {
 		t.refused = err
 		return err
 	}
-	if err := t.check(); err != nil {
+	if err := t.check(scratch); err != nil {
 		t.refused = &challengeRefusedError{err: err}
+		return t.refused
 	}
+	t.refused = t.manager.AddResponse(filed)
 	return t.refused
 }
 

@@ -723,7 +723,7 @@ func (c *Client) authTransport(base http.RoundTripper, server, gun, registryHost
 		return transport.NewTransport(base, headers, auth.NewAuthorizer(manager, tokens, auth.NewBasicHandler(store)))
 	}
 	return &challengeTransport{next: c.opts.access.transport(authorized), manager: manager, ping: ping,
-		check: func() error { return c.checkRealms(manager, ping) }}, nil
+		check: func(m challenge.Manager) error { return c.checkRealms(m, ping) }}, nil
 }
 
 // checkRealms applies the realm policy to the token challenges learned:

@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"errors"
 	"io"
 	"net/http"
 	"regexp"
@@ -54,11 +55,14 @@ type repoAuth struct {
 // repoPath finds the repository of a distribution API request.
 var repoPath = regexp.MustCompile(`^/v2/(.+)/(manifests|blobs|tags|referrers)/`)
 
-func newChallengeAuth(base http.RoundTripper, keychain authn.Keychain, ua string) (http.RoundTripper, error) {
-	c := &challengeAuth{base: &userAgent{next: base, ua: ua}, keychain: keychain, hosts: map[string]*hostAuth{}}
-	// With no credentials and no challenge FromToken adds nothing: this is
-	// only the Wrapper that tells ggcr the handshake is ours.
-	return transport.FromToken(name.Registry{}, authn.Anonymous, c, &transport.Challenge{}, nil)
+func newChallengeAuth(base http.RoundTripper, keychain authn.Keychain, ua string) http.RoundTripper {
+	// ggcr's own User-Agent wrapper: it adds itself only outside a Wrapper.
+	c := &challengeAuth{base: transport.NewUserAgent(base, ua), keychain: keychain, hosts: map[string]*hostAuth{}}
+	// With no credentials and no challenge FromToken adds nothing (and
+	// cannot fail): this is only the Wrapper that tells ggcr the handshake
+	// is ours.
+	rt, _ := transport.FromToken(name.Registry{}, authn.Anonymous, c, &transport.Challenge{}, nil)
+	return rt
 }
 
 func (c *challengeAuth) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -83,19 +87,22 @@ func (c *challengeAuth) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, err
 	}
 	resp, err := rt.RoundTrip(req)
-	if probe != nil {
-		defer close(probe)
+	refused := err == nil && resp.StatusCode == http.StatusUnauthorized && rt == c.base
+	if refused {
+		c.mu.Lock()
+		if host.learned == nil {
+			host.learned = challengeOf(resp)
+		}
+		c.mu.Unlock()
 	}
-	if err != nil || resp.StatusCode != http.StatusUnauthorized || rt != c.base {
+	if probe != nil {
+		close(probe) // the others go on now, with the challenge or without one
+	}
+	if !refused {
 		return resp, err
 	}
-	// Refused without credentials: learn the challenge, send it again
-	// with them (a body only if it can be rebuilt).
-	c.mu.Lock()
-	if host.learned == nil {
-		host.learned = challengeOf(resp)
-	}
-	c.mu.Unlock()
+	// Refused without credentials: send it again with them (a body only if
+	// it can be rebuilt).
 	retry := req.Clone(req.Context())
 	if req.Body != nil && req.Body != http.NoBody {
 		if req.GetBody == nil {
@@ -202,9 +209,11 @@ func (c *challengeAuth) authorized(req *http.Request, host *hostAuth, repo strin
 		}
 		ra.rt, ra.err = transport.FromToken(host.reg, auth, c.base, pr, tok)
 	})
-	if ra.err != nil {
-		// A failed exchange (a wrong password) is not kept: the next
-		// request asks again, as ggcr's ping-and-exchange would.
+	var te *transport.Error
+	if ra.err != nil && !(errors.As(ra.err, &te) && (te.StatusCode == http.StatusUnauthorized || te.StatusCode == http.StatusForbidden)) {
+		// A network or context failure is not kept: the next request
+		// asks again. A refused login is kept, so that 50 tags with a
+		// wrong password make one token request, not 50 (lockouts).
 		c.mu.Lock()
 		if host.repos[repo] == ra {
 			delete(host.repos, repo)
@@ -227,19 +236,6 @@ func challengeOf(resp *http.Response) *transport.Challenge {
 		return &transport.Challenge{Scheme: all[0].Scheme, Parameters: all[0].Parameters}
 	}
 	return &transport.Challenge{Scheme: resp.Header.Get("WWW-Authenticate")}
-}
-
-// userAgent sets sign-step's User-Agent, which ggcr adds on its own
-// only outside a Wrapper.
-type userAgent struct {
-	next http.RoundTripper
-	ua   string
-}
-
-func (t *userAgent) RoundTrip(req *http.Request) (*http.Response, error) {
-	req = req.Clone(req.Context())
-	req.Header.Set("User-Agent", t.ua)
-	return t.next.RoundTrip(req)
 }
 
 func closeBody(req *http.Request) {

@@ -100,11 +100,7 @@ func (r *Registry) pullerFor(insecure bool) (*remote.Puller, error) {
 		return r.insecurePuller, r.insecureErr
 	}
 	r.pullerOnce.Do(func() {
-		rt, err := newChallengeAuth(r.opts.transport, r.opts.keychain, r.opts.userAgent)
-		if err != nil {
-			r.pullerErr = err
-			return
-		}
+		rt := newChallengeAuth(r.opts.transport, r.opts.keychain, r.opts.userAgent)
 		r.puller, r.pullerErr = remote.NewPuller(remote.WithTransport(rt), remote.WithJobs(r.opts.jobs))
 	})
 	return r.puller, r.pullerErr
