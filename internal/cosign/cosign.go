@@ -245,7 +245,7 @@ type SignResult struct {
 // writes nothing. s must sign SHA-256 digests (ECDSA: ASN.1 DER, as
 // crypto/ecdsa does; RSA: PKCS #1 v1.5).
 func (c *Client) Sign(ctx context.Context, img name.Digest, s crypto.Signer) (SignResult, error) {
-	st, err := c.Stage(ctx, img, s)
+	st, err := c.stage(ctx, img, s, false)
 	if err != nil {
 		return SignResult{Tag: st.Tag}, err
 	}
@@ -267,6 +267,11 @@ type Staged struct {
 	tag       name.Tag
 	manifest  []byte
 	mediaType types.MediaType
+	// base is the digest of the .sig manifest Stage appended to ("" when
+	// there was none); redo signs again on the .sig image as it is now.
+	// Both are set when Commit comes long after Stage (a staged run).
+	base string
+	redo func(ctx context.Context) error
 }
 
 // Present reports whether our key had signed the image already: Commit
@@ -274,12 +279,22 @@ type Staged struct {
 func (st *Staged) Present() bool { return st.manifest == nil }
 
 // Commit writes the .sig manifest that makes the signature visible. The
-// manifest appends to the .sig image Stage read: a signature another
-// writer added to it since then is replaced, as between any read and
-// write of a tag.
+// manifest appends to the .sig image Stage read; when Stage ran long
+// before (beside a DCT publish) and another writer has changed the tag
+// since, Commit signs again on what is there now instead of replacing
+// that writer's signature.
 func (st *Staged) Commit(ctx context.Context) error {
 	if st.Present() {
 		return nil
+	}
+	if st.redo != nil {
+		now, err := manifestDigest(ctx, st.rt, st.tag)
+		if err != nil {
+			return err
+		}
+		if now != st.base {
+			return st.redo(ctx)
+		}
 	}
 	u := registryURL(st.tag.Context(), "manifests/"+st.tag.TagStr())
 	if err := put(ctx, st.rt, u, string(st.mediaType), st.manifest, http.StatusCreated); err != nil {
@@ -295,6 +310,13 @@ func (st *Staged) Commit(ctx context.Context) error {
 // verifier sees anything, and a run that never commits leaves at most
 // two unreferenced blobs the registry's garbage collection removes.
 func (c *Client) Stage(ctx context.Context, img name.Digest, s crypto.Signer) (*Staged, error) {
+	return c.stage(ctx, img, s, true)
+}
+
+// stage is Stage; early (a staged run) uploads the blobs while the .sig
+// image is read, and has Commit check the tag again. Sign, which writes
+// right after, uploads only what a new signature needs.
+func (c *Client) stage(ctx context.Context, img name.Digest, s crypto.Signer, early bool) (*Staged, error) {
 	tag, err := SignatureTag(img)
 	if err != nil {
 		return &Staged{}, err
@@ -334,8 +356,10 @@ func (c *Client) Stage(ctx context.Context, img name.Digest, s crypto.Signer) (*
 		}
 		return nil
 	}
-	upload(body)
-	upload(guess)
+	if early {
+		upload(body)
+		upload(guess)
+	}
 	fail := func(err error) (*Staged, error) {
 		_ = wait() // no upload outlives Stage
 		return st, err
@@ -346,6 +370,11 @@ func (c *Client) Stage(ctx context.Context, img name.Digest, s crypto.Signer) (*
 		return fail(err)
 	}
 	if base != nil {
+		d, err := base.Digest()
+		if err != nil {
+			return fail(fmt.Errorf("reading %s: %w", tag, err))
+		}
+		st.base = d.String()
 		found, err := verifyLayers(base, img, []crypto.PublicKey{s.Public()})
 		if err != nil && !errors.Is(err, ErrNoSignature) {
 			return fail(err)
@@ -376,13 +405,25 @@ func (c *Client) Stage(ctx context.Context, img name.Digest, s crypto.Signer) (*
 	// the new config and layer go up. A blob the registry may have is sent
 	// again rather than asked for (a HEAD costs as much as the upload of a
 	// few hundred bytes).
-	if !bytes.Equal(config, guess) {
+	if !early {
+		upload(body)
+	}
+	if !early || !bytes.Equal(config, guess) {
 		upload(config)
 	}
 	if err := wait(); err != nil {
 		return st, err
 	}
 	st.rt, st.manifest, st.mediaType = rt, manifest, mt
+	if early {
+		st.redo = func(ctx context.Context) error {
+			again, err := c.stage(ctx, img, s, false)
+			if err != nil {
+				return err
+			}
+			return again.Commit(ctx) // Present when our key signed meanwhile
+		}
+	}
 	return st, nil
 }
 
@@ -477,6 +518,29 @@ func put(ctx context.Context, rt http.RoundTripper, u *url.URL, contentType stri
 	}
 	defer drain(resp)
 	return transport.CheckError(resp, codes...)
+}
+
+// manifestDigest is the digest the registry gives for tag's manifest (a
+// HEAD), or "" when the tag does not exist.
+func manifestDigest(ctx context.Context, rt http.RoundTripper, tag name.Tag) (string, error) {
+	u := registryURL(tag.Context(), "manifests/"+tag.TagStr())
+	req, err := http.NewRequestWithContext(ctx, http.MethodHead, u.String(), nil)
+	if err != nil {
+		return "", err
+	}
+	req.Header.Set("Accept", string(types.OCIManifestSchema1)+","+string(types.DockerManifestSchema2))
+	resp, err := rt.RoundTrip(req)
+	if err != nil {
+		return "", fmt.Errorf("reading %s: %w", tag, err)
+	}
+	defer drain(resp)
+	if resp.StatusCode == http.StatusNotFound {
+		return "", nil
+	}
+	if err := transport.CheckError(resp, http.StatusOK); err != nil {
+		return "", fmt.Errorf("reading %s: %w", tag, err)
+	}
+	return resp.Header.Get("Docker-Content-Digest"), nil
 }
 
 // drain reads what is left of a small answer so the connection is reused.

@@ -291,3 +291,33 @@ func TestStageIsInvisibleUntilCommit(t *testing.T) {
 		t.Fatalf("%d layers, want 1", n)
 	}
 }
+
+// TestCommitKeepsASignatureAddedMeanwhile: another key signs the image
+// between our Stage (beside the DCT publish) and our Commit. Both
+// signatures must be in the .sig image afterwards, not only ours.
+func TestCommitKeepsASignatureAddedMeanwhile(t *testing.T) {
+	t.Parallel()
+	needEnv(t)
+	ctx := context.Background()
+	img := pushRandom(t, env.Repo("cosign/meanwhile"))
+	ours, ourPub := newKey(t)
+	theirs, theirPub := newKey(t)
+	st, err := client().Stage(ctx, img, ours)
+	if err != nil || st.Present() {
+		t.Fatalf("Stage: present=%v %v", st.Present(), err)
+	}
+	if _, err := client().Sign(ctx, img, theirs); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for who, pub := range map[string]string{"ours": ourPub, "theirs": theirPub} {
+		if out, err := cosignVerify(t, pub, img); err != nil {
+			t.Errorf("cosign verify with %s key after Commit: %v\n%s", who, err, out)
+		}
+	}
+	if n := sigLayers(t, img); n != 2 {
+		t.Fatalf("%d layers, want 2", n)
+	}
+}

@@ -53,32 +53,9 @@ const (
 	StatusMissing = "missing" // dry run: would be added
 )
 
-// AlsoSign signs every digest of refs (REPO@sha256:..., deduplicated) with
-// each system, after the DCT publish. It returns, per ref and system, the
-// status; the first failure stops it.
-func AlsoSign(ctx context.Context, systems []System, imgs []core.Ref, dryRun bool) (map[string]map[string]string, error) {
-	out := map[string]map[string]string{}
-	for _, img := range imgs {
-		key := img.Name() + "@" + img.Digest
-		if out[key] != nil {
-			continue
-		}
-		st := map[string]string{}
-		for _, sys := range systems {
-			s, err := ensure(ctx, sys, core.Ref{Registry: img.Registry, Repository: img.Repository, Digest: img.Digest}, dryRun)
-			if err != nil {
-				return out, err
-			}
-			st[sys.Name()] = s
-		}
-		out[key] = st
-	}
-	return out, nil
-}
-
 // systemsRun is the other systems' part of a sign run: one job per
-// digest (deduplicated) and system, staged as soon as the digest is known
-// and finished (or abandoned) once the DCT publish is done.
+// digest (deduplicated) and system, staged once the keys are accepted and
+// every digest is known, and finished (or abandoned) once the DCT publish is done.
 type systemsRun struct {
 	systems  []System
 	dryRun   bool
